@@ -1,0 +1,114 @@
+/**
+ * The seed's sample, shared by every runtime: an echo endpoint at `/ws` and a page
+ * at `/` to try it. Each runtime's entry (node.ts, deno.ts, bun.ts) only binds it.
+ *
+ * @module
+ */
+import type { WebSocketHandler, WebSocketOptions } from "@uniws/core";
+import { PAGE } from "./page.ts";
+
+/** The sample's settings, from its command-line flags. */
+export interface EchoConfig {
+  port: number;
+  host: string;
+  options: WebSocketOptions;
+  subProtocols: string[];
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+export const USAGE = `Usage: echo [options]
+  --port N                    port to listen on (default 5000; 0 picks a free port)
+  --host H                    address to listen on (default 127.0.0.1)
+  --allowed-origin O          allow this Origin (repeatable; default: every origin)
+  --keep-alive-interval MS    keep-alive period (default 120000; 0 = off)
+  --keep-alive-timeout MS     abort a peer that does not answer a ping within MS (default off)
+  --idle-timeout MS           close a peer that sends no message within MS (default off)
+  --max-message-size BYTES    largest message accepted (default 16777216)
+  --subprotocol NAME          a sub-protocol the server speaks (repeatable)
+  --tls-cert FILE --tls-key FILE   serve HTTPS (wss://)
+  --help                      show this help`;
+
+/** A bad command line; the entry prints it with the usage and exits 2. */
+export class UsageError extends Error {}
+
+function number(flag: string, value: string | undefined): number {
+  if (value === undefined || !/^\d+$/.test(value)) throw new UsageError(`${flag} needs a whole number, got ${value ?? "nothing"}`);
+  return Number(value);
+}
+
+/** Parses the sample's flags. Throws {@link UsageError} on anything it does not know. */
+export function parseArgs(args: readonly string[]): EchoConfig | "help" {
+  const config: EchoConfig = { port: 5000, host: "127.0.0.1", options: {}, subProtocols: [] };
+  const origins: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--help" || arg === "-h") return "help";
+    const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const value = (): string => {
+      const next = inline ?? args[++i];
+      if (next === undefined) throw new UsageError(`${flag} needs a value`);
+      return next;
+    };
+    switch (flag) {
+      case "--port": {
+        config.port = number(flag, value());
+        if (config.port > 65535) throw new UsageError("--port must be at most 65535");
+        break;
+      }
+      case "--host": config.host = value(); break;
+      case "--allowed-origin": origins.push(value()); break;
+      case "--keep-alive-interval": config.options.keepAliveInterval = number(flag, value()); break;
+      case "--keep-alive-timeout": config.options.keepAliveTimeout = number(flag, value()); break;
+      case "--idle-timeout": config.options.idleTimeout = number(flag, value()); break;
+      case "--max-message-size": {
+        config.options.maxMessageSize = number(flag, value());
+        if (config.options.maxMessageSize < 1) throw new UsageError("--max-message-size must be at least 1");
+        break;
+      }
+      case "--subprotocol": config.subProtocols.push(value()); break;
+      case "--tls-cert": config.tlsCert = value(); break;
+      case "--tls-key": config.tlsKey = value(); break;
+      default: throw new UsageError(`Unknown option: ${arg}`);
+    }
+  }
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  if (origins.length > 0) config.options.allowedOrigins = origins;
+  return config;
+}
+
+/** The `Listening on …` line every entry prints when ready. */
+export function listeningLine(secure: boolean, host: string, port: number): string {
+  const shownHost = host.includes(":") ? `[${host}]` : host;
+  return `Listening on ${secure ? "https" : "http"}://${shownHost}:${port}`;
+}
+
+/**
+ * The echo endpoint, as the seed's `Echo` method: receive into a 4 KiB buffer and
+ * send each part straight back with its type and end-of-message flag, so text stays
+ * text, binary stays binary, and large messages stream through. When the client
+ * closes, the server answers with the same status and description.
+ */
+export function echoHandler(subProtocols: readonly string[]): WebSocketHandler {
+  return async (context) => {
+    if (!context.isWebSocketRequest) return context.reject(400, "Expected a WebSocket request\n");
+    // The first protocol in the client's list that the server speaks.
+    const subProtocol = context.requestedProtocols.find((offered) => subProtocols.includes(offered));
+    const socket = await context.accept({ subProtocol });
+    const buffer = new Uint8Array(4096);
+    let result = await socket.receive(buffer);
+    while (result.type !== "close") {
+      await socket.send(buffer.subarray(0, result.count), { type: result.type, endOfMessage: result.endOfMessage });
+      result = await socket.receive(buffer);
+    }
+    await socket.close(result.closeStatus === 1005 ? 1000 : result.closeStatus, result.closeStatusDescription);
+  };
+}
+
+/** Routes a plain request: the page at `/`, 404 elsewhere. `/ws` goes to the echo handler. */
+export function pageResponse(path: string): Response {
+  if (path === "/" || path === "/index.html") {
+    return new Response(PAGE, { headers: { "content-type": "text/html; charset=utf-8" } });
+  }
+  return new Response("Not Found\n", { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } });
+}

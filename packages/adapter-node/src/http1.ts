@@ -1,0 +1,67 @@
+/**
+ * Translating between Node's HTTP/1.1 objects and the web-standard terms the core
+ * speaks: an `IncomingMessage` into a handshake request, a `Response` onto a raw
+ * upgrade socket or a `ServerResponse`.
+ *
+ * @module
+ */
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import type { HandshakeRequest } from "@uniws/core";
+
+/** Copies Node's header object into web `Headers`, leaving out HTTP/2 pseudo-headers. */
+export function toHeaders(raw: IncomingMessage["headers"]): Headers {
+  const headers = new Headers();
+  for (const name in raw) {
+    if (name.startsWith(":")) continue;
+    const value = raw[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+    else headers.append(name, value);
+  }
+  return headers;
+}
+
+/** The absolute URL of a request (a malformed `Host` falls back to localhost). */
+export function requestUrl(path: string, host: string | undefined, secure: boolean): URL {
+  const scheme = secure ? "https" : "http";
+  try {
+    return new URL(path, `${scheme}://${host ?? "localhost"}`);
+  } catch {
+    return new URL(path.startsWith("/") ? path : "/", `${scheme}://localhost`);
+  }
+}
+
+/** An HTTP/1.1 request in the core's terms. */
+export function toHandshakeRequest(req: IncomingMessage): HandshakeRequest {
+  const secure = (req.socket as TLSSocket).encrypted === true;
+  return {
+    method: req.method ?? "GET",
+    url: requestUrl(req.url ?? "/", req.headers.host, secure),
+    headers: toHeaders(req.headers),
+    httpVersion: "1.1",
+  };
+}
+
+/** Writes `response` on a socket that was not upgraded, then closes it. */
+export async function writeRawResponse(socket: Duplex, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  if (socket.destroyed) return;
+  const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}`, "Connection: close", `Content-Length: ${body.byteLength}`];
+  response.headers.forEach((value, name) => {
+    if (name !== "content-length" && name !== "connection") lines.push(`${name}: ${value}`);
+  });
+  socket.end(Buffer.concat([Buffer.from(lines.join("\r\n") + "\r\n\r\n", "latin1"), body]));
+}
+
+/** Writes a web `Response` through a `ServerResponse` (for plain routes beside the WebSocket one). */
+export async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => (headers[name] = value));
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers["set-cookie"] = cookies;
+  res.writeHead(response.status, headers);
+  res.end(body);
+}

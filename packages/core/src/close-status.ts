@@ -1,0 +1,63 @@
+/**
+ * Close status codes (RFC 6455 §7.4.1), under the names the seed's
+ * `WebSocketCloseStatus` gives them, and the rules for what may go on the wire.
+ *
+ * @module
+ */
+import { WebSocketError } from "./errors.ts";
+
+/** Well-known close status codes. */
+export const CloseStatus = {
+  /** 1000: the purpose of the connection was fulfilled. */
+  NormalClosure: 1000,
+  /** 1001: the endpoint is going away (server shutdown, idle timeout). */
+  EndpointUnavailable: 1001,
+  /** 1002: a protocol error. */
+  ProtocolError: 1002,
+  /** 1003: a message type the endpoint cannot accept. */
+  InvalidMessageType: 1003,
+  /** 1005: no status was present in the peer's Close frame (never sent on the wire). */
+  Empty: 1005,
+  /** 1006: the connection ended without a Close frame (never sent on the wire). */
+  Abnormal: 1006,
+  /** 1007: message data inconsistent with its type (e.g. invalid UTF-8 in text). */
+  InvalidPayloadData: 1007,
+  /** 1008: a message violated the endpoint's policy. */
+  PolicyViolation: 1008,
+  /** 1009: a message too big to process. */
+  MessageTooBig: 1009,
+  /** 1010: the client expected an extension the server did not negotiate. */
+  MandatoryExtension: 1010,
+  /** 1011: an unexpected condition on the server (the handler threw). */
+  InternalServerError: 1011,
+} as const;
+
+/** The longest close reason, in UTF-8 bytes: a control frame carries at most 125 bytes, 2 of them the code (RFC 6455 §5.5). */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+const encoder = new TextEncoder();
+
+/**
+ * Whether `code` may be sent in a Close frame (RFC 6455 §7.4.1–7.4.2): 1000–1003,
+ * 1007–1014 and the registered/private range 3000–4999. 1004, 1005, 1006 and 1015
+ * are reserved and must never be sent.
+ */
+export function isSendableCloseStatus(code: number): boolean {
+  if (!Number.isInteger(code)) return false;
+  if (code >= 3000 && code <= 4999) return true;
+  if (code >= 1000 && code <= 1003) return true;
+  return code >= 1007 && code <= 1014;
+}
+
+/** Throws a typed error unless `code` and `reason` may go in a Close frame. */
+export function validateCloseStatus(code: number, reason: string): void {
+  if (!isSendableCloseStatus(code)) {
+    throw new WebSocketError("INVALID_CLOSE_STATUS", `Close status ${code} may not be sent (RFC 6455 §7.4)`);
+  }
+  if (encoder.encode(reason).byteLength > MAX_CLOSE_REASON_BYTES) {
+    throw new WebSocketError(
+      "INVALID_CLOSE_STATUS",
+      `Close reason is longer than ${MAX_CLOSE_REASON_BYTES} UTF-8 bytes (RFC 6455 §5.5)`,
+    );
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The contract between the core and an adapter. An adapter translates one runtime's
+ * upgrade machinery and socket into these few calls; all policy stays in the core.
+ *
+ * @module
+ */
+
+/** What a runtime's WebSocket engine can do; published per adapter in docs/capabilities.md. */
+export interface EngineCapabilities {
+  /** The engine can send Ping and Pong frames on request (else keep-alive maps onto the engine's own timer). */
+  readonly pingControl: boolean;
+  /** The engine can send one message as several frames (else the core buffers parts into one message). */
+  readonly fragmentedSend: boolean;
+  /** The engine negotiates permessage-deflate (RFC 7692). */
+  readonly compression: boolean;
+  /** The engine can turn compression off for one message. */
+  readonly perMessageCompression: boolean;
+  /** How far the accept context's compression parameters reach: each connection, presets, or none. */
+  readonly compressionParameters: "per-connection" | "presets" | "none";
+  /** The engine tells when its send buffer drains (else the core polls `bufferedAmount`). */
+  readonly drainEvent: boolean;
+  /** The engine itself closes with 1009 over `maxMessageSize` (else the core checks each message). */
+  readonly enforcesMaxMessageSize: boolean;
+  /** WebSockets over HTTP/2 extended CONNECT (RFC 8441). */
+  readonly http2: boolean;
+}
+
+/** Options for one outgoing data frame. */
+export interface EngineSendOptions {
+  /** Text (opcode 0x1) rather than binary (0x2). */
+  readonly text: boolean;
+  /** The last frame of the message (FIN bit, RFC 6455 §5.2). Always true unless `fragmentedSend`. */
+  readonly fin: boolean;
+  /** Compress this message, when compression was negotiated. */
+  readonly compress: boolean;
+}
+
+/** An open WebSocket as the engine exposes it. */
+export interface EngineSocket {
+  /** Queues a data frame. Never called after `close` or `terminate`. */
+  send(data: string | Uint8Array, options: EngineSendOptions): void;
+  /** Sends a Ping (only called when `pingControl`). */
+  ping(payload: Uint8Array): void;
+  /** Sends an unsolicited Pong (only called when `pingControl`). */
+  pong(payload: Uint8Array): void;
+  /** Sends a Close frame; the engine then waits for the peer's and ends the connection. */
+  close(code: number, reason: string): void;
+  /** Ends the connection at once, without a Close frame. */
+  terminate(): void;
+  /** Bytes queued and not yet written to the network. */
+  readonly bufferedAmount: number;
+  /** The extensions in force, as in the handshake's `Sec-WebSocket-Extensions` answer ("" for none). */
+  readonly extensions: string;
+}
+
+/** What the core decided when the application accepted; the adapter applies it to the upgrade. */
+export interface UpgradePlan {
+  /** The selected sub-protocol, to be answered in `Sec-WebSocket-Protocol`; `undefined` for none. */
+  readonly subProtocol: string | undefined;
+  /** Keep-alive for this socket (ms); adapters without `pingControl` map these onto the engine. */
+  readonly keepAliveInterval: number;
+  readonly keepAliveTimeout: number;
+  /** Compression as the application asked; the engine negotiates it against the client's offer. */
+  readonly compression: CompressionRequest | undefined;
+}
+
+/** The accept context's compression fields, when compression was asked for. */
+export interface CompressionRequest {
+  readonly serverMaxWindowBits: number;
+  readonly serverContextTakeover: boolean;
+}
+
+/**
+ * Where the adapter reports what happens to a connection. `opened` comes once
+ * when the upgrade completes (or `failed` if it cannot); then any number of
+ * `message`, `pong` and `drained`; `closed` comes exactly once at the end.
+ */
+export interface EngineEvents {
+  opened(socket: EngineSocket): void;
+  failed(error: unknown): void;
+  /** A whole message from the peer. */
+  message(data: string | Uint8Array, binary: boolean): void;
+  /** A Pong (or any control frame that proves the peer alive). */
+  pong(): void;
+  /** The engine's send buffer drained. */
+  drained(): void;
+  /**
+   * The connection ended. `code` is the peer's close status (1005 when its Close had
+   * none, 1006 when no Close frame arrived); `error` is the engine's reason for an
+   * abnormal end (a protocol error), if any.
+   */
+  closed(code: number, reason: string, error?: unknown): void;
+}
+
+/** The adapter's side of one request: how to upgrade it. */
+export interface UpgradeBinding {
+  readonly capabilities: EngineCapabilities;
+  /**
+   * Starts the upgrade. Returns the HTTP response to send when the runtime needs one
+   * returned (Deno's 101), otherwise `undefined`. Reports through `events` after.
+   */
+  upgrade(plan: UpgradePlan, events: EngineEvents): Response | undefined;
+}

@@ -1,0 +1,44 @@
+/**
+ * Typed errors. Every error the core raises is a {@link WebSocketError} with a
+ * stable `code` a caller can test for, and — where the error ends a connection —
+ * the close status the peer is sent (the way `ws` pairs its error codes with
+ * close statuses).
+ *
+ * @module
+ */
+
+/** Stable error codes. */
+export type WebSocketErrorCode =
+  /** `accept()` on a request that is not a WebSocket request. */
+  | "NOT_WEBSOCKET_REQUEST"
+  /** `accept()` or `reject()` after the request was already answered. */
+  | "ALREADY_ANSWERED"
+  /** The accept context names a sub-protocol the client did not offer, or an invalid one. */
+  | "INVALID_SUBPROTOCOL"
+  /** A close status or reason that RFC 6455 §7.4 does not allow on the wire. */
+  | "INVALID_CLOSE_STATUS"
+  /** An operation the socket's state does not allow (send after close, two receives at once…). */
+  | "INVALID_STATE"
+  /** The runtime's engine cannot do what was asked (see the capability table). */
+  | "UNSUPPORTED"
+  /** The connection ended before the operation could complete (peer vanished, abort, keep-alive timeout). */
+  | "CONNECTION_CLOSED"
+  /** The upgrade could not be completed (the client went away during the handshake). */
+  | "UPGRADE_FAILED"
+  /** The server is shutting down and accepts no new sockets. */
+  | "SERVER_CLOSING";
+
+/** An error raised by uniws, with a code to test for. */
+export class WebSocketError extends Error {
+  override name = "WebSocketError";
+  /** The stable code of this error. */
+  readonly code: WebSocketErrorCode;
+  /** The close status sent to the peer because of this error, when it ended the connection. */
+  readonly closeStatus: number | undefined;
+
+  constructor(code: WebSocketErrorCode, message: string, options?: { closeStatus?: number; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.closeStatus = options?.closeStatus;
+  }
+}

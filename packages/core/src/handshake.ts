@@ -1,0 +1,102 @@
+/**
+ * Reading an opening handshake: is this a WebSocket request (RFC 6455 §4.2.1 for
+ * HTTP/1.1, RFC 8441 §4–5 for HTTP/2 extended CONNECT), is it a malformed attempt
+ * that must be refused, which sub-protocols does it offer, is its origin allowed.
+ *
+ * @module
+ */
+
+/** What an adapter knows of an HTTP request, in web-standard terms. */
+export interface HandshakeRequest {
+  /** The request method (`GET`, or `CONNECT` for an HTTP/2 extended CONNECT). */
+  readonly method: string;
+  /** The absolute request URL. */
+  readonly url: URL;
+  /** The request headers (without HTTP/2 pseudo-headers). */
+  readonly headers: Headers;
+  /** The HTTP version the request arrived on. */
+  readonly httpVersion: "1.1" | "2";
+  /** The HTTP/2 `:protocol` pseudo-header of an extended CONNECT (RFC 8441 §4). */
+  readonly protocol?: string;
+}
+
+/** The outcome of reading a handshake. */
+export type HandshakeVerdict =
+  /** A valid WebSocket opening handshake. */
+  | { readonly kind: "websocket" }
+  /** Not a WebSocket upgrade attempt at all: an ordinary HTTP request the application answers. */
+  | { readonly kind: "plain" }
+  /** An attempt to open a WebSocket that breaks the protocol; answered before the application sees it. */
+  | { readonly kind: "invalid"; readonly status: 400 | 426; readonly reason: string; readonly headers?: Record<string, string> };
+
+// RFC 7230 §3.2.6 token characters.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// 16 bytes in base64 are 22 significant characters and "==" (RFC 6455 §4.1, item 7).
+const KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/** The comma-separated values of a header, trimmed, empty ones dropped (RFC 7230 §7). */
+export function headerList(value: string | null): string[] {
+  if (value === null) return [];
+  const list: string[] = [];
+  for (const part of value.split(",")) {
+    const item = part.trim();
+    if (item !== "") list.push(item);
+  }
+  return list;
+}
+
+function hasToken(value: string | null, token: string): boolean {
+  return headerList(value).some((item) => item.toLowerCase() === token);
+}
+
+/** Whether `value` is a valid HTTP token, as a sub-protocol name must be (RFC 6455 §4.1, item 10). */
+export function isToken(value: string): boolean {
+  return TOKEN.test(value);
+}
+
+function invalid(reason: string): HandshakeVerdict {
+  return { kind: "invalid", status: 400, reason };
+}
+
+/** Reads a request's handshake. */
+export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
+  const { headers } = request;
+  if (request.httpVersion === "2") {
+    // RFC 8441 §4: an extended CONNECT whose :protocol names the WebSocket protocol. No key: §5 drops it.
+    if (request.method !== "CONNECT" || request.protocol?.toLowerCase() !== "websocket") return { kind: "plain" };
+  } else {
+    // Only a request that asks to upgrade to "websocket" is an attempt; anything else is the application's.
+    if (!hasToken(headers.get("upgrade"), "websocket")) return { kind: "plain" };
+    if (request.method !== "GET") return invalid("A WebSocket handshake must be a GET request");
+    if (!hasToken(headers.get("connection"), "upgrade")) return invalid("Connection header must contain 'upgrade'");
+    const key = headers.get("sec-websocket-key")?.trim();
+    if (key === undefined || !KEY.test(key)) return invalid("Sec-WebSocket-Key must be 16 bytes in base64");
+    // A body on an upgrade request would be read as WebSocket frames.
+    const length = headers.get("content-length");
+    if ((length !== null && length.trim() !== "0") || headers.has("transfer-encoding")) {
+      return invalid("A WebSocket handshake must not have a body");
+    }
+  }
+  // RFC 6455 §4.4: an unsupported version is answered 426 with the versions we speak.
+  if (!headerList(headers.get("sec-websocket-version")).includes("13")) {
+    return { kind: "invalid", status: 426, reason: "Only WebSocket version 13 is supported", headers: { "sec-websocket-version": "13" } };
+  }
+  const protocols = headerList(headers.get("sec-websocket-protocol"));
+  if (!protocols.every(isToken)) return invalid("Sec-WebSocket-Protocol must list tokens");
+  return { kind: "websocket" };
+}
+
+/** The sub-protocols the client offered, in its order of preference, without duplicates. */
+export function requestedProtocols(headers: Headers): string[] {
+  return [...new Set(headerList(headers.get("sec-websocket-protocol")))];
+}
+
+/**
+ * Whether the request's `Origin` is allowed. `allowed` holds lower-cased origins, or
+ * is `undefined` when every origin is allowed. A request without `Origin` (not from a
+ * browser) is allowed, as in the seed; several `Origin` values never match.
+ */
+export function isOriginAllowed(origin: string | null, allowed: ReadonlySet<string> | undefined): boolean {
+  if (allowed === undefined || origin === null) return true;
+  return allowed.has(origin.trim().toLowerCase());
+}

@@ -1,0 +1,134 @@
+/**
+ * The deadlines of one socket: keep-alive (the seed's KeepAliveInterval and
+ * KeepAliveTimeout), the application idle timeout, and the close-handshake timeout.
+ * Traffic only stamps times here; the shared {@link Scheduler} calls `onDue` when
+ * the earliest deadline may have passed, and the socket is told what to do.
+ *
+ * @module
+ */
+import { now, type ScheduledTask, type Scheduler } from "./scheduler.ts";
+
+/** The deadlines that apply to one socket, in ms (0 = off). */
+export interface LivenessSettings {
+  readonly keepAliveInterval: number;
+  readonly keepAliveTimeout: number;
+  readonly idleTimeout: number;
+  readonly closeTimeout: number;
+}
+
+/** What the socket does when a deadline passes. */
+export interface LivenessActions {
+  /** Send a keep-alive Ping (an answer is expected). */
+  ping(): void;
+  /** Send an unsolicited Pong (keep-alive without timeout: no answer expected, RFC 6455 §5.5.3). */
+  pong(): void;
+  /** No data message within the idle timeout. */
+  idle(): void;
+  /** The peer did not answer a Ping, or did not finish the close handshake, in time. */
+  expired(what: "keep-alive" | "close"): void;
+}
+
+const NEVER = Infinity;
+
+/** Deadline bookkeeping for one socket. */
+export class Liveness implements ScheduledTask {
+  readonly #settings: LivenessSettings;
+  readonly #actions: LivenessActions;
+  readonly #scheduler: Scheduler;
+  #lastInbound = 0;
+  #lastMessage = 0;
+  #lastHeartbeat = 0;
+  #pingSentAt = NEVER;
+  #closeStartedAt = NEVER;
+  #stopped = false;
+
+  constructor(settings: LivenessSettings, actions: LivenessActions, scheduler: Scheduler) {
+    this.#settings = settings;
+    this.#actions = actions;
+    this.#scheduler = scheduler;
+  }
+
+  /** Starts the clocks (when the socket opens). */
+  start(): void {
+    const time = now();
+    this.#lastInbound = this.#lastMessage = this.#lastHeartbeat = time;
+    this.#file(time);
+  }
+
+  /** Any frame from the peer: it is alive. A data message also resets the idle clock. */
+  inbound(isMessage: boolean): void {
+    const time = now();
+    this.#lastInbound = time;
+    this.#pingSentAt = NEVER;
+    if (isMessage) this.#lastMessage = time;
+  }
+
+  /** The close handshake started: the peer has `closeTimeout` to finish it. */
+  closing(): void {
+    if (this.#stopped || this.#closeStartedAt !== NEVER) return;
+    this.#closeStartedAt = now();
+    if (this.#settings.closeTimeout > 0) this.#scheduler.schedule(this, this.#closeStartedAt + this.#settings.closeTimeout);
+  }
+
+  /** The socket ended; no more calls. */
+  stop(): void {
+    this.#stopped = true;
+    this.#scheduler.cancel(this);
+  }
+
+  /** @internal Called by the scheduler. */
+  onDue(time: number): number | undefined {
+    if (this.#stopped) return undefined;
+    const { keepAliveInterval, keepAliveTimeout, idleTimeout, closeTimeout } = this.#settings;
+    if (this.#closeStartedAt !== NEVER) {
+      // Once closing, only the close timeout matters.
+      if (closeTimeout > 0 && time >= this.#closeStartedAt + closeTimeout) {
+        this.stop();
+        this.#actions.expired("close");
+        return undefined;
+      }
+      return closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
+    }
+    if (keepAliveTimeout > 0 && this.#pingSentAt !== NEVER && time >= this.#pingSentAt + keepAliveTimeout) {
+      this.stop();
+      this.#actions.expired("keep-alive");
+      return undefined;
+    }
+    if (idleTimeout > 0 && time >= this.#lastMessage + idleTimeout) {
+      this.#actions.idle(); // starts the close handshake, which calls closing()
+      return this.#closeStartedAt !== NEVER && closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
+    }
+    if (keepAliveInterval > 0 && this.#pingSentAt === NEVER) {
+      const silentSince = Math.max(this.#lastInbound, this.#lastHeartbeat);
+      if (time >= silentSince + keepAliveInterval) {
+        this.#lastHeartbeat = time;
+        if (keepAliveTimeout > 0) {
+          this.#pingSentAt = time;
+          this.#actions.ping();
+        } else {
+          this.#actions.pong();
+        }
+      }
+    }
+    const next = this.#next();
+    return next === NEVER ? undefined : next;
+  }
+
+  #file(time: number): void {
+    const next = this.#next();
+    if (next !== NEVER) this.#scheduler.schedule(this, Math.max(next, time));
+  }
+
+  #next(): number {
+    const { keepAliveInterval, keepAliveTimeout, idleTimeout } = this.#settings;
+    let next = NEVER;
+    if (idleTimeout > 0) next = this.#lastMessage + idleTimeout;
+    if (keepAliveInterval > 0) {
+      const due = this.#pingSentAt !== NEVER
+        ? this.#pingSentAt + keepAliveTimeout
+        : Math.max(this.#lastInbound, this.#lastHeartbeat) + keepAliveInterval;
+      if (due < next) next = due;
+    }
+    return next;
+  }
+}

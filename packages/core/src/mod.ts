@@ -1,0 +1,57 @@
+/**
+ * `@uniws/core`: the runtime-neutral WebSocket policy of uniws — options, the
+ * request and accept contexts, the awaitable socket, keep-alive and timeouts — and
+ * the contract adapters implement. Imports nothing runtime-specific.
+ *
+ * Applications use an adapter (`@uniws/node`, `@uniws/deno`, `@uniws/bun`,
+ * `@uniws/hono`); this module gives them the shared types.
+ *
+ * @example
+ * ```ts
+ * import type { WebSocketHandler } from "@uniws/core";
+ *
+ * const echo: WebSocketHandler = async (context) => {
+ *   if (!context.isWebSocketRequest) return context.reject(400);
+ *   const socket = await context.accept();
+ *   for await (const message of socket) await socket.send(message.data);
+ * };
+ * ```
+ *
+ * @module
+ */
+export { CloseStatus, isSendableCloseStatus, MAX_CLOSE_REASON_BYTES, validateCloseStatus } from "./close-status.ts";
+export type {
+  CompressionRequest,
+  EngineCapabilities,
+  EngineEvents,
+  EngineSendOptions,
+  EngineSocket,
+  UpgradeBinding,
+  UpgradePlan,
+} from "./engine.ts";
+export { WebSocketError, type WebSocketErrorCode } from "./errors.ts";
+export { type HandshakeRequest, type HandshakeVerdict, headerList, isOriginAllowed, isToken, readHandshake, requestedProtocols } from "./handshake.ts";
+export {
+  type DispatchOutcome,
+  type ShutdownOptions,
+  type WebSocketContext,
+  type WebSocketHandler,
+  WebSocketHost,
+} from "./host.ts";
+export {
+  DEFAULT_OPTIONS,
+  type ResolvedWebSocketOptions,
+  resolveOptions,
+  type WebSocketAcceptContext,
+  type WebSocketOptions,
+} from "./options.ts";
+export {
+  type CloseResult,
+  type MessageType,
+  type ReceiveResult,
+  type SendData,
+  type SendOptions,
+  UniWebSocket,
+  type WebSocketMessage,
+  type WebSocketState,
+} from "./socket.ts";

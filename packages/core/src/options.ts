@@ -1,0 +1,138 @@
+/**
+ * The server-wide options (the seed's `WebSocketOptions`) and the per-accept
+ * overrides (the seed's `WebSocketAcceptContext`), with their defaults and checks.
+ *
+ * @module
+ */
+
+/** Server-wide WebSocket policy. Every duration is in milliseconds. */
+export interface WebSocketOptions {
+  /**
+   * How often the server sends a keep-alive frame when the peer has been silent.
+   * With `keepAliveTimeout` on, the frame is a Ping the peer must answer; otherwise an
+   * unsolicited Pong (RFC 6455 §5.5.3) that needs no answer. `0` turns keep-alive off.
+   * @default 120_000 (2 minutes)
+   */
+  keepAliveInterval?: number;
+  /**
+   * How long to wait for any frame from the peer after a keep-alive Ping before the
+   * connection is aborted. `0` turns the timeout off.
+   * @default 0
+   */
+  keepAliveTimeout?: number;
+  /**
+   * Close the socket (1001) when no data message arrives from the peer within this
+   * time. Pongs do not count. The seed suggests twice the client's own ping period.
+   * `0` turns it off.
+   * @default 0
+   */
+  idleTimeout?: number;
+  /**
+   * Origins allowed to open a WebSocket (`scheme://host[:port]`), matched
+   * case-insensitively. Empty, or containing `"*"`, allows every origin. A WebSocket
+   * request whose `Origin` is not listed gets 403 before any upgrade; one without an
+   * `Origin` header (a non-browser client) is allowed. Origin is not authentication.
+   * @default [] (all origins)
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * The largest message accepted from a peer, in bytes; a larger one closes the
+   * socket with 1009.
+   * @default 16_777_216 (16 MiB)
+   */
+  maxMessageSize?: number;
+  /**
+   * How long `close()` waits for the peer's Close frame before the connection is aborted.
+   * @default 30_000
+   */
+  closeTimeout?: number;
+  /**
+   * `send()` resolves at once while the socket's buffered bytes stay at or below this
+   * mark, and otherwise waits until they drain below it.
+   * @default 1_048_576 (1 MiB)
+   */
+  sendHighWaterMark?: number;
+  /** Called with errors the application did not catch (a handler that threw). Defaults to `console.error`. */
+  onError?: (error: unknown) => void;
+}
+
+/** Per-connection choices made when accepting (the seed's `WebSocketAcceptContext`). */
+export interface WebSocketAcceptContext {
+  /** The sub-protocol to select; it must be one the client offered. Omit for none. */
+  subProtocol?: string;
+  /** Overrides `WebSocketOptions.keepAliveInterval` for this socket. */
+  keepAliveInterval?: number;
+  /** Overrides `WebSocketOptions.keepAliveTimeout` for this socket. */
+  keepAliveTimeout?: number;
+  /**
+   * Negotiate permessage-deflate (RFC 7692) if the client offers it. Compressing
+   * secrets next to attacker-controlled data over TLS exposes them (CRIME/BREACH):
+   * send such messages with `disableCompression`.
+   * @default false
+   */
+  dangerousEnableCompression?: boolean;
+  /** The largest LZ77 window the server compresses with, 9–15. @default 15 */
+  serverMaxWindowBits?: number;
+  /** Reset the server's compression context after every message. @default false */
+  disableServerContextTakeover?: boolean;
+}
+
+/** Options with every default filled in. */
+export interface ResolvedWebSocketOptions {
+  readonly keepAliveInterval: number;
+  readonly keepAliveTimeout: number;
+  readonly idleTimeout: number;
+  /** Lower-cased allowed origins; `undefined` when every origin is allowed. */
+  readonly allowedOrigins: ReadonlySet<string> | undefined;
+  readonly maxMessageSize: number;
+  readonly closeTimeout: number;
+  readonly sendHighWaterMark: number;
+  readonly onError: (error: unknown) => void;
+}
+
+/** The default values, as documented on {@link WebSocketOptions}. */
+export const DEFAULT_OPTIONS = {
+  keepAliveInterval: 120_000,
+  keepAliveTimeout: 0,
+  idleTimeout: 0,
+  maxMessageSize: 16 * 1024 * 1024,
+  closeTimeout: 30_000,
+  sendHighWaterMark: 1024 * 1024,
+} as const;
+
+/** Throws a RangeError unless `value` is a finite, non-negative number. */
+export function checkDuration(name: string, value: number): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(`${name} must be a finite number >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Fills in defaults and validates every option. */
+export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocketOptions {
+  const origins = options.allowedOrigins ?? [];
+  const anyOrigin = origins.length === 0 || origins.includes("*");
+  const maxMessageSize = checkDuration("maxMessageSize", options.maxMessageSize ?? DEFAULT_OPTIONS.maxMessageSize);
+  if (maxMessageSize < 1) throw new RangeError("maxMessageSize must be at least 1 byte");
+  return {
+    keepAliveInterval: checkDuration("keepAliveInterval", options.keepAliveInterval ?? DEFAULT_OPTIONS.keepAliveInterval),
+    keepAliveTimeout: checkDuration("keepAliveTimeout", options.keepAliveTimeout ?? DEFAULT_OPTIONS.keepAliveTimeout),
+    idleTimeout: checkDuration("idleTimeout", options.idleTimeout ?? DEFAULT_OPTIONS.idleTimeout),
+    allowedOrigins: anyOrigin ? undefined : new Set(origins.map((origin) => origin.toLowerCase())),
+    maxMessageSize,
+    closeTimeout: checkDuration("closeTimeout", options.closeTimeout ?? DEFAULT_OPTIONS.closeTimeout),
+    sendHighWaterMark: checkDuration("sendHighWaterMark", options.sendHighWaterMark ?? DEFAULT_OPTIONS.sendHighWaterMark),
+    onError: options.onError ?? ((error) => console.error("uniws:", error)),
+  };
+}
+
+/** Checks an accept context's own values (not those that depend on the request). */
+export function validateAcceptContext(accept: WebSocketAcceptContext): void {
+  if (accept.keepAliveInterval !== undefined) checkDuration("keepAliveInterval", accept.keepAliveInterval);
+  if (accept.keepAliveTimeout !== undefined) checkDuration("keepAliveTimeout", accept.keepAliveTimeout);
+  const bits = accept.serverMaxWindowBits;
+  // zlib cannot produce a raw deflate stream with an 8-bit window, so 9 is the floor (RFC 7692 §7.1.2.1 allows 8–15).
+  if (bits !== undefined && (!Number.isInteger(bits) || bits < 9 || bits > 15)) {
+    throw new RangeError(`serverMaxWindowBits must be an integer from 9 to 15, got ${String(bits)}`);
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * One timer structure for every socket of a server. 50,000 idle sockets each need
+ * a keep-alive deadline; giving each its own runtime timer costs memory and timer
+ * churn on every message. Instead deadlines are rounded up into buckets of
+ * `resolution` ms, kept in a min-heap of bucket times, with a single runtime timer
+ * armed for the earliest bucket.
+ *
+ * Tasks are lazy: traffic only updates numbers on the task; when its bucket comes
+ * due the task computes its real next deadline and is re-filed. So a busy socket
+ * costs nothing per message.
+ *
+ * @module
+ */
+
+/** Something with deadlines. */
+export interface ScheduledTask {
+  /**
+   * Called at (or just after) the deadline the task was filed for. Returns the
+   * next deadline (same clock as `now`), or `undefined` when it needs no more calls.
+   */
+  onDue(now: number): number | undefined;
+}
+
+/** The monotonic clock the scheduler runs on, in milliseconds. */
+export const now: () => number = () => performance.now();
+
+/** A min-heap of deadline buckets with one runtime timer. */
+export class Scheduler {
+  readonly #resolution: number;
+  readonly #onError: (error: unknown) => void;
+  readonly #buckets = new Map<number, Set<ScheduledTask>>();
+  readonly #filedAt = new Map<ScheduledTask, number>();
+  readonly #heap: number[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+
+  /**
+   * @param resolution how far a deadline may be rounded up, in ms
+   * @param onError receives what a task throws; the other tasks still run
+   */
+  constructor(resolution: number, onError: (error: unknown) => void) {
+    this.#resolution = resolution;
+    this.#onError = onError;
+  }
+
+  /** How many tasks are filed. */
+  get size(): number {
+    return this.#filedAt.size;
+  }
+
+  /**
+   * Files `task` for `deadline`. A task already filed for a later bucket is moved
+   * earlier; one filed earlier stays (it re-files itself when called).
+   */
+  schedule(task: ScheduledTask, deadline: number): void {
+    const bucket = Math.ceil(deadline / this.#resolution) * this.#resolution;
+    const current = this.#filedAt.get(task);
+    if (current !== undefined) {
+      if (current <= bucket) return;
+      this.#buckets.get(current)?.delete(task);
+    }
+    this.#filedAt.set(task, bucket);
+    let tasks = this.#buckets.get(bucket);
+    if (tasks === undefined) {
+      tasks = new Set();
+      this.#buckets.set(bucket, tasks);
+      this.#push(bucket);
+    }
+    tasks.add(task);
+    if (bucket < this.#timerAt) this.#arm(bucket);
+  }
+
+  /** Removes `task`; it will not be called again. */
+  cancel(task: ScheduledTask): void {
+    const bucket = this.#filedAt.get(task);
+    if (bucket === undefined) return;
+    this.#filedAt.delete(task);
+    this.#buckets.get(bucket)?.delete(task);
+  }
+
+  /** Drops every task and the runtime timer. */
+  clear(): void {
+    this.#buckets.clear();
+    this.#filedAt.clear();
+    this.#heap.length = 0;
+    this.#disarm();
+  }
+
+  #arm(at: number): void {
+    this.#disarm();
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#run(), Math.max(0, at - now()));
+    // A pending keep-alive must not keep a process alive once its server is gone.
+    (this.#timer as { unref?: () => void }).unref?.();
+    const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+    if (typeof this.#timer === "number") deno?.unrefTimer?.(this.#timer);
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  #run(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const time = now();
+    while (this.#heap.length > 0 && this.#heap[0]! <= time) {
+      const bucket = this.#pop();
+      const tasks = this.#buckets.get(bucket);
+      this.#buckets.delete(bucket);
+      if (tasks === undefined) continue;
+      for (const task of tasks) {
+        this.#filedAt.delete(task);
+        let next: number | undefined;
+        try {
+          next = task.onDue(time);
+        } catch (error) {
+          this.#onError(error);
+        }
+        if (next !== undefined) this.schedule(task, Math.max(next, time + 1));
+      }
+    }
+    if (this.#heap.length > 0) this.#arm(this.#heap[0]!);
+  }
+
+  #push(value: number): void {
+    const heap = this.#heap;
+    heap.push(value);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]! <= value) break;
+      heap[i] = heap[parent]!;
+      i = parent;
+    }
+    heap[i] = value;
+  }
+
+  #pop(): number {
+    const heap = this.#heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        if (left >= heap.length) break;
+        const right = left + 1;
+        const child = right < heap.length && heap[right]! < heap[left]! ? right : left;
+        if (heap[child]! >= last) break;
+        heap[i] = heap[child]!;
+        i = child;
+      }
+      heap[i] = last;
+    }
+    return top;
+  }
+}
