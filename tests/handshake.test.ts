@@ -1,0 +1,206 @@
+/** The opening handshake: what is a WebSocket request, what is refused before the handler, what accept answers. */
+import { afterEach, describe, expect, test } from "vitest";
+import { WebSocketError, type WebSocketContext } from "@uniws/core";
+import { closeServers, startServer } from "./support/runtime.ts";
+import { handshakeHeaders, RawClient } from "./support/raw-client.ts";
+
+afterEach(closeServers);
+
+async function request(port: number, headers: Record<string, string>, method = "GET", path = "/ws") {
+  const client = await RawClient.connect(port);
+  try {
+    return await client.handshake(path, headers, method);
+  } finally {
+    client.destroy();
+  }
+}
+
+describe("handshake", () => {
+  test("AcceptWebSocket_ValidRequest_Answers101WithAcceptKey", async () => {
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      await socket.closed;
+    });
+    const { client, answer } = await RawClient.open(server.port, "/ws");
+    expect(answer.headers["upgrade"]?.toLowerCase()).toBe("websocket");
+    expect(answer.headers["connection"]?.toLowerCase()).toBe("upgrade");
+    // RFC 6455 §1.3's worked example.
+    expect(answer.headers["sec-websocket-accept"]).toBe("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    expect(answer.headers["sec-websocket-protocol"]).toBeUndefined();
+    client.destroy();
+  });
+
+  test("IsWebSocketRequest_HeaderTokensAnyCaseAndPosition_True", async () => {
+    let seen: boolean | undefined;
+    const server = await startServer(async (context) => {
+      seen = context.isWebSocketRequest;
+      const socket = await context.accept();
+      await socket.closed;
+    });
+    const { client } = await RawClient.open(server.port, "/ws", { Connection: "keep-alive, UPGRADE", Upgrade: "WebSocket" });
+    expect(seen).toBe(true);
+    client.destroy();
+  });
+
+  test("PlainRequest_ReachesHandler_WhichAnswers400", async () => {
+    let seen: boolean | undefined;
+    const server = await startServer((context) => {
+      seen = context.isWebSocketRequest;
+      if (!context.isWebSocketRequest) return context.reject(400, "no");
+    });
+    const response = await fetch(`${server.url}/ws`);
+    expect(response.status).toBe(400);
+    expect(await response.text()).toBe("no");
+    expect(seen).toBe(false);
+  });
+
+  test("AcceptOnPlainRequest_ThrowsTypedError", async () => {
+    let error: unknown;
+    const server = await startServer(async (context) => {
+      try {
+        await context.accept();
+      } catch (caught) {
+        error = caught;
+        context.reject(418);
+      }
+    });
+    const response = await fetch(`${server.url}/ws`);
+    expect(response.status).toBe(418);
+    expect(error).toBeInstanceOf(WebSocketError);
+    expect((error as WebSocketError).code).toBe("NOT_WEBSOCKET_REQUEST");
+  });
+
+  test.each([
+    ["missing key", { "Sec-WebSocket-Key": undefined }],
+    ["key of 15 bytes", { "Sec-WebSocket-Key": "AAAAAAAAAAAAAAAAAAAA" }],
+    ["key not base64", { "Sec-WebSocket-Key": "24 length not base64 str" }],
+    ["missing Connection upgrade", { Connection: "keep-alive" }],
+  ])("MalformedHandshake_%s_Answers400WithoutCallingHandler", async (_name, extra) => {
+    let called = false;
+    const server = await startServer(() => {
+      called = true;
+    });
+    const answer = await request(server.port, handshakeHeaders(server.port, extra));
+    expect(answer.status).toBe(400);
+    expect(called).toBe(false);
+  });
+
+  test("UpgradeWithPost_Answers400", async () => {
+    let called = false;
+    const server = await startServer(() => {
+      called = true;
+    });
+    const answer = await request(server.port, handshakeHeaders(server.port), "POST");
+    expect(answer.status).toBe(400);
+    expect(called).toBe(false);
+  });
+
+  test("WrongVersion_Answers426WithSupportedVersion", async () => {
+    const server = await startServer(() => {});
+    const answer = await request(server.port, handshakeHeaders(server.port, { "Sec-WebSocket-Version": "8" }));
+    expect(answer.status).toBe(426);
+    expect(answer.headers["sec-websocket-version"]).toBe("13");
+  });
+
+  test("UnhandledRequest_Answers404", async () => {
+    const server = await startServer(() => {});
+    const answer = await request(server.port, handshakeHeaders(server.port));
+    expect(answer.status).toBe(404);
+  });
+});
+
+describe("origin", () => {
+  const accepting = async (context: WebSocketContext) => {
+    if (!context.isWebSocketRequest) return context.reject(200, "plain");
+    const socket = await context.accept();
+    await socket.closed;
+  };
+
+  test("DisallowedOrigin_Answers403BeforeHandler", async () => {
+    let called = false;
+    const server = await startServer(() => {
+      called = true;
+    }, { allowedOrigins: ["http://e.com"] });
+    const answer = await request(server.port, handshakeHeaders(server.port, { Origin: "http://example.com" }));
+    expect(answer.status).toBe(403);
+    expect(called).toBe(false);
+  });
+
+  test("AllowedOrigin_MatchedCaseInsensitively", async () => {
+    const server = await startServer(accepting, { allowedOrigins: ["http://e.com", "http://ExAmPLE.cOm"] });
+    const { client } = await RawClient.open(server.port, "/ws", { Origin: "http://EXAMPLE.com" });
+    client.destroy();
+  });
+
+  test("NoOriginHeader_Allowed", async () => {
+    const server = await startServer(accepting, { allowedOrigins: ["http://e.com"] });
+    const { client } = await RawClient.open(server.port, "/ws");
+    client.destroy();
+  });
+
+  test("Wildcard_AllowsAnyOrigin", async () => {
+    const server = await startServer(accepting, { allowedOrigins: ["*"] });
+    const { client } = await RawClient.open(server.port, "/ws", { Origin: "http://anything.test" });
+    client.destroy();
+  });
+
+  test("EmptyStringOrigin_DoesNotAllowOthers", async () => {
+    const server = await startServer(accepting, { allowedOrigins: [""] });
+    const answer = await request(server.port, handshakeHeaders(server.port, { Origin: "http://example.com" }));
+    expect(answer.status).toBe(403);
+  });
+
+  test("PlainRequestWithDisallowedOrigin_PassesThrough", async () => {
+    const server = await startServer(accepting, { allowedOrigins: ["http://e.com"] });
+    const response = await fetch(`${server.url}/ws`, { headers: { Origin: "http://example.com" } });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("plain");
+  });
+});
+
+describe("sub-protocols", () => {
+  test("RequestedProtocols_ParsedInClientOrder", async () => {
+    let offered: readonly string[] = [];
+    const server = await startServer(async (context) => {
+      offered = context.requestedProtocols;
+      const socket = await context.accept({ subProtocol: "bravo" });
+      await socket.closed;
+    });
+    // No space after the comma: a valid list that naive ", " splitting gets wrong.
+    const { client, answer } = await RawClient.open(server.port, "/ws", { "Sec-WebSocket-Protocol": "alpha,bravo , charlie" });
+    expect(offered).toEqual(["alpha", "bravo", "charlie"]);
+    expect(answer.headers["sec-websocket-protocol"]).toBe("bravo");
+    client.destroy();
+  });
+
+  test("NoSubProtocolChosen_NoHeaderEvenWhenOffered", async () => {
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      await socket.closed;
+    });
+    const { client, answer } = await RawClient.open(server.port, "/ws", { "Sec-WebSocket-Protocol": "alpha, bravo" });
+    expect(answer.headers["sec-websocket-protocol"]).toBeUndefined();
+    client.destroy();
+  });
+
+  test("SubProtocolNotOffered_AcceptThrowsTypedError", async () => {
+    let error: unknown;
+    const server = await startServer(async (context) => {
+      try {
+        await context.accept({ subProtocol: "delta" });
+      } catch (caught) {
+        error = caught;
+        context.reject(400);
+      }
+    });
+    const answer = await request(server.port, handshakeHeaders(server.port, { "Sec-WebSocket-Protocol": "alpha" }));
+    expect(answer.status).toBe(400);
+    expect((error as WebSocketError).code).toBe("INVALID_SUBPROTOCOL");
+  });
+
+  test("ProtocolHeaderWithInvalidToken_Answers400", async () => {
+    const server = await startServer(() => {});
+    const answer = await request(server.port, handshakeHeaders(server.port, { "Sec-WebSocket-Protocol": "a b" }));
+    expect(answer.status).toBe(400);
+  });
+});

@@ -1,0 +1,38 @@
+/** Which runtime the suite runs on, and how to start the uniws adapter for it. */
+import type { WebSocketHandler, WebSocketOptions } from "@uniws/core";
+
+export type RuntimeName = "node" | "deno" | "bun";
+
+const global = globalThis as { Deno?: unknown; Bun?: unknown };
+export const runtime: RuntimeName = global.Deno !== undefined ? "deno" : global.Bun !== undefined ? "bun" : "node";
+
+/** A uniws server started by a test, on 127.0.0.1 and a free port. */
+export interface TestServer {
+  readonly port: number;
+  /** `http://127.0.0.1:PORT` */
+  readonly url: string;
+  /** Sockets the adapter counts as live. */
+  connections(): number;
+  /** Shuts the WebSocket side down (1001) and stops listening. */
+  close(): Promise<void>;
+}
+
+/** Starts `handler` on this runtime's adapter; every path and method reaches it. */
+export type StartServer = (handler: WebSocketHandler<any>, options?: WebSocketOptions) => Promise<TestServer>;
+
+const started = new Set<TestServer>();
+
+/** Starts a server on the adapter of the runtime the suite runs on. */
+export async function startServer(handler: WebSocketHandler<any>, options?: WebSocketOptions): Promise<TestServer> {
+  const module = await import(`./servers/${runtime}.ts`) as { start: StartServer };
+  const server = await module.start(handler, options);
+  started.add(server);
+  return server;
+}
+
+/** Closes every server the current file started (call in afterEach). */
+export async function closeServers(): Promise<void> {
+  const servers = [...started];
+  started.clear();
+  await Promise.all(servers.map((server) => server.close()));
+}
