@@ -1,5 +1,5 @@
 /** Which runtime the suite runs on, and how to start the uniws adapter for it. */
-import type { WebSocketHandler, WebSocketOptions } from "@uniws/core";
+import type { EngineCapabilities, WebSocketHandler, WebSocketOptions } from "@uniws/core";
 
 export type RuntimeName = "node" | "deno" | "bun";
 
@@ -21,6 +21,20 @@ export interface TestServer {
 export type StartServer = (handler: WebSocketHandler<any>, options?: WebSocketOptions) => Promise<TestServer>;
 
 const started = new Set<TestServer>();
+
+/** What this runtime's adapter declares it can do (its exported `<RUNTIME>_CAPABILITIES`). */
+export async function adapterCapabilities(): Promise<EngineCapabilities> {
+  const adapters = {
+    node: async () => (await import("@uniws/node")).NODE_CAPABILITIES,
+    // deno-lint-ignore no-explicit-any
+    deno: async () => ((await import("@uniws/deno")) as any).DENO_CAPABILITIES,
+    // deno-lint-ignore no-explicit-any
+    bun: async () => ((await import("@uniws/bun")) as any).BUN_CAPABILITIES,
+  };
+  const capabilities = await adapters[runtime]();
+  if (capabilities === undefined) throw new Error(`the ${runtime} adapter exports no capabilities`);
+  return capabilities;
+}
 
 /** Starts a server on the adapter of the runtime the suite runs on. */
 export async function startServer(handler: WebSocketHandler<any>, options?: WebSocketOptions): Promise<TestServer> {

@@ -319,7 +319,13 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
     if (this.#result !== undefined) return;
     this.#liveness.stop();
     const wasClean = code !== CloseStatus.Abnormal && this.#abortError === undefined;
-    const failure = this.#abortError ?? error ?? (wasClean ? undefined : new WebSocketError("CONNECTION_CLOSED", "The connection ended without a Close frame"));
+    // Engine errors (a protocol violation, a reset) reach the application as one typed error, the original as its cause.
+    const failure = this.#abortError ??
+      (error !== undefined
+        ? new WebSocketError("CONNECTION_CLOSED", `The connection failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+        : wasClean
+        ? undefined
+        : new WebSocketError("CONNECTION_CLOSED", "The connection ended without a Close frame"));
     this.#abortError = failure;
     this.#state = wasClean ? "closed" : "aborted";
     this.#result = failure === undefined

@@ -1,0 +1,279 @@
+/** Ending a socket: the close handshake, closeOutput, abort, a vanished peer, and the handler's lifetime. */
+import { afterEach, describe, expect, test } from "vitest";
+import { type UniWebSocket, WebSocketError } from "@uniws/core";
+import { acceptOne, settlesWithin } from "./support/accepted.ts";
+import { handshakeHeaders, Opcode, RawClient } from "./support/raw-client.ts";
+import { closeServers, startServer } from "./support/runtime.ts";
+
+afterEach(closeServers);
+
+describe("close", () => {
+  test("CloseAsync_ServerInitiated_CompletesHandshake", async () => {
+    const { socket, client } = await acceptOne();
+    const closing = socket.close(4000, "server bye");
+    expect(socket.state).toBe("closeSent");
+    expect(await client.readClose()).toEqual({ code: 4000, reason: "server bye" });
+    client.sendClose(4000, "ack");
+    const result = await closing;
+    expect(result).toMatchObject({ closeStatus: 4000, closeStatusDescription: "ack", wasClean: true });
+    expect(socket.state).toBe("closed");
+    expect(socket.closeStatus).toBe(4000);
+    await client.waitForEnd();
+    client.destroy();
+  });
+
+  test("PeerInitiatedClose_ReceiveReportsStatus_EngineAnswersSameStatus", async () => {
+    const { socket, client } = await acceptOne();
+    client.sendClose(4001, "client bye");
+    const message = await socket.receive();
+    expect(message).toEqual({ type: "close", closeStatus: 4001, closeStatusDescription: "client bye" });
+    expect(socket.state).toBe("closed");
+    // RFC 6455 §5.5.1: the answer echoes the status.
+    expect((await client.readClose()).code).toBe(4001);
+    client.destroy();
+  });
+
+  test("PeerCloseWithoutStatus_Reports1005", async () => {
+    const { socket, client } = await acceptOne();
+    client.sendClose();
+    const result = await socket.receive(new Uint8Array(8));
+    expect(result).toMatchObject({ type: "close", count: 0, endOfMessage: true, closeStatus: 1005 });
+    client.destroy();
+  });
+
+  test("MessagesBeforePeerClose_AllReceivedFirst", async () => {
+    const { socket, client } = await acceptOne();
+    client.sendText("one");
+    client.sendText("two");
+    client.sendClose(1000);
+    const seen: string[] = [];
+    for await (const message of socket) seen.push(message.data as string);
+    expect(seen).toEqual(["one", "two"]);
+    expect(socket.closeStatus).toBe(1000);
+    client.destroy();
+  });
+
+  test("CloseOutput_ThenPeerStillSends_ReceivedUntilPeerClose", async () => {
+    const { socket, client } = await acceptOne();
+    await socket.closeOutput(1000, "done sending");
+    expect(socket.state).toBe("closeSent");
+    expect(await client.readClose()).toEqual({ code: 1000, reason: "done sending" });
+    await expect(socket.send("more")).rejects.toMatchObject({ code: "INVALID_STATE" });
+    client.sendText("last words");
+    client.sendClose(1000, "ok");
+    expect(await socket.receive()).toEqual({ type: "text", data: "last words" });
+    expect(await socket.receive()).toMatchObject({ type: "close", closeStatus: 1000 });
+    expect(socket.state).toBe("closed");
+    client.destroy();
+  });
+
+  test("Abort_DropsConnectionWithoutCloseFrame", async () => {
+    const { socket, client } = await acceptOne();
+    const pending = socket.receive();
+    socket.abort();
+    expect(socket.state).toBe("aborted");
+    await expect(pending).rejects.toMatchObject({ code: "CONNECTION_CLOSED" });
+    const result = await socket.closed;
+    expect(result.wasClean).toBe(false);
+    expect(result.closeStatus).toBe(1006);
+    await client.waitForEnd();
+    // Nothing but the end of the stream: no Close frame was written.
+    await expect(client.readFrame(500)).rejects.toThrow("connection ended");
+    client.destroy();
+  });
+
+  test("PeerVanishes_ClosedSettlesAborted_ReceiveRejects", async () => {
+    const { socket, client } = await acceptOne();
+    const pending = socket.receive();
+    client.destroy();
+    await expect(pending).rejects.toBeInstanceOf(WebSocketError);
+    const result = await socket.closed;
+    expect(result).toMatchObject({ closeStatus: 1006, wasClean: false });
+    expect(socket.state).toBe("aborted");
+  });
+
+  test("PeerVanishes_ForAwaitEndsQuietly", async () => {
+    const { socket, client } = await acceptOne();
+    client.sendText("a");
+    const seen: string[] = [];
+    const loop = (async () => {
+      for await (const message of socket) {
+        seen.push(message.data as string);
+        client.destroy();
+      }
+    })();
+    await loop;
+    expect(seen).toEqual(["a"]);
+    expect(socket.state).toBe("aborted");
+  });
+
+  test("CloseTimeout_PeerNeverAnswers_Aborts", async () => {
+    const { socket, client } = await acceptOne({ closeTimeout: 200 });
+    const started = Date.now();
+    const result = await socket.close(1000);
+    expect(result.wasClean).toBe(false);
+    expect(socket.state).toBe("aborted");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    client.destroy();
+  });
+
+  test.each([
+    [999, ""],
+    [1004, ""],
+    [1005, ""],
+    [1006, ""],
+    [1015, ""],
+    [5000, ""],
+    [1000, "x".repeat(124)],
+    [1000, "é".repeat(62)],
+  ])("CloseStatus_%i_OrLongReason_ThrowsInvalidCloseStatus", async (code, reason) => {
+    const { socket, client } = await acceptOne();
+    await expect(socket.close(code, reason)).rejects.toMatchObject({ code: "INVALID_CLOSE_STATUS" });
+    await expect(socket.closeOutput(code, reason)).rejects.toMatchObject({ code: "INVALID_CLOSE_STATUS" });
+    expect(socket.state).toBe("open");
+    client.destroy();
+  });
+
+  test("CloseReasonOf123Bytes_Allowed", async () => {
+    const { socket, client } = await acceptOne();
+    void socket.close(3000, "r".repeat(123));
+    expect(await client.readClose()).toEqual({ code: 3000, reason: "r".repeat(123) });
+    client.destroy();
+  });
+});
+
+describe("handler lifetime", () => {
+  test("HandlerReturns_OpenSocketClosedWith1000", async () => {
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      await socket.send("bye");
+    });
+    const { client } = await RawClient.open(server.port, "/ws");
+    expect(await client.readText()).toBe("bye");
+    expect((await client.readClose()).code).toBe(1000);
+    client.destroy();
+  });
+
+  test("HandlerThrows_SocketClosedWith1011_ErrorReported", async () => {
+    const reported: unknown[] = [];
+    const server = await startServer(async (context) => {
+      await context.accept();
+      throw new Error("boom");
+    }, { onError: (error) => reported.push(error) });
+    const { client } = await RawClient.open(server.port, "/ws");
+    expect((await client.readClose()).code).toBe(1011);
+    expect(reported).toHaveLength(1);
+    expect((reported[0] as Error).message).toBe("boom");
+    client.destroy();
+  });
+
+  test("HandlerThrowsBeforeAccept_Answers500", async () => {
+    const reported: unknown[] = [];
+    const server = await startServer(() => {
+      throw new Error("early");
+    }, { onError: (error) => reported.push(error) });
+    const client = await RawClient.connect(server.port);
+    const answer = await client.handshake("/ws", handshakeHeaders(server.port));
+    expect(answer.status).toBe(500);
+    expect(reported).toHaveLength(1);
+    client.destroy();
+  });
+
+  test("BackgroundWorker_AwaitsClosedPromise_HandlerLivesUntilSocketEnds", async () => {
+    const workers: Array<(socket: UniWebSocket) => void> = [];
+    let handlerReturned = false;
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      // The seed's background processor: hand the socket over, await its completion.
+      queueMicrotask(() => workers.shift()!(socket));
+      await socket.closed;
+      handlerReturned = true;
+    });
+    let workerSocket: UniWebSocket | undefined;
+    workers.push((socket) => {
+      workerSocket = socket;
+      void socket.send("from worker");
+    });
+    const { client } = await RawClient.open(server.port, "/ws");
+    expect(await client.readText()).toBe("from worker");
+    expect(handlerReturned).toBe(false);
+    void workerSocket!.close(1000, "worker done");
+    expect((await client.readClose()).code).toBe(1000);
+    client.sendClose(1000);
+    await workerSocket!.closed;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(handlerReturned).toBe(true);
+    client.destroy();
+  });
+
+  test("ConnectionsCount_DropsToZeroWhenSocketsEnd", async () => {
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      for await (const message of socket) await socket.send(message.data);
+    });
+    const clients = await Promise.all([1, 2, 3].map(() => RawClient.open(server.port, "/ws")));
+    expect(server.connections()).toBe(3);
+    for (const { client } of clients) client.sendClose(1000);
+    for (const { client } of clients) await client.waitForEnd();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(server.connections()).toBe(0);
+    for (const { client } of clients) client.destroy();
+  });
+});
+
+describe("shutdown", () => {
+  test("ServerClose_Sends1001ToEverySocket_AndWaits", async () => {
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      for await (const message of socket) await socket.send(message.data);
+    });
+    const clients = await Promise.all([1, 2].map(() => RawClient.open(server.port, "/ws")));
+    const closing = server.close();
+    for (const { client } of clients) {
+      expect(await client.readClose()).toEqual({ code: 1001, reason: "Server shutting down" });
+      client.sendClose(1001);
+    }
+    expect(await settlesWithin(closing, 3000)).toBe(true);
+    expect(server.connections()).toBe(0);
+    for (const { client } of clients) client.destroy();
+  });
+
+  test("ServerClose_PeerNeverAnswers_FinishesWithinTimeout", async () => {
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      await socket.closed;
+    });
+    const { client } = await RawClient.open(server.port, "/ws");
+    client.socket.pause();
+    const started = Date.now();
+    await server.close(); // the test harness gives peers 2 s
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(server.connections()).toBe(0);
+    client.destroy();
+  });
+
+  test("MessagesSentBeforeShutdown_DeliveredBeforeThe1001Close", async () => {
+    let ready!: () => void;
+    const sent = new Promise<void>((resolve) => (ready = resolve));
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      for (let i = 0; i < 100; i++) void socket.send(`message ${i}`);
+      ready();
+      await socket.closed;
+    });
+    const { client } = await RawClient.open(server.port, "/ws");
+    await sent;
+    const closing = server.close();
+    const texts: string[] = [];
+    for (;;) {
+      const message = await client.readMessage();
+      if (message.opcode === Opcode.close) break;
+      texts.push(new TextDecoder().decode(message.data));
+    }
+    expect(texts).toHaveLength(100);
+    expect(texts[99]).toBe("message 99");
+    client.sendClose(1001);
+    await closing;
+    client.destroy();
+  });
+});

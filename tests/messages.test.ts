@@ -1,0 +1,230 @@
+/** Sending and receiving: types, parts, sizes, limits and backpressure. */
+import { afterEach, describe, expect, test } from "vitest";
+import { WebSocketError } from "@uniws/core";
+import { acceptOne, settlesWithin } from "./support/accepted.ts";
+import { Opcode, RawClient } from "./support/raw-client.ts";
+import { adapterCapabilities, closeServers, startServer } from "./support/runtime.ts";
+
+afterEach(closeServers);
+
+const decoder = new TextDecoder();
+
+async function echoServer(options?: Parameters<typeof startServer>[1]) {
+  return await startServer(async (context) => {
+    const socket = await context.accept();
+    for await (const message of socket) await socket.send(message.data);
+  }, options);
+}
+
+describe("messages", () => {
+  test("Echo_TextStaysTextBinaryStaysBinary", async () => {
+    const server = await echoServer();
+    const { client } = await RawClient.open(server.port, "/ws");
+    client.sendText("héllo wörld ✓");
+    const text = await client.readMessage();
+    expect(text.opcode).toBe(Opcode.text);
+    expect(decoder.decode(text.data)).toBe("héllo wörld ✓");
+    client.send(Opcode.binary, new Uint8Array([0, 1, 2, 255]));
+    const binary = await client.readMessage();
+    expect(binary.opcode).toBe(Opcode.binary);
+    expect([...binary.data]).toEqual([0, 1, 2, 255]);
+    client.destroy();
+  });
+
+  test.each([0, 1, 125, 126, 130, 65535, 65536, 0x1ffff])("Echo_BinaryOf%iBytes_RoundTrips", async (size) => {
+    const server = await echoServer();
+    const { client } = await RawClient.open(server.port, "/ws");
+    const payload = crypto.getRandomValues(new Uint8Array(Math.min(size, 65536)));
+    const data = new Uint8Array(size);
+    for (let offset = 0; offset < size; offset += payload.byteLength) data.set(payload.subarray(0, Math.min(payload.byteLength, size - offset)), offset);
+    client.send(Opcode.binary, data);
+    const echoed = await client.readMessage();
+    expect(echoed.opcode).toBe(Opcode.binary);
+    expect(echoed.data.byteLength).toBe(size);
+    expect(echoed.data).toEqual(data);
+    client.destroy();
+  });
+
+  test("ReceiveIntoBuffer_LargeMessage_ArrivesInPartsWithEndOfMessage", async () => {
+    const { socket, client } = await acceptOne();
+    const data = crypto.getRandomValues(new Uint8Array(10_000));
+    client.send(Opcode.binary, data);
+    const buffer = new Uint8Array(4096);
+    const counts: number[] = [];
+    const ends: boolean[] = [];
+    const received = new Uint8Array(10_000);
+    let offset = 0;
+    for (;;) {
+      const result = await socket.receive(buffer);
+      expect(result.type).toBe("binary");
+      received.set(buffer.subarray(0, result.count), offset);
+      offset += result.count;
+      counts.push(result.count);
+      ends.push(result.endOfMessage);
+      if (result.endOfMessage) break;
+    }
+    expect(counts).toEqual([4096, 4096, 1808]);
+    expect(ends).toEqual([false, false, true]);
+    expect(received).toEqual(data);
+    client.destroy();
+  });
+
+  test("ReceiveIntoBuffer_TextMessage_ReportsTextAndUtf8Bytes", async () => {
+    const { socket, client } = await acceptOne();
+    client.sendText("añb");
+    const buffer = new Uint8Array(16);
+    const result = await socket.receive(buffer);
+    expect(result).toEqual({ count: 4, type: "text", endOfMessage: true });
+    expect(decoder.decode(buffer.subarray(0, 4))).toBe("añb");
+    client.destroy();
+  });
+
+  test("ReceiveZeroLengthBinary_CountZeroEndOfMessage", async () => {
+    const { socket, client } = await acceptOne();
+    client.send(Opcode.binary, new Uint8Array(0));
+    const result = await socket.receive(new Uint8Array(8));
+    expect(result).toEqual({ count: 0, type: "binary", endOfMessage: true });
+    client.destroy();
+  });
+
+  test("ClientFragments_ReassembledByEngine_ReceivedAsOneMessage", async () => {
+    const { socket, client } = await acceptOne();
+    client.send(Opcode.text, "he", { fin: false });
+    client.send(Opcode.continuation, "ll", { fin: false });
+    client.send(Opcode.continuation, "o world", { fin: true });
+    const message = await socket.receive();
+    expect(message).toEqual({ type: "text", data: "hello world" });
+    client.destroy();
+  });
+
+  test("ReceiveThenPartialThenWhole_ReturnsRestOfMessage", async () => {
+    const { socket, client } = await acceptOne();
+    client.send(Opcode.binary, new Uint8Array([1, 2, 3, 4, 5]));
+    const first = await socket.receive(new Uint8Array(2));
+    expect(first).toEqual({ count: 2, type: "binary", endOfMessage: false });
+    const rest = await socket.receive();
+    expect(rest.type).toBe("binary");
+    expect([...(rest as { data: Uint8Array }).data]).toEqual([3, 4, 5]);
+    client.destroy();
+  });
+
+  test("SendFragmentedData_PeerReceivesOneMessage", async () => {
+    const { socket, client } = await acceptOne();
+    const capabilities = await adapterCapabilities();
+    await socket.send("hel", { endOfMessage: false });
+    await socket.send("lo ", { endOfMessage: false });
+    await socket.send("world", { endOfMessage: true });
+    const message = await client.readMessage();
+    expect(message.opcode).toBe(Opcode.text);
+    expect(decoder.decode(message.data)).toBe("hello world");
+    if (capabilities.fragmentedSend) {
+      // The engine puts each part in its own frame (RFC 6455 §5.4).
+      expect(message.frames.map((frame) => [frame.opcode, frame.fin])).toEqual([[Opcode.text, false], [Opcode.continuation, false], [Opcode.continuation, true]]);
+    } else {
+      // Documented difference: the core holds the parts and sends one frame.
+      expect(message.frames.map((frame) => [frame.opcode, frame.fin])).toEqual([[Opcode.text, true]]);
+    }
+    client.destroy();
+  });
+
+  test("SendBinaryParts_TypeKeptAcrossParts", async () => {
+    const { socket, client } = await acceptOne();
+    await socket.send(new Uint8Array([1, 2]), { endOfMessage: false });
+    await socket.send(new Uint8Array([3]), { type: "binary" });
+    const message = await client.readMessage();
+    expect(message.opcode).toBe(Opcode.binary);
+    expect([...message.data]).toEqual([1, 2, 3]);
+    client.destroy();
+  });
+
+  test("SendOtherTypeMidMessage_ThrowsInvalidState", async () => {
+    const { socket, client } = await acceptOne();
+    await socket.send("part", { endOfMessage: false });
+    await expect(socket.send(new Uint8Array([1]))).rejects.toMatchObject({ code: "INVALID_STATE" });
+    await expect(socket.send("x", { type: "close" as never })).rejects.toBeInstanceOf(TypeError);
+    client.destroy();
+  });
+
+  test("TwoReceivesAtOnce_SecondThrowsInvalidState", async () => {
+    const { socket, client } = await acceptOne();
+    const first = socket.receive();
+    await expect(socket.receive()).rejects.toMatchObject({ code: "INVALID_STATE" });
+    client.sendText("one");
+    expect(await first).toEqual({ type: "text", data: "one" });
+    client.destroy();
+  });
+
+  test("TextTypeWithBytes_SentAsText", async () => {
+    const { socket, client } = await acceptOne();
+    await socket.send(new TextEncoder().encode("bytes as text"), { type: "text" });
+    expect(await client.readText()).toBe("bytes as text");
+    client.destroy();
+  });
+
+  test("MessageOverMaxMessageSize_ClosesWith1009_AtLimitPasses", async () => {
+    const server = await echoServer({ maxMessageSize: 1000 });
+    const { client } = await RawClient.open(server.port, "/ws");
+    client.send(Opcode.binary, new Uint8Array(1000));
+    expect((await client.readMessage()).data.byteLength).toBe(1000);
+    client.send(Opcode.binary, new Uint8Array(1001));
+    const close = await client.readClose();
+    expect(close.code).toBe(1009);
+    client.destroy();
+  });
+
+  test("SizeLimitOnOneSocket_OthersKeepServing", async () => {
+    const server = await echoServer({ maxMessageSize: 100 });
+    const { client: bad } = await RawClient.open(server.port, "/ws");
+    const { client: good } = await RawClient.open(server.port, "/ws");
+    bad.send(Opcode.text, "x".repeat(200));
+    expect((await bad.readClose()).code).toBe(1009);
+    good.sendText("still here");
+    expect(await good.readText()).toBe("still here");
+    bad.destroy();
+    good.destroy();
+  });
+});
+
+describe("backpressure", () => {
+  test("SendToPeerThatStopsReading_WaitsUntilItReadsAgain", async () => {
+    const { socket, client } = await acceptOne({ sendHighWaterMark: 64 * 1024 });
+    client.socket.pause();
+    const chunk = new Uint8Array(64 * 1024);
+    let blocked: Promise<void> | undefined;
+    let sent = 0;
+    // Kernel buffers absorb a few MiB first; bounded at 32 MiB.
+    for (let i = 0; i < 512 && blocked === undefined; i++) {
+      const pending = socket.send(chunk);
+      sent++;
+      if (!(await settlesWithin(pending, 100))) blocked = pending;
+    }
+    expect(blocked, `send never waited after ${sent} messages`).toBeDefined();
+    expect(socket.bufferedAmount).toBeGreaterThan(64 * 1024);
+    client.socket.resume();
+    // Reading everything lets the buffer drain, and the waiting send resolves.
+    let received = 0;
+    const reading = (async () => {
+      while (received < sent) {
+        await client.readMessage(10_000);
+        received++;
+      }
+    })();
+    await blocked;
+    await reading;
+    expect(received).toBe(sent);
+    client.destroy();
+  });
+
+  test("SendAfterClose_ThrowsInvalidState", async () => {
+    const { socket, client } = await acceptOne();
+    const closing = socket.close(1000, "done");
+    expect(socket.state).toBe("closeSent");
+    await expect(socket.send("late")).rejects.toBeInstanceOf(WebSocketError);
+    await expect(socket.send("late")).rejects.toMatchObject({ code: "INVALID_STATE" });
+    const close = await client.readClose();
+    expect(close).toEqual({ code: 1000, reason: "done" });
+    client.sendClose(1000, "done");
+    expect((await closing).wasClean).toBe(true);
+    client.destroy();
+  });
+});
