@@ -1,1 +1,21 @@
+/**
+ * `@uniws/deno`: uniws on `Deno.serve`, with `Deno.upgradeWebSocket` as the
+ * protocol engine. See `DenoWebSocketServer` and docs/deno.md.
+ *
+ * @example
+ * ```ts
+ * import { DenoWebSocketServer } from "@uniws/deno";
+ *
+ * const sockets = new DenoWebSocketServer(async (context) => {
+ *   if (!context.isWebSocketRequest) return context.reject(400);
+ *   const socket = await context.accept();
+ *   for await (const message of socket) await socket.send(message.data);
+ * });
+ * Deno.serve({ port: 5000 }, sockets.fetch());
+ * ```
+ *
+ * @module
+ */
+export { type DenoRequest, DenoWebSocketServer, type FallbackHandler } from "./server.ts";
+export { DENO_CAPABILITIES, idleTimeoutSeconds } from "./deno-engine.ts";
 export * from "@uniws/core";

@@ -1,0 +1,112 @@
+/**
+ * `@uniws/deno`'s server: the core's policy as a fetch-style handler for
+ * `Deno.serve`, with `Deno.upgradeWebSocket` as the upgrade machinery.
+ *
+ * @module
+ */
+import {
+  type HandshakeRequest,
+  type ShutdownOptions,
+  type UpgradeBinding,
+  type UpgradePlan,
+  type WebSocketHandler,
+  WebSocketHost,
+  type WebSocketOptions,
+} from "@uniws/core";
+import { bindDenoSocket, DENO_CAPABILITIES, idleTimeoutSeconds } from "./deno-engine.ts";
+
+/** The adapter's own request object, seen as `context.native`. */
+export interface DenoRequest {
+  /** The request as `Deno.serve` passed it. */
+  readonly request: Request;
+  /** The connection's details (`remoteAddr`), when the request came through `Deno.serve`. */
+  readonly info: Deno.ServeHandlerInfo | undefined;
+}
+
+/** What answers the requests the WebSocket handler leaves unanswered: `Deno.serve`'s handler type. */
+export type FallbackHandler = (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
+
+/**
+ * WebSocket support for `Deno.serve`. Create one per handler and serve its
+ * `fetch(fallback)`: every request reaches the handler first; those it neither
+ * upgrades nor answers go to `fallback` (404 without one).
+ *
+ * @example
+ * ```ts
+ * import { DenoWebSocketServer } from "@uniws/deno";
+ *
+ * const sockets = new DenoWebSocketServer(async (context) => {
+ *   if (context.url.pathname !== "/ws") return;            // not ours: the fallback answers
+ *   if (!context.isWebSocketRequest) return context.reject(400);
+ *   const socket = await context.accept();
+ *   for await (const message of socket) await socket.send(message.data);
+ * }, { keepAliveInterval: 30_000 });
+ * const server = Deno.serve({ port: 5000 }, sockets.fetch(() => new Response("hello")));
+ * // Later: close every socket with 1001, then stop listening.
+ * await sockets.close();
+ * await server.shutdown();
+ * ```
+ */
+export class DenoWebSocketServer {
+  readonly #host: WebSocketHost<DenoRequest>;
+
+  constructor(handler: WebSocketHandler<DenoRequest>, options?: WebSocketOptions) {
+    this.#host = new WebSocketHost(handler, options);
+  }
+
+  /** What this adapter's engine can do. */
+  get capabilities(): typeof DENO_CAPABILITIES {
+    return DENO_CAPABILITIES;
+  }
+
+  /** Sockets accepted and not yet ended. */
+  get connections(): number {
+    return this.#host.connections;
+  }
+
+  /**
+   * A `Deno.serve` handler: the WebSocket handler first, then `fallback` for the
+   * requests it leaves unanswered (404 without a fallback).
+   */
+  fetch(fallback?: FallbackHandler): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
+    return async (request, info) => {
+      const response = await this.handleRequest(request, info);
+      if (response !== undefined) return response;
+      return fallback === undefined ? new Response(null, { status: 404 }) : await fallback(request, info);
+    };
+  }
+
+  /**
+   * Runs the handler for one request. Resolves with the response to return from
+   * the `Deno.serve` handler (an upgrade's 101 included), or `undefined` when the
+   * handler neither upgraded nor answered, so the caller can go on routing.
+   */
+  async handleRequest(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response | undefined> {
+    const binding: UpgradeBinding = {
+      capabilities: DENO_CAPABILITIES,
+      upgrade: (plan, events) => upgrade(request, plan, events),
+    };
+    const outcome = await this.#host.dispatch(toHandshakeRequest(request), { request, info }, binding);
+    if (outcome.kind === "unhandled") return undefined;
+    return outcome.response;
+  }
+
+  /** Closes every socket (1001 by default) and resolves when all have ended; new WebSocket requests get 503. */
+  close(options?: ShutdownOptions): Promise<void> {
+    return this.#host.close(options);
+  }
+}
+
+/** A web request in the core's terms. `Deno.serve` takes WebSockets over HTTP/1.1 only. */
+function toHandshakeRequest(request: Request): HandshakeRequest {
+  return { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1" };
+}
+
+function upgrade(request: Request, plan: UpgradePlan, events: Parameters<UpgradeBinding["upgrade"]>[1]): Response {
+  // Not Deno's `protocol` option: it splits the client's list on ", " only and throws for
+  // "alpha,bravo". The core already parsed the list and checked the choice (RFC 6455 §4.2.2).
+  const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: idleTimeoutSeconds(plan.keepAliveInterval) });
+  if (plan.subProtocol !== undefined) response.headers.set("sec-websocket-protocol", plan.subProtocol);
+  bindDenoSocket(socket, events);
+  return response;
+}
