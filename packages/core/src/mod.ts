@@ -38,6 +38,7 @@ export {
   type WebSocketHandler,
   WebSocketHost,
 } from "./host.ts";
+export { negotiatePerMessageDeflate, PERMESSAGE_DEFLATE, type PerMessageDeflateDeclineReason, type PerMessageDeflateNegotiation, type PerMessageDeflateParameters } from "./permessage-deflate.ts";
 export {
   DEFAULT_OPTIONS,
   type ResolvedWebSocketOptions,
