@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { WebSocketError } from "@uniws/core";
 import { acceptOne, settlesWithin } from "./support/accepted.ts";
-import { Opcode, RawClient } from "./support/raw-client.ts";
+import { Opcode, randomBytes, RawClient } from "./support/raw-client.ts";
 import { adapterCapabilities, closeServers, startServer } from "./support/runtime.ts";
 
 afterEach(closeServers);
@@ -34,9 +34,7 @@ describe("messages", () => {
   test.each([0, 1, 125, 126, 130, 65535, 65536, 0x1ffff])("Echo_BinaryOf%iBytes_RoundTrips", async (size) => {
     const server = await echoServer();
     const { client } = await RawClient.open(server.port, "/ws");
-    const payload = crypto.getRandomValues(new Uint8Array(Math.min(size, 65536)));
-    const data = new Uint8Array(size);
-    for (let offset = 0; offset < size; offset += payload.byteLength) data.set(payload.subarray(0, Math.min(payload.byteLength, size - offset)), offset);
+    const data = randomBytes(size);
     client.send(Opcode.binary, data);
     const echoed = await client.readMessage();
     expect(echoed.opcode).toBe(Opcode.binary);
@@ -47,7 +45,7 @@ describe("messages", () => {
 
   test("ReceiveIntoBuffer_LargeMessage_ArrivesInPartsWithEndOfMessage", async () => {
     const { socket, client } = await acceptOne();
-    const data = crypto.getRandomValues(new Uint8Array(10_000));
+    const data = randomBytes(10_000);
     client.send(Opcode.binary, data);
     const buffer = new Uint8Array(4096);
     const counts: number[] = [];

@@ -287,3 +287,10 @@ export class RawClient {
     return { fin: (first & 0x80) !== 0, rsv1: (first & 0x40) !== 0, opcode: first & 0x0f, payload };
   }
 }
+
+/** `n` random bytes (getRandomValues fills at most 64 KiB at a time). */
+export function randomBytes(n: number): Uint8Array {
+  const bytes = new Uint8Array(n);
+  for (let offset = 0; offset < n; offset += 65536) crypto.getRandomValues(bytes.subarray(offset, Math.min(n, offset + 65536)));
+  return bytes;
+}

@@ -1,0 +1,78 @@
+/** Starts the echo sample app as a child process on a runtime, the way a user runs it. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { RuntimeName } from "./runtime.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const bin = (name: string) => `${root}node_modules/.bin/${name}`;
+
+/** The command that runs the sample on `runtime` (what `npm start`, `start:deno`, `start:bun` run). */
+export function sampleCommand(runtime: RuntimeName): [string, string[]] {
+  switch (runtime) {
+    case "node": {
+      const entry = `${root}examples/echo/dist/node.js`;
+      if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first (npm test does)`);
+      return ["node", [entry]];
+    }
+    case "deno":
+      return [bin("deno"), ["run", "-A", `${root}examples/echo/deno.ts`]];
+    case "bun":
+      return [bin("bun"), [`${root}examples/echo/bun.ts`]];
+  }
+}
+
+export interface RunningSample {
+  readonly url: string;
+  readonly port: number;
+  readonly output: () => string;
+  stop(): Promise<void>;
+}
+
+/** Runs the sample with `flags` and resolves once it prints its `Listening on` line. */
+export async function startSample(runtime: RuntimeName, flags: string[]): Promise<RunningSample> {
+  const [command, args] = sampleCommand(runtime);
+  const child: ChildProcess = spawn(command, [...args, ...flags], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no Listening line within 30 s:\n${output}`)), 30_000);
+    child.stdout!.on("data", (chunk) => {
+      output += chunk;
+      const match = /Listening on (\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sample exited with ${code}:\n${output}`));
+    });
+  });
+  const url = new URL(line);
+  return {
+    url: line,
+    port: Number(url.port),
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Runs the sample with `flags` to completion; resolves with its exit code and output. */
+export async function runSample(runtime: RuntimeName, flags: string[]): Promise<{ code: number | null; output: string }> {
+  const [command, args] = sampleCommand(runtime);
+  const child = spawn(command, [...args, ...flags], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { code, output };
+}
