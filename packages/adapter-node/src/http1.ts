@@ -6,6 +6,7 @@
  * @module
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import type { Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { HandshakeRequest } from "@uniws/core";
@@ -56,7 +57,7 @@ export async function writeRawResponse(socket: Duplex, response: Response): Prom
 }
 
 /** Writes a web `Response` through a `ServerResponse` (for plain routes beside the WebSocket one). */
-export async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+export async function writeResponse(res: ServerResponse | Http2ServerResponse, response: Response): Promise<void> {
   const body = Buffer.from(await response.arrayBuffer());
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => (headers[name] = value));

@@ -1,10 +1,13 @@
 /**
- * `@uniws/node`: uniws on Node's `http` and `https` servers, with `ws` as the
+ * `@uniws/node`: uniws on Node's `http`, `https` and `http2` servers, with `ws` as the
  * protocol engine.
  *
  * @module
  */
 export { type AttachOptions, type NodeRequest, NodeWebSocketServer, type PathMatcher } from "./server.ts";
 export { NODE_CAPABILITIES } from "./ws-engine.ts";
+export { DEFAULT_DEFLATE_OPTIONS, type NodeDeflateOptions } from "./compression.ts";
+export type { NodeWebSocketOptions } from "./server.ts";
 export { writeResponse } from "./http1.ts";
+export type { AnyHttp2Server, Http2ConnectRequest } from "./http2.ts";
 export * from "@uniws/core";

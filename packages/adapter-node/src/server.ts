@@ -1,10 +1,11 @@
 /**
- * `@uniws/node`'s server: the core's policy on `node:http` / `node:https` servers,
+ * `@uniws/node`'s server: the core's policy on `node:http`, `node:https` and `node:http2` servers,
  * with `ws` (in `noServer` mode) as the protocol engine.
  *
  * @module
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Duplex } from "node:stream";
 import {
   type DispatchOutcome,
@@ -18,11 +19,36 @@ import {
   type WebSocketOptions,
 } from "@uniws/core";
 import { WebSocketServer as WsServer } from "ws";
+import { negotiateForRequest, type NodeDeflateOptions, withAcceptedOffer, wsDeflateOptions } from "./compression.ts";
 import { toHandshakeRequest, writeRawResponse, writeResponse } from "./http1.ts";
+import {
+  answerHandshakeOnStream,
+  type AnyHttp2Server,
+  cancelOnAbort,
+  connectUrl,
+  engineRequest,
+  type Http2ConnectRequest,
+  isCompatRequest,
+  isHttp2Server,
+  listenForConnect,
+  respondOnStream,
+  toCompatRequest,
+  toConnectRequest,
+} from "./http2.ts";
 import { bindWsSocket, NODE_CAPABILITIES } from "./ws-engine.ts";
 
-/** The adapter's own request object, seen as `context.native`. */
-export type NodeRequest = IncomingMessage;
+/**
+ * The adapter's own request object, seen as `context.native`: the `IncomingMessage`
+ * of an HTTP/1.1 request, the `Http2ServerRequest` of a plain HTTP/2 request given to
+ * `handleRequest`, or the stream and headers of an HTTP/2 extended CONNECT.
+ */
+export type NodeRequest = IncomingMessage | Http2ServerRequest | Http2ConnectRequest;
+
+/** Options of {@link NodeWebSocketServer}: the core's policy, and Node's zlib tuning. */
+export interface NodeWebSocketOptions extends WebSocketOptions {
+  /** zlib tuning for sockets whose accept context enabled compression and whose client agreed. */
+  readonly deflate?: NodeDeflateOptions;
+}
 
 /** Which requests {@link NodeWebSocketServer.attach} takes: an exact path, or a test. */
 export type PathMatcher = string | ((url: URL) => boolean);
@@ -32,6 +58,9 @@ export interface AttachOptions {
   /** Only upgrades to this path (or passing this test) reach the handler. @default every path */
   readonly path?: PathMatcher;
 }
+
+// An HTTP/2 stream has no bytes read ahead of the WebSocket's first frame.
+const EMPTY = Buffer.alloc(0);
 
 // A closeTimeout of 0 means "wait forever"; `ws` needs a number of ms.
 const FOREVER = 2 ** 31 - 1;
@@ -59,10 +88,12 @@ const FOREVER = 2 ** 31 - 1;
 export class NodeWebSocketServer {
   readonly #host: WebSocketHost<NodeRequest>;
   readonly #engine: WsServer;
+  // The engine of sockets that negotiated permessage-deflate (see compression.ts).
+  readonly #deflateEngine: WsServer;
   readonly #subProtocols = new WeakMap<IncomingMessage, string>();
   readonly #extensions = new WeakMap<IncomingMessage, string>();
 
-  constructor(handler: WebSocketHandler<NodeRequest>, options?: WebSocketOptions) {
+  constructor(handler: WebSocketHandler<NodeRequest>, options?: NodeWebSocketOptions) {
     this.#host = new WebSocketHost(handler, options);
     const { maxMessageSize, closeTimeout } = this.#host.options;
     const engineOptions: ConstructorParameters<typeof WsServer>[0] & { closeTimeout: number } = {
@@ -75,11 +106,12 @@ export class NodeWebSocketServer {
       handleProtocols: (_offered, req) => this.#subProtocols.get(req) ?? false,
     };
     // `closeTimeout` (ws 8.19+) is not in @types/ws yet.
-    this.#engine = new WsServer(engineOptions);
-    this.#engine.on("headers", (lines: string[], req: IncomingMessage) => {
+    const captureExtensions = (lines: string[], req: IncomingMessage) => {
       const line = lines.find((header) => header.toLowerCase().startsWith("sec-websocket-extensions:"));
       if (line !== undefined) this.#extensions.set(req, line.slice(line.indexOf(":") + 1).trim());
-    });
+    };
+    this.#engine = new WsServer(engineOptions).on("headers", captureExtensions);
+    this.#deflateEngine = new WsServer({ ...engineOptions, perMessageDeflate: wsDeflateOptions(options?.deflate) }).on("headers", captureExtensions);
   }
 
   /** What this adapter's engine can do. */
@@ -93,11 +125,17 @@ export class NodeWebSocketServer {
   }
 
   /**
-   * Takes WebSocket upgrades on `server` (HTTP/1.1 `upgrade` events). Other routes
-   * are untouched. `server.close()` then also closes every socket with 1001.
+   * Takes WebSocket upgrades on `server` (HTTP/1.1 `upgrade` events) and, on a
+   * `node:http2` server, extended CONNECT streams (RFC 8441), advertising
+   * `SETTINGS_ENABLE_CONNECT_PROTOCOL` on its new sessions. Other routes are
+   * untouched. `server.close()` then also closes every socket with 1001.
    */
-  attach(server: Server, options: AttachOptions = {}): this {
+  attach(server: Server | AnyHttp2Server, options: AttachOptions = {}): this {
     const matches = pathMatcher(options.path);
+    if (isHttp2Server(server)) {
+      const wanted = (headers: IncomingHttpHeaders) => matches(connectUrl(headers));
+      listenForConnect(server, wanted, (stream, headers) => void this.handleStream(stream, headers));
+    }
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (!matches(toHandshakeRequest(req).url)) {
         // Leave it to another upgrade listener; if there is none, nobody else will answer.
@@ -106,10 +144,14 @@ export class NodeWebSocketServer {
       }
       void this.handleUpgrade(req, socket, head);
     });
-    const close = server.close;
+    // Upgraded sockets are no longer the HTTP server's connections: close them (1001) and report the server
+    // closed only once they have ended too.
+    const close = server.close as (callback?: (error?: Error) => void) => unknown;
     server.close = ((callback?: (error?: Error) => void) => {
-      close.call(server, callback);
-      this.close().catch(this.#host.options.onError);
+      const shutdown = this.close();
+      close.call(server, (error?: Error) => {
+        shutdown.then(() => callback?.(error), (failure: unknown) => callback?.(failure as Error));
+      });
       return server;
     }) as Server["close"];
     return this;
@@ -129,18 +171,40 @@ export class NodeWebSocketServer {
   }
 
   /**
+   * Handles one HTTP/2 extended CONNECT stream (RFC 8441) with the same handler and
+   * policy as an HTTP/1.1 upgrade; an accepted socket is answered `:status 200` and
+   * runs on the stream. Use it from your own `stream` listener instead of `attach`.
+   */
+  async handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    // A stream reset by the client must not become an uncaught error; `ws` adds its own listener.
+    stream.on("error", () => stream.destroy());
+    const binding: UpgradeBinding = {
+      capabilities: NODE_CAPABILITIES,
+      upgrade: (plan, events) => {
+        answerHandshakeOnStream(stream);
+        return this.#upgrade(engineRequest(stream, headers), stream, EMPTY, plan, cancelOnAbort(stream, events));
+      },
+    };
+    const outcome = await this.#host.dispatch(toConnectRequest(headers), { stream, headers }, binding);
+    if (outcome.kind === "response") await respondOnStream(stream, outcome.response);
+    else if (outcome.kind === "unhandled") await respondOnStream(stream, new Response(null, { status: 404 }));
+  }
+
+  /**
    * Runs the handler for a plain HTTP request (`isWebSocketRequest` false) and
    * writes its answer. Resolves `false`, having written nothing, when the handler
    * neither answered nor returned a `Response`, so the caller can go on routing.
+   * Takes HTTP/2 compatibility-layer requests too (`allowHTTP1` servers).
    */
-  async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  async handleRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): Promise<boolean> {
     const binding: UpgradeBinding = {
       capabilities: NODE_CAPABILITIES,
       upgrade: () => {
         throw new WebSocketError("UNSUPPORTED", "A request without an Upgrade header cannot be upgraded");
       },
     };
-    const outcome: DispatchOutcome = await this.#host.dispatch(toHandshakeRequest(req), req, binding);
+    const request = isCompatRequest(req) ? toCompatRequest(req) : toHandshakeRequest(req);
+    const outcome: DispatchOutcome = await this.#host.dispatch(request, req, binding);
     if (outcome.kind === "unhandled") return false;
     if (outcome.kind === "response") await writeResponse(res, outcome.response);
     return true;
@@ -151,12 +215,16 @@ export class NodeWebSocketServer {
     return this.#host.close(options);
   }
 
-  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, plan: UpgradePlan, events: EngineEvents): undefined {
+  #upgrade(original: IncomingMessage, socket: Duplex, head: Buffer, plan: UpgradePlan, events: EngineEvents): undefined {
+    // The core negotiates permessage-deflate; the compressing engine applies its answer.
+    const deflate = negotiateForRequest(original, plan.compression);
+    const engine = deflate.accepted ? this.#deflateEngine : this.#engine;
+    const req = deflate.accepted ? withAcceptedOffer(original, deflate.header) : original;
     if (plan.subProtocol !== undefined) this.#subProtocols.set(req, plan.subProtocol);
     // `ws` drops a socket the client already closed without calling back: report that as a failed upgrade.
     const gone = () => events.failed(new Error("The client closed the connection during the handshake"));
     socket.once("close", gone);
-    this.#engine.handleUpgrade(req, socket, head, (ws) => {
+    engine.handleUpgrade(req, socket, head, (ws) => {
       socket.off("close", gone);
       bindWsSocket(ws, socket, this.#extensions.get(req) ?? "", events);
     });
