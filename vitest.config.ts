@@ -15,6 +15,7 @@ export default defineConfig({
       "@uniws/deno": source("adapter-deno"),
       "@uniws/bun": source("adapter-bun"),
       "@uniws/hono": source("adapter-hono"),
+      "@uniws/redis": source("redis"),
     },
   },
   test: {
