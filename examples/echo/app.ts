@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { WebSocketHandler, WebSocketOptions } from "@uniws/core";
+import type { WebSocketAcceptContext, WebSocketHandler, WebSocketOptions } from "@uniws/core";
 import { PAGE } from "./page.ts";
 
 /** The sample's settings, from its command-line flags. */
@@ -13,6 +13,8 @@ export interface EchoConfig {
   host: string;
   options: WebSocketOptions;
   subProtocols: string[];
+  /** Compression choices passed to every `accept` (the seed's accept context). */
+  accept: WebSocketAcceptContext;
   tlsCert?: string;
   tlsKey?: string;
 }
@@ -26,6 +28,9 @@ export const USAGE = `Usage: echo [options]
   --idle-timeout MS           close a peer that sends no message within MS (default off)
   --max-message-size BYTES    largest message accepted (default 16777216)
   --subprotocol NAME          a sub-protocol the server speaks (repeatable)
+  --compression               negotiate permessage-deflate when the client offers it (CRIME/BREACH: see docs)
+  --server-max-window-bits N  largest window the server compresses with, 9-15 (default 15; needs --compression)
+  --no-server-context-takeover  reset the server's compression context after each message (needs --compression)
   --tls-cert FILE --tls-key FILE   serve HTTPS (wss://)
   --help                      show this help`;
 
@@ -39,7 +44,7 @@ function number(flag: string, value: string | undefined): number {
 
 /** Parses the sample's flags. Throws {@link UsageError} on anything it does not know. */
 export function parseArgs(args: readonly string[]): EchoConfig | "help" {
-  const config: EchoConfig = { port: 5000, host: "127.0.0.1", options: {}, subProtocols: [] };
+  const config: EchoConfig = { port: 5000, host: "127.0.0.1", options: {}, subProtocols: [], accept: {} };
   const origins: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -67,6 +72,13 @@ export function parseArgs(args: readonly string[]): EchoConfig | "help" {
         break;
       }
       case "--subprotocol": config.subProtocols.push(value()); break;
+      case "--compression": config.accept.dangerousEnableCompression = true; break;
+      case "--server-max-window-bits": {
+        config.accept.serverMaxWindowBits = number(flag, value());
+        if (config.accept.serverMaxWindowBits < 9 || config.accept.serverMaxWindowBits > 15) throw new UsageError("--server-max-window-bits must be from 9 to 15");
+        break;
+      }
+      case "--no-server-context-takeover": config.accept.disableServerContextTakeover = true; break;
       case "--tls-cert": config.tlsCert = value(); break;
       case "--tls-key": config.tlsKey = value(); break;
       default: throw new UsageError(`Unknown option: ${arg}`);
@@ -74,6 +86,10 @@ export function parseArgs(args: readonly string[]): EchoConfig | "help" {
   }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
   if (origins.length > 0) config.options.allowedOrigins = origins;
+  const { dangerousEnableCompression, serverMaxWindowBits, disableServerContextTakeover } = config.accept;
+  if (!dangerousEnableCompression && (serverMaxWindowBits !== undefined || disableServerContextTakeover)) {
+    throw new UsageError("--server-max-window-bits and --no-server-context-takeover need --compression");
+  }
   return config;
 }
 
@@ -87,14 +103,15 @@ export function listeningLine(secure: boolean, host: string, port: number): stri
  * The echo endpoint, as the seed's `Echo` method: receive into a 4 KiB buffer and
  * send each part straight back with its type and end-of-message flag, so text stays
  * text, binary stays binary, and large messages stream through. When the client
- * closes, the server answers with the same status and description.
+ * closes, the server answers with the same status and description. `accept` carries
+ * the compression flags into every accept.
  */
-export function echoHandler(subProtocols: readonly string[]): WebSocketHandler {
+export function echoHandler(subProtocols: readonly string[], accept: Omit<WebSocketAcceptContext, "subProtocol"> = {}): WebSocketHandler {
   return async (context) => {
     if (!context.isWebSocketRequest) return context.reject(400, "Expected a WebSocket request\n");
     // The first protocol in the client's list that the server speaks.
     const subProtocol = context.requestedProtocols.find((offered) => subProtocols.includes(offered));
-    const socket = await context.accept({ subProtocol });
+    const socket = await context.accept({ ...accept, subProtocol });
     const buffer = new Uint8Array(4096);
     let result = await socket.receive(buffer);
     while (result.type !== "close") {

@@ -19,7 +19,7 @@ function main(args: string[]): void {
     console.log(USAGE);
     return;
   }
-  const sockets = new NodeWebSocketServer(echoHandler(config.subProtocols), config.options);
+  const sockets = new NodeWebSocketServer(echoHandler(config.subProtocols, config.accept), config.options);
   const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     if (path === "/ws" && (await sockets.handleRequest(req, res))) return;
