@@ -135,6 +135,18 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("SendParts_CallerReusesItsBuffer_PeerGetsEachPartAsSent", async () => {
+    // The seed's echo loop receives into one buffer and sends each part from it.
+    const { socket, client } = await acceptOne();
+    const buffer = new Uint8Array(2);
+    buffer.set([1, 2]);
+    await socket.send(buffer, { endOfMessage: false });
+    buffer.set([3, 4]);
+    await socket.send(buffer, { endOfMessage: true });
+    expect([...(await client.readMessage()).data]).toEqual([1, 2, 3, 4]);
+    client.destroy();
+  });
+
   test("SendOtherTypeMidMessage_ThrowsInvalidState", async () => {
     const { socket, client } = await acceptOne();
     await socket.send("part", { endOfMessage: false });

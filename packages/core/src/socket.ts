@@ -369,8 +369,9 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
     if (this.#settings.capabilities.fragmentedSend) {
       engine.send(typeof data === "string" ? data : toBytes(data), { text, fin: endOfMessage, compress });
     } else if (!endOfMessage) {
-      // The engine sends whole messages only: hold the parts until the last one.
-      this.#outgoingParts.push(toBytes(data));
+      // The engine sends whole messages only: hold the parts until the last one. A copy,
+      // since the caller may reuse its buffer once send() resolves (the seed's echo does).
+      this.#outgoingParts.push(typeof data === "string" ? toBytes(data) : toBytes(data).slice());
     } else if (this.#outgoingParts.length > 0) {
       this.#outgoingParts.push(toBytes(data));
       const whole = concat(this.#outgoingParts);

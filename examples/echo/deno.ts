@@ -1,0 +1,38 @@
+/** The echo sample on Deno: `npm run start:deno -- [flags]`. */
+import { DenoWebSocketServer } from "@uniws/deno";
+import { echoHandler, listeningLine, pageResponse, parseArgs, USAGE, UsageError } from "./app.ts";
+
+function main(args: string[]): void {
+  let config;
+  try {
+    config = parseArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    Deno.exit(2);
+  }
+  if (config === "help") {
+    console.log(USAGE);
+    return;
+  }
+  const echo = echoHandler(config.subProtocols);
+  // Only /ws reaches the echo handler; every other path falls through to the page routes.
+  const sockets = new DenoWebSocketServer((context) => (context.url.pathname === "/ws" ? echo(context) : undefined), config.options);
+  const secure = config.tlsCert !== undefined && config.tlsKey !== undefined;
+  const tls = secure ? { cert: Deno.readTextFileSync(config.tlsCert!), key: Deno.readTextFileSync(config.tlsKey!) } : {};
+  const server = Deno.serve({
+    hostname: config.host,
+    port: config.port,
+    ...tls,
+    onListen: ({ port }) => console.log(listeningLine(secure, config.host, port)),
+  }, sockets.fetch((request) => pageResponse(new URL(request.url).pathname)));
+  const stop = async () => {
+    await sockets.close();
+    await server.shutdown();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+}
+
+main(Deno.args);
