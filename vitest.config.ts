@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 const source = (dir: string) => fileURLToPath(new URL(`./packages/${dir}/src/mod.ts`, import.meta.url));
+const sourceFile = (dir: string, file: string) => fileURLToPath(new URL(`./packages/${dir}/src/${file}.ts`, import.meta.url));
 
 const global = globalThis as { Deno?: unknown; Bun?: unknown };
 const onNode = global.Deno === undefined && global.Bun === undefined;
@@ -14,6 +15,11 @@ export default defineConfig({
       "@uniws/node": source("adapter-node"),
       "@uniws/deno": source("adapter-deno"),
       "@uniws/bun": source("adapter-bun"),
+      // Subpaths before the package itself: the first alias that matches wins.
+      "@uniws/hono/node": sourceFile("adapter-hono", "node"),
+      "@uniws/hono/deno": sourceFile("adapter-hono", "deno"),
+      "@uniws/hono/bun": sourceFile("adapter-hono", "bun"),
+      "@uniws/hono/cloudflare-workers": sourceFile("adapter-hono", "cloudflare-workers"),
       "@uniws/hono": source("adapter-hono"),
       "@uniws/redis": source("redis"),
     },

@@ -6,6 +6,13 @@ export type RuntimeName = "node" | "deno" | "bun";
 const global = globalThis as { Deno?: unknown; Bun?: unknown };
 export const runtime: RuntimeName = global.Deno !== undefined ? "deno" : global.Bun !== undefined ? "bun" : "node";
 
+/**
+ * Which adapter the suite drives: the runtime's own (`"native"`), or `@uniws/hono` on that runtime
+ * when the environment says `UNIWS_ADAPTER=hono` (the `test:hono:*` scripts).
+ */
+export const adapter: "native" | "hono" =
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.UNIWS_ADAPTER === "hono" ? "hono" : "native";
+
 /** A uniws server started by a test, on 127.0.0.1 and a free port. */
 export interface TestServer {
   readonly port: number;
@@ -24,6 +31,7 @@ const started = new Set<TestServer>();
 
 /** What this runtime's adapter declares it can do (its exported `<RUNTIME>_CAPABILITIES`). */
 export async function adapterCapabilities(): Promise<EngineCapabilities> {
+  if (adapter === "hono") return (await import("./servers/hono.ts")).honoCapabilities(runtime);
   const adapters = {
     node: async () => (await import("@uniws/node")).NODE_CAPABILITIES,
     // deno-lint-ignore no-explicit-any
@@ -38,8 +46,10 @@ export async function adapterCapabilities(): Promise<EngineCapabilities> {
 
 /** Starts a server on the adapter of the runtime the suite runs on. */
 export async function startServer(handler: WebSocketHandler<any>, options?: WebSocketOptions): Promise<TestServer> {
-  const module = await import(`./servers/${runtime}.ts`) as { start: StartServer };
-  const server = await module.start(handler, options);
+  const start = adapter === "hono"
+    ? (await import("./servers/hono.ts")).honoStarter(runtime)
+    : (await import(`./servers/${runtime}.ts`) as { start: StartServer }).start;
+  const server = await start(handler, options);
   started.add(server);
   return server;
 }

@@ -1,0 +1,239 @@
+/**
+ * `@uniws/hono/node`: Hono on Node (`@hono/node-server`) with `ws` as the protocol
+ * engine. `injectWebSocket(server)` takes the server's HTTP/1.1 upgrades, runs them
+ * through the Hono app with their real method and headers, and completes the ones
+ * the middleware accepted; every other answer (400, 403, 426 with its
+ * `Sec-WebSocket-Version`, the app's own) is written whole. `@hono/node-ws` is not
+ * used: it re-runs the app as a bare `GET`, answers refusals with a status line
+ * only, and gives `ws` no sub-protocol choice or size limit.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { serve } from "@hono/node-server";
+ * import { createWebSocket } from "@uniws/hono";
+ * import { nodeRuntime } from "@uniws/hono/node";
+ *
+ * const app = new Hono();
+ * const runtime = nodeRuntime({ app });
+ * const webSocket = createWebSocket(runtime);
+ * app.get("/ws", webSocket(async (context) => {
+ *   if (!context.isWebSocketRequest) return context.reject(400);
+ *   const socket = await context.accept();
+ *   for await (const message of socket) await socket.send(message.data);
+ * }));
+ * runtime.injectWebSocket(serve({ fetch: app.fetch, port: 5000 }));
+ * ```
+ *
+ * @module
+ */
+import { type IncomingMessage, STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import {
+  type EngineCapabilities,
+  type EngineEvents,
+  type EngineSendOptions,
+  type EngineSocket,
+  type ResolvedWebSocketOptions,
+  WebSocketError,
+} from "@uniws/core";
+import type { Context } from "hono";
+import { type WebSocket, WebSocketServer } from "ws";
+import type { HonoWebSocketRuntime } from "./middleware.ts";
+
+/**
+ * What `ws` under Hono on Node can do: everything the `@uniws/node` engine does
+ * except compression (this binding negotiates none yet) and HTTP/2.
+ */
+export const HONO_NODE_CAPABILITIES: EngineCapabilities = {
+  pingControl: true,
+  fragmentedSend: true,
+  compression: false,
+  perMessageCompression: false,
+  compressionParameters: "none",
+  drainEvent: true,
+  enforcesMaxMessageSize: true,
+  http2: false,
+};
+
+/** The Hono `Env` bindings on Node: those `@hono/node-server` gives, so `getConnInfo` works on upgrades too. */
+export interface NodeBindings {
+  incoming: IncomingMessage;
+  outgoing: undefined;
+}
+
+/** The part of a Hono app `injectWebSocket` needs. */
+export interface FetchApp {
+  fetch(request: Request, env: NodeBindings): Response | Promise<Response>;
+}
+
+/** A server that emits HTTP/1.1 `upgrade` events (`http.Server`, `https.Server`, what `serve()` returns). */
+export interface UpgradeEmitter {
+  on(event: "upgrade", listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
+}
+
+/** The Node binding, plus the hook that feeds a server's upgrades to the app. */
+export interface NodeRuntime extends HonoWebSocketRuntime {
+  /** Takes `server`'s HTTP/1.1 upgrade requests and runs them through the app. Call once per server. */
+  injectWebSocket(server: UpgradeEmitter): void;
+}
+
+// The upgrade in progress, found by the middleware in `c.env`.
+const PENDING = Symbol("uniws.upgrade");
+
+interface PendingUpgrade {
+  readonly socket: Duplex;
+  readonly head: Buffer;
+  upgraded: boolean;
+}
+
+// A closeTimeout of 0 means "wait forever"; `ws` needs a number of ms.
+const FOREVER = 2 ** 31 - 1;
+
+/** The Node binding for an app served by `@hono/node-server` (or any `http`/`https` server calling `app.fetch`). */
+export function nodeRuntime(init: { app: FetchApp }): NodeRuntime {
+  const subProtocols = new WeakMap<IncomingMessage, string>();
+  // One `ws` server per size limit and close timeout: `ws` takes them per server, not per connection.
+  const engines = new Map<string, WebSocketServer>();
+  const engineFor = (options: ResolvedWebSocketOptions): WebSocketServer => {
+    const key = `${options.maxMessageSize}/${options.closeTimeout}`;
+    let engine = engines.get(key);
+    if (engine === undefined) {
+      // `closeTimeout` (ws 8.19+) is not in @types/ws yet.
+      const settings: ConstructorParameters<typeof WebSocketServer>[0] & { closeTimeout: number } = {
+        noServer: true,
+        clientTracking: false,
+        perMessageDeflate: false,
+        maxPayload: options.maxMessageSize,
+        closeTimeout: options.closeTimeout === 0 ? FOREVER : options.closeTimeout,
+        // The core chose the sub-protocol (one the client offered) before the upgrade.
+        handleProtocols: (_offered, req) => subProtocols.get(req) ?? false,
+      };
+      engine = new WebSocketServer(settings);
+      engines.set(key, engine);
+    }
+    return engine;
+  };
+
+  return {
+    capabilities: HONO_NODE_CAPABILITIES,
+    handshakeRequest: (c: Context) => {
+      const incoming = (c.env as Partial<NodeBindings> | undefined)?.incoming;
+      // The upgrade's own request line: `app.fetch` saw a web Request, which cannot carry every method.
+      const method = incoming?.method ?? c.req.method;
+      return { method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion: "1.1" };
+    },
+    upgrade: (c, plan, events, options) => {
+      const env = c.env as (NodeBindings & { [PENDING]?: PendingUpgrade }) | undefined;
+      const pending = env?.[PENDING];
+      if (env === undefined || pending === undefined) {
+        throw new WebSocketError("UNSUPPORTED", "This request did not come through injectWebSocket(server); call it on the Node server");
+      }
+      pending.upgraded = true;
+      const req = env.incoming;
+      if (plan.subProtocol !== undefined) subProtocols.set(req, plan.subProtocol);
+      // `ws` drops a socket the client already closed without calling back: report that as a failed upgrade.
+      const gone = () => events.failed(new Error("The client closed the connection during the handshake"));
+      pending.socket.once("close", gone);
+      engineFor(options).handleUpgrade(req, pending.socket, pending.head, (ws) => {
+        pending.socket.off("close", gone);
+        bindWs(ws, pending.socket, events);
+      });
+      // `injectWebSocket` sends nothing for an upgraded request; this only ends the Hono handler.
+      return new Response(null);
+    },
+    injectWebSocket: (server) => {
+      server.on("upgrade", (req, socket, head) => void runUpgrade(init.app, req, socket, head));
+    },
+  };
+}
+
+async function runUpgrade(app: FetchApp, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
+  socket.on("error", () => socket.destroy());
+  const pending: PendingUpgrade = { socket, head, upgraded: false };
+  const env = { incoming: req, outgoing: undefined, [PENDING]: pending };
+  let response: Response;
+  try {
+    response = await app.fetch(toRequest(req), env);
+  } catch {
+    response = new Response(null, { status: 500 });
+  }
+  if (!pending.upgraded) await writeRawResponse(socket, response);
+}
+
+/** The upgrade request as a web `Request`. Methods `fetch` forbids (CONNECT, TRACE) travel as GET; the binding reads the real one. */
+function toRequest(req: IncomingMessage): Request {
+  const secure = (req.socket as TLSSocket).encrypted === true;
+  let url: URL;
+  try {
+    url = new URL(req.url ?? "/", `${secure ? "https" : "http"}://${req.headers.host ?? "localhost"}`);
+  } catch {
+    url = new URL("http://localhost/");
+  }
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+    else headers.append(name, value);
+  }
+  const method = req.method ?? "GET";
+  return new Request(url, { method: /^(CONNECT|TRACE|TRACK)$/i.test(method) ? "GET" : method, headers });
+}
+
+/** Writes `response` whole on a socket that was not upgraded, then closes it. */
+async function writeRawResponse(socket: Duplex, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  if (socket.destroyed) return;
+  const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}`, "Connection: close", `Content-Length: ${body.byteLength}`];
+  response.headers.forEach((value, name) => {
+    if (name !== "content-length" && name !== "connection") lines.push(`${name}: ${value}`);
+  });
+  socket.end(Buffer.concat([Buffer.from(lines.join("\r\n") + "\r\n\r\n", "latin1"), body]));
+}
+
+class WsEngineSocket implements EngineSocket {
+  readonly #ws: WebSocket;
+  readonly extensions = "";
+
+  constructor(ws: WebSocket) {
+    this.#ws = ws;
+  }
+
+  send(data: string | Uint8Array, options: EngineSendOptions): void {
+    this.#ws.send(data, { binary: !options.text, fin: options.fin, compress: false });
+  }
+
+  ping(payload: Uint8Array): void {
+    this.#ws.ping(payload);
+  }
+
+  pong(payload: Uint8Array): void {
+    this.#ws.pong(payload);
+  }
+
+  close(code: number, reason: string): void {
+    this.#ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+}
+
+function bindWs(ws: WebSocket, transport: Duplex, events: EngineEvents): void {
+  let lastError: unknown;
+  ws.on("message", (data: Buffer, isBinary: boolean) => events.message(isBinary ? data : data.toString("utf8"), isBinary));
+  // A Ping from the peer proves it alive as much as a Pong; `ws` answers it itself.
+  ws.on("pong", () => events.pong());
+  ws.on("ping", () => events.pong());
+  ws.on("error", (error: Error) => (lastError = error));
+  ws.on("close", (code: number, reason: Buffer) => events.closed(code, reason.toString("utf8"), lastError));
+  transport.on("drain", () => events.drained());
+  events.opened(new WsEngineSocket(ws));
+}
