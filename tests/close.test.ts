@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { type UniWebSocket, WebSocketError } from "@uniws/core";
 import { acceptOne, settlesWithin } from "./support/accepted.ts";
 import { handshakeHeaders, Opcode, RawClient } from "./support/raw-client.ts";
-import { closeServers, startServer } from "./support/runtime.ts";
+import { closeServers, runtime, startServer } from "./support/runtime.ts";
 
 afterEach(closeServers);
 
@@ -61,6 +61,16 @@ describe("close", () => {
     await expect(socket.send("more")).rejects.toMatchObject({ code: "INVALID_STATE" });
     client.sendText("last words");
     client.sendClose(1000, "ok");
+    if (runtime === "deno") {
+      // Documented difference (docs/deno.md): Deno stops reading once it has sent its Close, and ends
+      // the connection at the first data frame that still arrives; that message is lost.
+      await expect(socket.receive()).rejects.toMatchObject({ code: "CONNECTION_CLOSED" });
+      expect(await socket.closed).toMatchObject({ wasClean: false, closeStatus: 1006 });
+      expect(socket.state).toBe("aborted");
+      await client.waitForEnd();
+      client.destroy();
+      return;
+    }
     expect(await socket.receive()).toEqual({ type: "text", data: "last words" });
     expect(await socket.receive()).toMatchObject({ type: "close", closeStatus: 1000 });
     expect(socket.state).toBe("closed");

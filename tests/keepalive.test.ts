@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { acceptOne, delay } from "./support/accepted.ts";
 import { Opcode, type RawClient } from "./support/raw-client.ts";
-import { adapterCapabilities, closeServers } from "./support/runtime.ts";
+import { adapterCapabilities, closeServers, runtime } from "./support/runtime.ts";
 
 afterEach(closeServers);
 
@@ -78,6 +78,39 @@ describe("keep-alive", async () => {
         await delay(100);
       }
       expect(await pinging).not.toContain(Opcode.ping);
+      client.destroy();
+    });
+  } else if (runtime === "deno") {
+    // Documented mapping (docs/deno.md): Deno's idleTimeout = 2 × keepAliveInterval. Deno pings after
+    // half of it without a frame from the peer, and closes with 1001 when the next half passes silent.
+    test("DenoKeepAlive_PingsEveryInterval_PeerAnswers_StaysOpen", async () => {
+      const { socket, client } = await acceptOne({ keepAliveInterval: 100 });
+      const opcodes = await watch(client, 700, true);
+      expect(opcodes.filter((opcode) => opcode === Opcode.ping).length).toBeGreaterThanOrEqual(2);
+      expect(opcodes).not.toContain(Opcode.close);
+      expect(socket.state).toBe("open");
+      client.destroy();
+    });
+
+    test("DenoKeepAlive_PeerSilent_Close1001AfterTwoIntervals_SocketAborted", async () => {
+      // keepAliveTimeout cannot be honoured apart from the interval: Deno waits one more interval.
+      const { socket, client } = await acceptOne({ keepAliveInterval: 150, keepAliveTimeout: 5000 });
+      const started = Date.now();
+      expect((await client.readFrame(3000)).opcode).toBe(Opcode.ping);
+      expect(await client.readClose(3000)).toEqual({ code: 1001, reason: "No response from ping frame." });
+      const result = await socket.closed;
+      expect(Date.now() - started).toBeLessThan(300 + 1500);
+      // The socket ends as on every runtime when a keep-alive goes unanswered: aborted, not clean.
+      expect(result).toMatchObject({ wasClean: false, closeStatus: 1006, error: { code: "CONNECTION_CLOSED" } });
+      expect(socket.state).toBe("aborted");
+      await client.waitForEnd();
+      client.destroy();
+    });
+
+    test("DenoKeepAliveOff_NoPings", async () => {
+      const { socket, client } = await acceptOne({ keepAliveInterval: 0 });
+      expect(await watch(client, 500, false)).toEqual([]);
+      expect(socket.state).toBe("open");
       client.destroy();
     });
   } else {
