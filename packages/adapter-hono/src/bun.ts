@@ -80,6 +80,9 @@ interface BunServer {
 // Marks a uniws socket's `data`, so the shared handlers tell uniws sockets from others.
 const UNIWS = Symbol("uniws");
 
+// Sockets whose close this binding started (see BunEngineSocket.close).
+const closingSockets = new WeakSet<BunServerWebSocket>();
+
 interface SocketData {
   readonly [UNIWS]: EngineEvents;
 }
@@ -110,6 +113,9 @@ class BunEngineSocket implements EngineSocket {
   }
 
   close(code: number, reason: string): void {
+    // Bun ends the connection as soon as its Close frame is out and reports that from
+    // inside this call; the report waits a turn so the socket is seen in `closeSent` first.
+    closingSockets.add(this.#ws);
     this.#ws.close(code, reason);
   }
 
@@ -155,8 +161,9 @@ export function bunRuntime(fallback?: BunWebSocketHandlers): BunRuntime {
     },
     close: (ws: BunServerWebSocket, code: number, reason: string) => {
       const events = eventsOf(ws);
-      if (events !== undefined) events.closed(code, reason);
-      else return fallback?.close?.(ws, code, reason);
+      if (events === undefined) return fallback?.close?.(ws, code, reason);
+      if (closingSockets.has(ws)) queueMicrotask(() => events.closed(code, reason));
+      else events.closed(code, reason);
     },
     drain: (ws: BunServerWebSocket) => {
       const events = eventsOf(ws);

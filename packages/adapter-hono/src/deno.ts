@@ -64,10 +64,10 @@ export function denoRuntime(): HonoWebSocketRuntime {
   return {
     capabilities: HONO_DENO_CAPABILITIES,
     upgrade: (c, plan, events) => {
-      const { socket, response } = Deno.upgradeWebSocket(c.req.raw, {
-        idleTimeout: idleTimeoutSeconds(plan.keepAliveInterval),
-        ...(plan.subProtocol === undefined ? {} : { protocol: plan.subProtocol }),
-      });
+      // Not Deno's `protocol` option: it splits the client's list on ", " only and throws for
+      // "alpha,bravo". The core already parsed the list and checked the choice (RFC 6455 §4.2.2).
+      const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: idleTimeoutSeconds(plan.keepAliveInterval) });
+      if (plan.subProtocol !== undefined) response.headers.set("sec-websocket-protocol", plan.subProtocol);
       bindDenoSocket(socket, events);
       return response;
     },
