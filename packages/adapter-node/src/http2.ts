@@ -55,19 +55,19 @@ export function isExtendedConnect(headers: IncomingHttpHeaders): boolean {
  */
 export function listenForConnect(
   server: AnyHttp2Server,
-  wanted: (headers: IncomingHttpHeaders) => boolean,
+  wanted: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean,
   onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void,
 ): void {
   server.updateSettings({ enableConnectProtocol: true });
   server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    if (isExtendedConnect(headers) && wanted(headers)) onStream(stream, headers);
+    if (isExtendedConnect(headers) && wanted(stream, headers)) onStream(stream, headers);
   });
   // Node's compatibility layer (active once a `request` listener exists, as with
   // `allowHTTP1`) answers every CONNECT stream 405 unless a `connect` listener takes it.
   // Ours lets the `stream` listener above have the WebSocket ones and, when no one
   // else listens, answers the others as Node would have.
   const onConnect = (req: Http2ServerRequest, res: Http2ServerResponse) => {
-    if (isExtendedConnect(req.headers) && wanted(req.headers)) return;
+    if (isExtendedConnect(req.headers) && wanted(req.stream, req.headers)) return;
     if (server.listeners("connect").length > 1) return;
     res.statusCode = isExtendedConnect(req.headers) ? 404 : 405;
     res.end();
@@ -75,16 +75,16 @@ export function listenForConnect(
   server.on("connect", onConnect);
 }
 
-/** The target of an extended CONNECT, from `:scheme`, `:authority` and `:path` (RFC 8441 §5). */
-export function connectUrl(headers: IncomingHttpHeaders): URL {
-  return requestUrl(headers[":path"] ?? "/", headers[":authority"] ?? headers.host, headers[":scheme"] === "https");
+/** The URL of an HTTP/2 request, from `:authority` and `:path`; https when the connection is TLS (as for HTTP/1.1). */
+export function connectUrl(headers: IncomingHttpHeaders, secure: boolean): URL {
+  return requestUrl(headers[":path"] ?? "/", headers[":authority"] ?? headers.host, secure);
 }
 
 /** An extended CONNECT stream in the core's terms (`method: "CONNECT"`, `protocol` from `:protocol`). */
-export function toConnectRequest(headers: IncomingHttpHeaders): HandshakeRequest {
+export function toConnectRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): HandshakeRequest {
   return {
     method: "CONNECT",
-    url: connectUrl(headers),
+    url: connectUrl(headers, stream.session?.encrypted === true),
     headers: toHeaders(headers),
     httpVersion: "2",
     protocol: headers[":protocol"] as string,
@@ -98,7 +98,7 @@ export function isCompatRequest(req: IncomingMessage | Http2ServerRequest): req 
 
 /** A plain HTTP/2 request (from the compatibility layer) in the core's terms. */
 export function toCompatRequest(req: Http2ServerRequest): HandshakeRequest {
-  return { method: req.method, url: connectUrl(req.headers), headers: toHeaders(req.headers), httpVersion: "2" };
+  return { method: req.method, url: connectUrl(req.headers, req.stream.session?.encrypted === true), headers: toHeaders(req.headers), httpVersion: "2" };
 }
 
 // RFC 8441 §5: no Upgrade, Connection or Sec-WebSocket-Accept on HTTP/2, and HTTP/2
@@ -117,7 +117,9 @@ export async function respondOnStream(stream: ServerHttp2Stream, response: Respo
   if (cookies.length > 0) headers["set-cookie"] = cookies;
   stream.respond(headers, { endStream: body.byteLength === 0 });
   if (body.byteLength > 0) stream.end(body);
-  // Read (and drop) whatever the client still sends, so its END_STREAM closes the stream.
+  // The answer is complete: tell a client that keeps its side open to stop sending
+  // (RST_STREAM NO_ERROR, RFC 9113 §8.1) rather than hold the stream for it.
+  stream.once("finish", () => stream.close(constants.NGHTTP2_NO_ERROR));
   stream.resume();
 }
 

@@ -25,7 +25,6 @@ import {
   answerHandshakeOnStream,
   type AnyHttp2Server,
   cancelOnAbort,
-  connectUrl,
   engineRequest,
   type Http2ConnectRequest,
   isCompatRequest,
@@ -133,7 +132,7 @@ export class NodeWebSocketServer {
   attach(server: Server | AnyHttp2Server, options: AttachOptions = {}): this {
     const matches = pathMatcher(options.path);
     if (isHttp2Server(server)) {
-      const wanted = (headers: IncomingHttpHeaders) => matches(connectUrl(headers));
+      const wanted = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => matches(toConnectRequest(stream, headers).url);
       listenForConnect(server, wanted, (stream, headers) => void this.handleStream(stream, headers));
     }
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -185,7 +184,7 @@ export class NodeWebSocketServer {
         return this.#upgrade(engineRequest(stream, headers), stream, EMPTY, plan, cancelOnAbort(stream, events));
       },
     };
-    const outcome = await this.#host.dispatch(toConnectRequest(headers), { stream, headers }, binding);
+    const outcome = await this.#host.dispatch(toConnectRequest(stream, headers), { stream, headers }, binding);
     if (outcome.kind === "response") await respondOnStream(stream, outcome.response);
     else if (outcome.kind === "unhandled") await respondOnStream(stream, new Response(null, { status: 404 }));
   }

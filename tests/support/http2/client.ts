@@ -70,7 +70,7 @@ export class H2WebSocket {
     protocol = "websocket",
   ): Promise<{ answer: ConnectAnswer; socket?: H2WebSocket }> {
     const stream = session.request(
-      { ":method": "CONNECT", ":protocol": protocol, ":path": path, ":scheme": "http", "sec-websocket-version": "13", ...headers },
+      { ":method": "CONNECT", ":protocol": protocol, ":path": path, ":scheme": session.encrypted ? "https" : "http", "sec-websocket-version": "13", ...headers },
       { endStream: false },
     );
     const response = await new Promise<IncomingHttpHeaders>((resolve, reject) => {
@@ -83,6 +83,8 @@ export class H2WebSocket {
     let body = "";
     stream.setEncoding("utf8");
     stream.on("data", (chunk: string) => (body += chunk));
+    // A refused client stops sending; the stream then closes on both sides.
+    stream.end();
     await new Promise((resolve) => stream.once("close", resolve));
     answer.body = body;
     return { answer };
