@@ -28,7 +28,8 @@ export default defineConfig({
     // tests/*.test.ts is the shared behaviour suite, run unchanged on Node, Deno and Bun. tests/node/ holds what
     // only Node can host (HTTP/2 extended CONNECT, the browser and workerd drivers, which start every runtime's
     // sample themselves); Deno and Bun run the shared suite.
-    include: onNode ? ["tests/*.test.ts", "tests/node/**/*.test.ts"] : ["tests/*.test.ts"],
+    // tests/deno/ likewise holds what only Deno's adapter does (its documented differences, the sample over TLS).
+    include: onNode ? ["tests/*.test.ts", "tests/node/**/*.test.ts"] : global.Deno !== undefined ? ["tests/*.test.ts", "tests/deno/**/*.test.ts"] : ["tests/*.test.ts"],
     testTimeout: 20_000,
     hookTimeout: 20_000,
   },

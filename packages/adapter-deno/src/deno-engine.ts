@@ -119,13 +119,10 @@ function closeReport(event: CloseEvent, closing: boolean, error: unknown): [numb
     return [1006, "", new WebSocketError("CONNECTION_CLOSED", "The peer did not answer a keep-alive ping in time")];
   }
   if (event.code === 0 || !event.wasClean) {
-    // No Close frame from the peer. Deno also ends the connection this way when data
-    // arrives after our own Close frame (it stops reading then).
-    const cause = error ?? new WebSocketError(
-      "CONNECTION_CLOSED",
-      closing ? "The peer sent data after the server's Close frame; Deno ended the connection" : "The connection ended without a Close frame",
-    );
-    return [1006, "", cause];
+    // No Close frame from the peer: it vanished, or broke the protocol (Deno's error says how).
+    if (error !== undefined || !closing) return [1006, "", error];
+    // Deno stops reading once it has sent its Close, and ends the connection at the next data frame.
+    return [1006, "", new WebSocketError("CONNECTION_CLOSED", "The peer sent data after the server's Close frame; Deno ended the connection")];
   }
   return [event.code, event.reason];
 }

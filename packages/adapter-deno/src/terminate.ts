@@ -4,8 +4,8 @@
  * then waits for the peer's, with no timeout, so a vanished peer would hold its
  * connection open. The only way Deno offers is to close the socket's resource, as
  * Deno itself does when a connection fails; that id sits under an internal symbol.
- * The hook is looked up once and feature-detected, and its loss is caught by
- * `tests/deno-engine.test.ts` ("Abort_DropsConnectionWithoutCloseFrame").
+ * The hook is feature-detected; its loss would be caught by the suite's
+ * `Abort_DropsConnectionWithoutCloseFrame` (tests/close.test.ts) and by tests/deno/.
  *
  * @module
  */
@@ -15,14 +15,16 @@ interface InternalCore {
   tryClose(rid: number): void;
 }
 
-function internalCore(): InternalCore | undefined {
-  const deno = Deno as unknown as Record<PropertyKey, unknown> & { internal?: symbol };
-  if (deno.internal === undefined) return undefined;
-  const core = (deno[deno.internal] as { core?: Partial<InternalCore> } | undefined)?.core;
-  return typeof core?.tryClose === "function" ? (core as InternalCore) : undefined;
-}
+let core: InternalCore | null | undefined;
 
-const core = internalCore();
+// Looked up on first use, so that importing this module outside Deno stays harmless.
+function internalCore(): InternalCore | null {
+  if (core !== undefined) return core;
+  const deno = (globalThis as { Deno?: Record<PropertyKey, unknown> & { internal?: symbol } }).Deno;
+  const candidate = deno?.internal === undefined ? undefined : (deno[deno.internal] as { core?: Partial<InternalCore> } | undefined)?.core;
+  core = typeof candidate?.tryClose === "function" ? (candidate as InternalCore) : null;
+  return core;
+}
 
 function resourceId(socket: WebSocket): number | undefined {
   const symbol = Object.getOwnPropertySymbols(socket).find((candidate) => candidate.description === "[[rid]]");
@@ -38,8 +40,9 @@ function resourceId(socket: WebSocket): number | undefined {
 export function dropConnection(socket: WebSocket): boolean {
   // A closed socket's id may already belong to another resource.
   if (socket.readyState === WebSocket.CLOSED) return true;
+  const core = internalCore();
   const rid = resourceId(socket);
-  if (core === undefined || rid === undefined) return false;
+  if (core === null || rid === undefined) return false;
   core.tryClose(rid);
   return true;
 }
