@@ -38,6 +38,7 @@ export {
   type WebSocketHandler,
   WebSocketHost,
 } from "./host.ts";
+export { type Backplane, type FanOutOptions, type HubMessage, type HubOptions, type SlowConsumerPolicy, WebSocketHub } from "./hub.ts";
 export { negotiatePerMessageDeflate, PERMESSAGE_DEFLATE, type PerMessageDeflateDeclineReason, type PerMessageDeflateNegotiation, type PerMessageDeflateParameters } from "./permessage-deflate.ts";
 export {
   DEFAULT_OPTIONS,
