@@ -6,9 +6,10 @@
  * answers a sub-protocol.
  *
  * Keep-alive follows what workerd allows: a Worker cannot send Ping or Pong
- * frames, and workerd answers the client's Pings itself, so `keepAliveInterval` and
- * `keepAliveTimeout` have no effect here (docs/hono.md); `idleTimeout`, the size
- * limit and the close timeout are the core's and apply.
+ * frames, and workerd answers the client's Pings itself, so `keepAliveInterval` has
+ * no effect here and a `keepAliveTimeout` fails the upgrade with `UNSUPPORTED`
+ * (docs/hono.md); `idleTimeout`, the size limit and the close timeout are the
+ * core's and apply.
  *
  * @example
  * ```ts
@@ -43,7 +44,8 @@ declare const WebSocketPair: new () => { 0: WorkerWebSocket; 1: WorkerWebSocket 
  * What workerd can do: no Ping or Pong on request and no keep-alive timer of its own,
  * whole messages only, no compression, no drain event or `bufferedAmount` (sends
  * are queued by workerd), and its own message limit is fixed by the platform, so
- * the core checks each message against `maxMessageSize`.
+ * the core checks each message against `maxMessageSize`. A socket belongs to the
+ * request that opened it, so its timers cannot be shared with other requests'.
  */
 export const HONO_WORKERD_CAPABILITIES: EngineCapabilities = {
   pingControl: false,
@@ -54,6 +56,8 @@ export const HONO_WORKERD_CAPABILITIES: EngineCapabilities = {
   drainEvent: false,
   enforcesMaxMessageSize: false,
   http2: false,
+  // A Worker may touch a socket only from the request that opened it: each socket gets its own timers.
+  requestScopedIo: true,
 };
 
 class WorkerEngineSocket implements EngineSocket {
@@ -99,6 +103,10 @@ export function cloudflareWorkersRuntime(): HonoWebSocketRuntime {
   return {
     capabilities: HONO_WORKERD_CAPABILITIES,
     upgrade: (_c, plan, events) => {
+      if (plan.keepAliveTimeout > 0) {
+        // Waiting for a Pong needs a Ping first. Use idleTimeout to end silent peers here.
+        throw new WebSocketError("UNSUPPORTED", "keepAliveTimeout needs Ping frames, which a Worker cannot send; use idleTimeout");
+      }
       const pair = new WebSocketPair();
       const client = pair[0];
       const server = pair[1];

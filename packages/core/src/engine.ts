@@ -23,6 +23,12 @@ export interface EngineCapabilities {
   readonly enforcesMaxMessageSize: boolean;
   /** WebSockets over HTTP/2 extended CONNECT (RFC 8441). */
   readonly http2: boolean;
+  /**
+   * A socket can only be used from its own request's context (Cloudflare Workers): its
+   * timers then run on a scheduler of its own instead of the one the server shares.
+   * @default false
+   */
+  readonly requestScopedIo?: boolean;
 }
 
 /** Options for one outgoing data frame. */

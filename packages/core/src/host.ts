@@ -228,7 +228,8 @@ export class WebSocketHost<Native = unknown> {
       maxMessageSize: options.maxMessageSize,
       sendHighWaterMark: options.sendHighWaterMark,
       capabilities,
-      scheduler: this.#scheduler,
+      // A timer armed by one request's socket must not touch another request's (workerd forbids it).
+      scheduler: capabilities.requestScopedIo === true ? new Scheduler(10, options.onError) : this.#scheduler,
     });
     this.#sockets.add(socket);
     void socket.closed.then(() => this.#sockets.delete(socket));

@@ -1,0 +1,152 @@
+/**
+ * `@uniws/hono` on Cloudflare's runtime for real: the Worker in tests/workerd/worker.ts,
+ * bundled with rolldown and served by workerd through Miniflare, driven over TCP by the
+ * raw client. Keep-alive there is what workerd allows (docs/hono.md): the Worker cannot
+ * send Ping or Pong frames; workerd answers the client's Pings itself. Miniflare runs
+ * under Node, Deno and Bun alike, so every runtime's run of the suite runs these.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { handshakeHeaders, Opcode, RawClient } from "./support/raw-client.ts";
+import { runtime } from "./support/runtime.ts";
+
+describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
+  let port = 0;
+  let dispose: () => Promise<void> = async () => {};
+
+  beforeAll(async () => {
+    const { bundleWorker } = await import("./workerd/bundle.ts");
+    const { Miniflare } = await import("miniflare");
+    const contents = await bundleWorker();
+    const miniflare = new Miniflare({
+      modules: [{ type: "ESModule", path: "worker.mjs", contents }],
+      compatibilityDate: "2024-09-23",
+      host: "127.0.0.1",
+      port: 0,
+    });
+    port = Number((await miniflare.ready).port);
+    dispose = () => miniflare.dispose();
+  }, 60_000);
+
+  afterAll(() => dispose());
+
+  async function open(path = "/ws", extra: Record<string, string | undefined> = {}) {
+    return await RawClient.open(port, path, extra);
+  }
+
+  async function answer(path: string, extra: Record<string, string | undefined> = {}) {
+    const client = await RawClient.connect(port);
+    try {
+      return await client.handshake(path, handshakeHeaders(port, extra));
+    } finally {
+      client.destroy();
+    }
+  }
+
+  test("Upgrade_Answers101WithAcceptKey_NoSubProtocolUnlessChosen", async () => {
+    const { client, answer } = await open("/ws", { "Sec-WebSocket-Protocol": "graphql-ws" });
+    expect(answer.headers["sec-websocket-accept"]).toBe("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    expect(answer.headers["sec-websocket-protocol"]).toBeUndefined();
+    client.destroy();
+  });
+
+  test("SubProtocol_ChosenFromClientList_Answered", async () => {
+    const { client, answer } = await open("/ws", { "Sec-WebSocket-Protocol": "graphql-ws,superchat , chat" });
+    expect(answer.headers["sec-websocket-protocol"]).toBe("superchat");
+    client.destroy();
+  });
+
+  test("Echo_TextStaysTextBinaryStaysBinary", async () => {
+    const { client } = await open();
+    client.sendText("héllo");
+    const text = await client.readMessage();
+    expect(text.opcode).toBe(Opcode.text);
+    expect(new TextDecoder().decode(text.data)).toBe("héllo");
+    client.send(Opcode.binary, new Uint8Array([0, 1, 2, 255]));
+    const binary = await client.readMessage();
+    expect(binary.opcode).toBe(Opcode.binary);
+    expect([...binary.data]).toEqual([0, 1, 2, 255]);
+    client.destroy();
+  });
+
+  test("TypedContext_VariableFromEarlierMiddlewareReachesHandler", async () => {
+    const { client } = await open("/greet");
+    expect(await client.readText()).toBe("hello from workerd");
+    client.destroy();
+  });
+
+  test("PlainRequests_HandlerAnswers400_OtherRoutesUntouched", async () => {
+    const plain = await fetch(`http://127.0.0.1:${port}/ws`);
+    expect(plain.status).toBe(400);
+    expect(await plain.text()).toBe("Expected a WebSocket request\n");
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("plain route");
+    expect((await fetch(`http://127.0.0.1:${port}/nowhere`)).status).toBe(404);
+  });
+
+  test("DisallowedOrigin_Answers403_AllowedOriginUpgrades", async () => {
+    expect((await answer("/ws", { Origin: "https://evil.example" })).status).toBe(403);
+    const { client } = await open("/ws", { Origin: "https://ALLOWED.example" });
+    client.destroy();
+  });
+
+  test("BadHandshakes_Answered400And426", async () => {
+    expect((await answer("/ws", { "Sec-WebSocket-Key": "AAAAAAAAAAAAAAAAAAAA" })).status).toBe(400);
+    const wrongVersion = await answer("/ws", { "Sec-WebSocket-Version": "8" });
+    expect(wrongVersion.status).toBe(426);
+    expect(wrongVersion.headers["sec-websocket-version"]).toBe("13");
+  });
+
+  test("ServerClose_SendsStatusAndReason", async () => {
+    const { client } = await open();
+    client.sendText("close 4000 server bye");
+    expect(await client.readClose()).toEqual({ code: 4000, reason: "server bye" });
+    client.sendClose(4000);
+    client.destroy();
+  });
+
+  test("PeerClose_AnsweredWithSameStatus", async () => {
+    const { client } = await open();
+    client.sendClose(4001, "client bye");
+    expect((await client.readClose()).code).toBe(4001);
+    client.destroy();
+  });
+
+  test("MessageOverMaxMessageSize_ClosedWith1009", async () => {
+    const { client } = await open("/limited");
+    client.sendText("x".repeat(16));
+    expect(await client.readText()).toBe("x".repeat(16));
+    client.sendText("x".repeat(17));
+    expect((await client.readClose()).code).toBe(1009);
+    client.destroy();
+  });
+
+  test("HandlerThrows_ClosedWith1011", async () => {
+    const { client } = await open("/throws");
+    expect((await client.readClose()).code).toBe(1011);
+    client.destroy();
+  });
+
+  test("IdleTimeout_TwoSocketsAtOnce_EachClosedWith1001", async () => {
+    // Two requests' sockets share the middleware's timer: each is closed from its own deadline.
+    const [first, second] = await Promise.all([open("/idle"), open("/idle")]);
+    expect(await first.client.readClose(5000)).toEqual({ code: 1001, reason: "Idle timeout" });
+    expect(await second.client.readClose(5000)).toEqual({ code: 1001, reason: "Idle timeout" });
+    first.client.destroy();
+    second.client.destroy();
+  });
+
+  test("KeepAliveTimeout_NeedsPings_UpgradeFailsWithUnsupported", async () => {
+    // The handler's accept() rejects (UPGRADE_FAILED caused by UNSUPPORTED); the client is answered 500.
+    expect((await answer("/keepalive-timeout")).status).toBe(500);
+    expect(await (await fetch(`http://127.0.0.1:${port}/last-accept-error`)).text()).toBe("UPGRADE_FAILED caused by UNSUPPORTED");
+  });
+
+  test("KeepAlive_WorkerdAnswersClientPing_WorkerSendsNone", async () => {
+    const { client } = await open();
+    client.send(Opcode.ping, "are you there");
+    const pong = await client.readFrame();
+    expect(pong.opcode).toBe(Opcode.pong);
+    expect(new TextDecoder().decode(pong.payload)).toBe("are you there");
+    client.destroy();
+  });
+});
+

@@ -1,0 +1,27 @@
+/** Bundles the workerd test Worker into one ES module with rolldown (vite's bundler), against the TypeScript sources. */
+import { fileURLToPath } from "node:url";
+import { rolldown } from "rolldown";
+
+const source = (path: string) => fileURLToPath(new URL(`../../packages/${path}`, import.meta.url));
+
+/** The Worker script as one ES module. */
+export async function bundleWorker(): Promise<string> {
+  const bundle = await rolldown({
+    input: fileURLToPath(new URL("./worker.ts", import.meta.url)),
+    platform: "neutral",
+    resolve: {
+      alias: {
+        "@uniws/core": source("core/src/mod.ts"),
+        "@uniws/hono/cloudflare-workers": source("adapter-hono/src/cloudflare-workers.ts"),
+        "@uniws/hono": source("adapter-hono/src/mod.ts"),
+      },
+    },
+    logLevel: "warn",
+  });
+  try {
+    const { output } = await bundle.generate({ format: "esm" });
+    return output[0].code;
+  } finally {
+    await bundle.close();
+  }
+}

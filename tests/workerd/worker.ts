@@ -1,0 +1,61 @@
+/**
+ * The Worker the workerd tests run (bundled by ./bundle.ts, served by Miniflare):
+ * `@uniws/hono` on Cloudflare's runtime, one route per behaviour under test.
+ */
+import { Hono } from "hono";
+import { createWebSocket, type HonoWebSocketHandler } from "@uniws/hono";
+import { cloudflareWorkersRuntime } from "@uniws/hono/cloudflare-workers";
+
+type AppEnv = { Variables: { greeting: string } };
+
+const app = new Hono<AppEnv>();
+const webSocket = createWebSocket(cloudflareWorkersRuntime());
+
+/** Echoes every message with its type; a text "close CODE REASON" makes the server close. */
+const echo: HonoWebSocketHandler<AppEnv> = async (context) => {
+  if (!context.isWebSocketRequest) return context.reject(400, "Expected a WebSocket request\n");
+  const subProtocol = context.requestedProtocols.find((offered) => offered === "chat" || offered === "superchat");
+  const socket = await context.accept({ subProtocol });
+  for await (const message of socket) {
+    const command = typeof message.data === "string" ? /^close (\d+) ?(.*)$/.exec(message.data) : null;
+    if (command !== null) {
+      await socket.close(Number(command[1]), command[2]);
+      return;
+    }
+    await socket.send(message.data);
+  }
+};
+
+// Typed variables from earlier middleware reach the handler through `context.native`.
+app.use("*", async (c, next) => {
+  c.set("greeting", "hello from workerd");
+  await next();
+});
+
+app.get("/ws", webSocket(echo, { allowedOrigins: ["https://allowed.example"] }));
+app.get("/limited", webSocket(echo, { maxMessageSize: 16 }));
+app.get("/idle", webSocket(echo, { idleTimeout: 300 }));
+app.get("/greet", webSocket<AppEnv>(async (context) => {
+  const socket = await context.accept();
+  await socket.send(context.native.get("greeting"));
+  await socket.closed;
+}));
+app.get("/throws", webSocket(async (context) => {
+  await context.accept();
+  throw new Error("handler failed on purpose");
+}, { onError: () => {} }));
+// What the last failed accept() threw, for the test to read back.
+let lastAcceptError = "";
+app.get("/keepalive-timeout", webSocket(async (context) => {
+  try {
+    await context.accept();
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    lastAcceptError = `${(error as { code?: string }).code} caused by ${cause?.code}`;
+    throw error;
+  }
+}, { keepAliveTimeout: 1000, onError: () => {} }));
+app.get("/last-accept-error", (c) => c.text(lastAcceptError));
+app.get("/", (c) => c.text("plain route"));
+
+export default app;
