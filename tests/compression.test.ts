@@ -16,6 +16,7 @@ import type { UniWebSocket, WebSocketAcceptContext } from "@uniws/core";
 import { acceptOne } from "./support/accepted.ts";
 import { Opcode, RawClient } from "./support/raw-client.ts";
 import { adapterCapabilities, closeServers, runtime, startServer } from "./support/runtime.ts";
+import { runSample, startSample } from "./support/sample.ts";
 
 afterEach(closeServers);
 
@@ -136,6 +137,30 @@ describe("compression capability", () => {
       compressionParameters: capabilities.compressionParameters,
     }).toEqual(documented);
   });
+
+  test("Sample_CompressionFlags_PassedIntoAccept", async () => {
+    const sample = await startSample(runtime, ["--port", "0", "--compression", "--server-max-window-bits", "11", "--no-server-context-takeover"]);
+    try {
+      const { client, answer } = await RawClient.open(sample.port, "/ws", { "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits" });
+      const extensions = answer.headers["sec-websocket-extensions"];
+      if (capabilities.compressionParameters === "per-connection") {
+        expect(extensions).toBe("permessage-deflate; client_max_window_bits=15; server_no_context_takeover; server_max_window_bits=11");
+      } else if (capabilities.compression) {
+        expect(extensions).toMatch(/^permessage-deflate/);
+      } else {
+        expect(extensions).toBeUndefined();
+      }
+      client.sendText("hello");
+      const echoed = await client.readMessage();
+      expect(decoder.decode(echoed.frames[0]!.rsv1 ? inflateMessage(echoed.data) : echoed.data)).toBe("hello");
+      client.destroy();
+    } finally {
+      await sample.stop();
+    }
+    const misuse = await runSample(runtime, ["--server-max-window-bits", "11"]);
+    expect(misuse.code).toBe(2);
+    expect(misuse.output).toContain("need --compression");
+  }, 60_000);
 
   test("CompressionNotEnabled_OfferIgnored_NoExtensionsAnswered", async () => {
     const { client, answer, socket } = await offerRaw(undefined, "permessage-deflate; client_max_window_bits");
