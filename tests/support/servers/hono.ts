@@ -4,7 +4,7 @@
  * Picked by `tests/support/runtime.ts` when `UNIWS_ADAPTER=hono`.
  */
 import type { EngineCapabilities } from "@uniws/core";
-import { createWebSocket, type HonoWebSocketRuntime } from "@uniws/hono";
+import { createWebSocket, type HonoWebSocketRuntime, type WebSocketFactory, type WebSocketMiddleware } from "@uniws/hono";
 import { Hono } from "hono";
 import type { RuntimeName, StartServer, TestServer } from "../runtime.ts";
 
@@ -52,10 +52,12 @@ const listeners: Record<RuntimeName, () => Promise<{ runtime: (app: Hono) => Hon
   },
   bun: async () => {
     const { bunRuntime } = await import("@uniws/hono/bun");
+    // Hono's own handlers serve the sockets its `upgradeWebSocket` opens, beside uniws ones.
+    const { websocket: honoWebsocket } = await import("hono/bun");
     // deno-lint-ignore no-explicit-any
     const Bun = (globalThis as any).Bun;
     return {
-      runtime: () => bunRuntime(),
+      runtime: () => bunRuntime(honoWebsocket),
       listen: async (app, runtime) => {
         const websocket = (runtime as import("@uniws/hono/bun").BunRuntime).websocket;
         const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch, websocket });
@@ -65,23 +67,49 @@ const listeners: Record<RuntimeName, () => Promise<{ runtime: (app: Hono) => Hon
   },
 };
 
-/** Starts the handler behind Hono on `runtime`. */
+/** A Hono app listening on 127.0.0.1 with the binding of the runtime the suite runs on. */
+export interface HonoTestApp {
+  readonly port: number;
+  readonly url: string;
+  /** Closes every socket of every middleware the app made (1001), then stops listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds an app with `build` (given the runtime's `webSocket` factory) and serves it on `runtime`.
+ * `fallback` is the Bun binding's handler for sockets it did not upgrade.
+ */
+export async function serveHonoApp(
+  runtime: RuntimeName,
+  build: (webSocket: WebSocketFactory, app: Hono) => void,
+): Promise<HonoTestApp & { middlewares: WebSocketMiddleware[] }> {
+  const { runtime: bind, listen } = await listeners[runtime]();
+  const app = new Hono();
+  const binding = bind(app);
+  const factory = createWebSocket(binding);
+  const middlewares: WebSocketMiddleware[] = [];
+  const tracked: WebSocketFactory = (handler, options) => {
+    const middleware = factory(handler, options);
+    middlewares.push(middleware);
+    return middleware;
+  };
+  build(tracked, app);
+  const { port, stop } = await listen(app, binding);
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    middlewares,
+    close: async () => {
+      await Promise.all(middlewares.map((middleware) => middleware.close({ timeout: 2000 })));
+      await stop();
+    },
+  };
+}
+
+/** Starts the handler behind Hono on `runtime`, on every path and method. */
 export function honoStarter(runtime: RuntimeName): StartServer {
   return async (handler, options): Promise<TestServer> => {
-    const { runtime: bind, listen } = await listeners[runtime]();
-    const app = new Hono();
-    const binding = bind(app);
-    const webSocket = createWebSocket(binding)(handler, options);
-    app.all("*", webSocket);
-    const { port, stop } = await listen(app, binding);
-    return {
-      port,
-      url: `http://127.0.0.1:${port}`,
-      connections: () => webSocket.connections,
-      close: async () => {
-        await webSocket.close({ timeout: 2000 });
-        await stop();
-      },
-    };
+    const served = await serveHonoApp(runtime, (webSocket, app) => void app.all("*", webSocket(handler, options)));
+    return { port: served.port, url: served.url, connections: () => served.middlewares[0]!.connections, close: served.close };
   };
 }

@@ -1,0 +1,141 @@
+/**
+ * What only the Hono middleware adds, on the runtime the suite runs on (the shared suite runs through it with
+ * `UNIWS_ADAPTER=hono`): the route's typed `Context` in the handler, `next()` for requests the handler leaves,
+ * any method registration, the middleware's own connection count and shutdown, and, on Bun, sockets of Hono's
+ * own `upgradeWebSocket` served beside uniws ones.
+ */
+import { afterEach, describe, expect, test } from "vitest";
+import type { MiddlewareHandler } from "hono";
+import { handshakeHeaders, Opcode, RawClient } from "./support/raw-client.ts";
+import { runtime } from "./support/runtime.ts";
+import { type HonoTestApp, serveHonoApp } from "./support/servers/hono.ts";
+
+const apps: HonoTestApp[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close()));
+});
+
+async function serve(build: Parameters<typeof serveHonoApp>[1]) {
+  const app = await serveHonoApp(runtime, build);
+  apps.push(app);
+  return app;
+}
+
+type UserEnv = { Variables: { user: string } };
+
+describe(`hono middleware on ${runtime}`, () => {
+  test("TypedContext_VariablesFromEarlierMiddleware_ReachTheHandler", async () => {
+    const app = await serve((webSocket, hono) => {
+      const authenticate: MiddlewareHandler<UserEnv> = async (c, next) => {
+        c.set("user", c.req.query("name") ?? "anonymous");
+        await next();
+      };
+      hono.get("/ws", authenticate, webSocket<UserEnv>(async (context) => {
+        // `native` is the route's Context<UserEnv>: get("user") is a string.
+        const user: string = context.native.get("user");
+        const socket = await context.accept();
+        await socket.send(`hello ${user}`);
+        await socket.closed;
+      }));
+    });
+    const { client } = await RawClient.open(app.port, "/ws?name=ada");
+    expect(await client.readText()).toBe("hello ada");
+    client.destroy();
+  });
+
+  test("HandlerLeavesRequest_NextHandlerAnswers", async () => {
+    const app = await serve((webSocket, hono) => {
+      hono.get("/ws", webSocket(async (context) => {
+        if (context.isWebSocketRequest) await (await context.accept()).closed;
+        // A plain request is left alone: the next handler on the route answers.
+      }), (c) => c.text("the page", 200));
+    });
+    const response = await fetch(`${app.url}/ws`);
+    expect(await response.text()).toBe("the page");
+    const { client } = await RawClient.open(app.port, "/ws");
+    client.destroy();
+  });
+
+  test("RegisteredForGetAndConnect_UpgradesTheGet", async () => {
+    const app = await serve((webSocket, hono) => {
+      hono.on(["GET", "CONNECT"], "/ws", webSocket(async (context) => {
+        const socket = await context.accept({ subProtocol: context.requestedProtocols.includes("chat") ? "chat" : undefined });
+        for await (const message of socket) await socket.send(message.data);
+      }));
+    });
+    const { client, answer } = await RawClient.open(app.port, "/ws", { "Sec-WebSocket-Protocol": "superchat, chat" });
+    expect(answer.headers["sec-websocket-protocol"]).toBe("chat");
+    client.sendText("ping?");
+    expect(await client.readText()).toBe("ping?");
+    client.destroy();
+  });
+
+  test("MiddlewareClose_Sends1001_CountsConnections_LaterUpgradesGet503", async () => {
+    const app = await serve((webSocket, hono) => {
+      hono.get("/ws", webSocket(async (context) => void (await (await context.accept()).closed)));
+    });
+    const middleware = app.middlewares[0]!;
+    const { client } = await RawClient.open(app.port, "/ws");
+    expect(middleware.connections).toBe(1);
+    const closing = middleware.close();
+    expect(await client.readClose()).toEqual({ code: 1001, reason: "Server shutting down" });
+    client.sendClose(1001);
+    await closing;
+    expect(middleware.connections).toBe(0);
+    const late = await RawClient.connect(app.port);
+    expect((await late.handshake("/ws", handshakeHeaders(app.port))).status).toBe(503);
+    late.destroy();
+    client.destroy();
+  });
+
+  test("TwoRoutes_EachItsOwnOptions", async () => {
+    const app = await serve((webSocket, hono) => {
+      const echo = async (context: Parameters<Parameters<typeof webSocket>[0]>[0]) => {
+        const socket = await context.accept();
+        for await (const message of socket) await socket.send(message.data);
+      };
+      hono.get("/small", webSocket(echo, { maxMessageSize: 4 }));
+      hono.get("/large", webSocket(echo, { maxMessageSize: 1024 }));
+    });
+    const large = (await RawClient.open(app.port, "/large")).client;
+    large.sendText("hello");
+    expect(await large.readText()).toBe("hello");
+    const small = (await RawClient.open(app.port, "/small")).client;
+    small.sendText("hello");
+    expect((await small.readClose()).code).toBe(1009);
+    large.destroy();
+    small.destroy();
+  });
+
+  if (runtime === "bun") {
+    test("Bun_HonoUpgradeWebSocketRoute_ServedBesideUniwsRoute", async () => {
+      const { upgradeWebSocket } = await import("hono/bun");
+      const app = await serve((webSocket, hono) => {
+        hono.get("/hono", upgradeWebSocket(() => ({ onMessage: (event, ws) => ws.send(`hono: ${String(event.data)}`) })));
+        hono.get("/uniws", webSocket(async (context) => {
+          const socket = await context.accept();
+          for await (const message of socket) await socket.send(`uniws: ${String(message.data)}`);
+        }));
+      });
+      const hono = (await RawClient.open(app.port, "/hono")).client;
+      const uniws = (await RawClient.open(app.port, "/uniws")).client;
+      hono.sendText("a");
+      uniws.sendText("b");
+      expect(await hono.readText()).toBe("hono: a");
+      expect(await uniws.readText()).toBe("uniws: b");
+      hono.destroy();
+      uniws.destroy();
+    });
+  }
+
+  test("PeerPing_AnsweredByEngine_CountsAsLife", async () => {
+    const app = await serve((webSocket, hono) => {
+      hono.get("/ws", webSocket(async (context) => void (await (await context.accept()).closed)));
+    });
+    const { client } = await RawClient.open(app.port, "/ws");
+    client.send(Opcode.ping, "hi");
+    const pong = await client.readFrame();
+    expect(pong.opcode).toBe(Opcode.pong);
+    client.destroy();
+  });
+});
