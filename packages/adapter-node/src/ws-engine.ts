@@ -65,7 +65,11 @@ export function bindWsSocket(ws: WebSocket, transport: Duplex, extensions: strin
   ws.on("pong", () => events.pong());
   ws.on("ping", () => events.pong());
   ws.on("error", (error: Error) => (lastError = error));
-  ws.on("close", (code: number, reason: Buffer) => events.closed(code, reason.toString("utf8"), lastError));
+  ws.on("close", (code: number, reason: Buffer) => {
+    // After a protocol error `ws` reports the code it sent (1002, 1007, 1009); the peer sent no valid Close (RFC 6455 §7.1.5).
+    if (lastError !== undefined) events.closed(1006, "", lastError);
+    else events.closed(code, reason.toString("utf8"));
+  });
   transport.on("drain", () => events.drained());
   events.opened(new WsEngineSocket(ws, extensions));
 }
