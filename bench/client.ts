@@ -1,0 +1,183 @@
+/**
+ * The load client, run by Bun on its own core: Bun's WebSocket client is native
+ * code, so the server under test, not the client, is the bottleneck.
+ *
+ * `bun bench/client.ts '<json>'` takes a {@link LoadJob} or an {@link IdleJob}
+ * and prints one JSON line with its result. The client reads the server's CPU time
+ * and memory from /proc itself, at the exact edges of the measured window.
+ *
+ * @module
+ */
+import { cpuTicks, rssBytes } from "./proc.ts";
+
+/** Echo load: `connections` sockets, each keeping `inflight` messages in flight. */
+export interface LoadJob {
+  mode: "load";
+  url: string;
+  serverPid: number;
+  connections: number;
+  size: number;
+  /** Text frames (a string of `size` ASCII bytes) or binary frames. */
+  text: boolean;
+  inflight: number;
+  warmupMs: number;
+  durationMs: number;
+  /** Offer permessage-deflate (Bun's client offers it when asked). */
+  deflate?: boolean;
+  /** "json": compressible JSON-like text instead of one repeated byte (for the compressed echo). */
+  pattern?: "json";
+}
+
+/** Idle sockets: open `steps` connections in turn (each sends one message), and read the server's RSS after each. */
+export interface IdleJob {
+  mode: "idle";
+  url: string;
+  serverPid: number;
+  steps: number[];
+  settleMs: number;
+}
+
+export interface LoadResult {
+  messages: number;
+  seconds: number;
+  serverCpuSeconds: number;
+  clientCpuSeconds: number;
+  wrongEchoes: number;
+  /** Sockets that closed or failed before the window ended. */
+  lost: number;
+  extensions: string;
+}
+
+export interface IdleResult {
+  /** Server RSS in bytes after each step, with that many sockets open. */
+  rss: number[];
+  open: number;
+  failed: number;
+}
+
+const OPEN_TIMEOUT_MS = 20_000;
+
+function jsonText(size: number): string {
+  let text = "[";
+  for (let i = 0; text.length < size; i++) text += `{"id":${i},"name":"item-${(i * 7919) % 1000}","price":${((i * 37) % 1000) / 10}},`;
+  return text.slice(0, size);
+}
+
+function payload(size: number, text: boolean, pattern?: "json"): string | Uint8Array {
+  if (pattern === "json") return jsonText(size);
+  if (text) return "x".repeat(size);
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + 7) & 0xff;
+  return bytes;
+}
+
+function connect(url: string, deflate: boolean): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    // Bun's client takes `perMessageDeflate` beside the standard arguments.
+    const ws = deflate ? new WebSocket(url, { perMessageDeflate: true } as unknown as string[]) : new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    const timer = setTimeout(() => reject(new Error("open timed out")), OPEN_TIMEOUT_MS);
+    ws.onopen = () => {
+      clearTimeout(timer);
+      resolve(ws);
+    };
+    ws.onerror = () => {
+      clearTimeout(timer);
+      reject(new Error(`connection to ${url} failed`));
+    };
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function clientCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+async function load(job: LoadJob): Promise<LoadResult> {
+  const data = payload(job.size, job.text, job.pattern);
+  const sockets = await Promise.all(Array.from({ length: job.connections }, () => connect(job.url, job.deflate ?? false)));
+  let received = 0;
+  let wrong = 0;
+  let lost = 0;
+  let running = true;
+  for (const ws of sockets) {
+    ws.onmessage = (event) => {
+      const echo = event.data;
+      const ok = job.text ? typeof echo === "string" && echo.length === job.size : echo instanceof ArrayBuffer && echo.byteLength === job.size;
+      if (!ok) wrong++;
+      received++;
+      if (running) ws.send(data);
+    };
+    ws.onclose = () => {
+      if (running) lost++;
+    };
+    for (let i = 0; i < job.inflight; i++) ws.send(data);
+  }
+  await sleep(job.warmupMs);
+  const start = { messages: received, server: cpuTicks(job.serverPid), client: clientCpuSeconds(), time: performance.now() };
+  await sleep(job.durationMs);
+  const end = { messages: received, server: cpuTicks(job.serverPid), client: clientCpuSeconds(), time: performance.now() };
+  running = false;
+  const extensions = sockets[0]?.extensions ?? "";
+  for (const ws of sockets) ws.close(1000);
+  await sleep(100);
+  return {
+    messages: end.messages - start.messages,
+    seconds: (end.time - start.time) / 1000,
+    serverCpuSeconds: (end.server - start.server) / 100,
+    clientCpuSeconds: end.client - start.client,
+    wrongEchoes: wrong,
+    lost,
+    extensions,
+  };
+}
+
+/** Opens a socket, sends one small text message and waits for its echo. */
+async function openIdle(url: string): Promise<WebSocket> {
+  const ws = await connect(url, false);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("echo timed out")), OPEN_TIMEOUT_MS);
+    ws.onmessage = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    ws.send("x".repeat(64));
+  });
+  return ws;
+}
+
+async function idle(job: IdleJob): Promise<IdleResult> {
+  const sockets: WebSocket[] = [];
+  const rss: number[] = [];
+  let failed = 0;
+  // A bounded number of handshakes in flight, so the server's accept queue never overflows.
+  const parallel = 200;
+  for (const target of job.steps) {
+    while (sockets.length < target && failed < 100) {
+      const batch = Math.min(parallel, target - sockets.length);
+      const opened = await Promise.allSettled(Array.from({ length: batch }, () => openIdle(job.url)));
+      for (const result of opened) {
+        if (result.status === "fulfilled") sockets.push(result.value);
+        else failed++;
+      }
+    }
+    await sleep(job.settleMs);
+    rss.push(rssBytes(job.serverPid));
+  }
+  const open = sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length;
+  for (const ws of sockets) ws.close(1000);
+  await sleep(200);
+  return { rss, open, failed };
+}
+
+const job = JSON.parse(process.argv[2] ?? "{}") as LoadJob | IdleJob;
+// Bounded whatever happens: the orchestrator also kills the client, but never rely on it.
+setTimeout(() => {
+  console.error("client: gave up after 120 s");
+  process.exit(3);
+}, 120_000).unref();
+const result = job.mode === "load" ? await load(job) : await idle(job);
+console.log(JSON.stringify(result));
+process.exit(0);

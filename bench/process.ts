@@ -1,0 +1,110 @@
+/**
+ * Starting and stopping the benchmark's processes: servers pinned to core 0, the
+ * load client pinned to core 1, each bounded in time.
+ *
+ * @module
+ */
+import type { Subprocess } from "bun";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { BUN, command, ROOT, type ServerSpec } from "./servers.ts";
+
+export const SERVER_CORE = "0";
+export const CLIENT_CORE = "1";
+const START_TIMEOUT_MS = 30_000;
+
+/** A running server: its process id (the one /proc is read for) and port. */
+export interface RunningServer {
+  spec: ServerSpec;
+  pid: number;
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Subprocess>();
+// Whatever ends the orchestrator, its servers end with it.
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => process.exit(130));
+}
+
+/** Why `spec` cannot be measured here, or undefined when it can. */
+export function missingReason(spec: ServerSpec): string | undefined {
+  if (!existsSync(join(ROOT, "bench/servers", spec.file))) return `no bench server file ${spec.file}`;
+  return spec.missing?.();
+}
+
+/** Collects a stream's text into `sink` (so a full pipe never blocks the child) and reports each chunk. */
+async function drain(stream: ReadableStream<Uint8Array>, sink: string[], onText?: (all: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) {
+    sink.push(decoder.decode(chunk, { stream: true }));
+    onText?.(sink.join(""));
+  }
+}
+
+/** Starts `spec` on the server core and waits for its `READY <port>` line. */
+export async function startServer(spec: ServerSpec): Promise<RunningServer> {
+  const child = Bun.spawn(["taskset", "-c", SERVER_CORE, ...command(spec)], {
+    cwd: ROOT,
+    env: { ...process.env, ...spec.env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  running.add(child);
+  const out: string[] = [];
+  const err: string[] = [];
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no READY line within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    void drain(child.stdout, out, (text) => {
+      const match = /READY (\d+)/.exec(text);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    void drain(child.stderr, err);
+    void child.exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code}: ${err.join("").trim().split("\n").slice(0, 6).join(" | ")}`));
+    });
+  }).catch((error: unknown) => {
+    child.kill("SIGKILL");
+    running.delete(child);
+    throw error;
+  });
+  return {
+    spec,
+    pid: child.pid,
+    port,
+    url: `ws://127.0.0.1:${port}/ws`,
+    async stop() {
+      child.kill("SIGTERM");
+      const ended = await Promise.race([child.exited.then(() => true), Bun.sleep(3000).then(() => false)]);
+      if (!ended) child.kill("SIGKILL");
+      await child.exited;
+      running.delete(child);
+    },
+  };
+}
+
+/** Runs the load client on the client core with `job`, and parses its one-line JSON result. */
+export async function runClient<T>(job: object, timeoutMs: number): Promise<T> {
+  const child = Bun.spawn(["taskset", "-c", CLIENT_CORE, BUN, join(ROOT, "bench/client.ts"), JSON.stringify(job)], {
+    cwd: ROOT,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  running.add(child);
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  clearTimeout(timer);
+  running.delete(child);
+  if (code !== 0) throw new Error(`client exited with ${code}: ${stderr.trim().split("\n").slice(0, 4).join(" | ")}`);
+  return JSON.parse(stdout.trim().split("\n").at(-1)!) as T;
+}

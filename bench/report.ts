@@ -1,0 +1,303 @@
+/**
+ * The report of a run: a table on the console, and docs/benchmarks.md with its
+ * chart docs/benchmarks.svg (drawn here, no chart library).
+ *
+ * @module
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cpuPerMessage, medianOf, ratio, type Results, throughput } from "./results.ts";
+import { ROOT } from "./servers.ts";
+
+/** Targets from issue 9: within 3% of raw on throughput and CPU per message; within 1 KiB of raw memory per idle connection. */
+const TARGET = { throughput: 0.97, cpu: 1.03, memoryKiB: 1 };
+
+const label = (results: Results, id: string) => results.servers.find((s) => s.id === id)?.label ?? id;
+const baselineOf = (results: Results, id: string) => results.servers.find((s) => s.id === id)!.baseline;
+const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : "—");
+const thousands = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "—");
+
+/** Servers that ran, in the registry's order. */
+function measured(results: Results, samples = results.samples): string[] {
+  return results.servers.map((s) => s.id).filter((id) => samples.some((s) => s.server === id));
+}
+
+/** The servers whose ratios are the headline: everything that is not a raw baseline. */
+function compared(results: Results): string[] {
+  return measured(results).filter((id) => results.servers.find((s) => s.id === id)!.kind !== "raw" && results.servers.find((s) => s.id === id)!.kind !== "reference");
+}
+
+function memoryPerConnection(results: Results, id: string): number {
+  const values = results.memory.filter((m) => m.server === id).map((m) => m.bytesPerConnection);
+  return values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** Prints every server's medians and ratios. */
+export function printTable(results: Results): void {
+  const rows: string[][] = [["server", "case", "msg/s", "µs CPU/msg", "busy", "×raw msg/s", "×raw CPU"]];
+  for (const testCase of results.cases) {
+    for (const id of measured(results)) {
+      const base = baselineOf(results, id);
+      rows.push([
+        label(results, id),
+        testCase.label,
+        thousands(medianOf(results.samples, id, testCase.id, throughput)),
+        fixed(medianOf(results.samples, id, testCase.id, cpuPerMessage), 2),
+        `${fixed(medianOf(results.samples, id, testCase.id, (s) => s.serverBusy * 100), 0)}%`,
+        id === base ? "" : fixed(ratio(results.samples, id, base, testCase.id, throughput), 3),
+        id === base ? "" : fixed(ratio(results.samples, id, base, testCase.id, cpuPerMessage), 3),
+      ]);
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const row of rows) console.log(row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  "));
+  if (results.memory.length > 0) {
+    console.log("\nidle memory per connection");
+    for (const m of results.memory) console.log(`${label(results, m.server).padEnd(26)} ${fixed(m.bytesPerConnection / 1024, 2).padStart(7)} KiB`);
+  }
+  if (results.deflate.length > 0) {
+    console.log(`\n${results.deflateCase.label}`);
+    for (const id of measured(results, results.deflate)) {
+      const base = baselineOf(results, id);
+      console.log(
+        `${label(results, id).padEnd(26)} ${thousands(medianOf(results.deflate, id, results.deflateCase.id, throughput)).padStart(8)} msg/s ${fixed(medianOf(results.deflate, id, results.deflateCase.id, cpuPerMessage), 2).padStart(8)} µs/msg` +
+          (id === base ? "" : `  ×raw ${fixed(ratio(results.deflate, id, base, results.deflateCase.id, throughput), 3)} / ${fixed(ratio(results.deflate, id, base, results.deflateCase.id, cpuPerMessage), 3)}`),
+      );
+    }
+  }
+  for (const [id, reason] of Object.entries(results.unavailable)) console.log(`not measured: ${label(results, id)}: ${reason}`);
+}
+
+/** A ratio cell, marked when a uniws adapter misses its target. */
+function ratioCell(value: number, good: boolean, isUniws: boolean): string {
+  if (!Number.isFinite(value)) return "—";
+  return isUniws && !good ? `**${value.toFixed(2)}** ✗` : value.toFixed(2);
+}
+
+function headline(results: Results): string {
+  const cases = results.cases;
+  const head = `| server | vs | ${cases.map((c) => `${c.label}: msg/s | CPU/msg`).join(" | ")} | idle memory Δ |`;
+  const rule = `|---|---|${cases.map(() => "---:|---:").join("|")}|---:|`;
+  const lines = [head, rule];
+  for (const id of compared(results)) {
+    const base = baselineOf(results, id);
+    const isUniws = results.servers.find((s) => s.id === id)!.kind === "uniws";
+    const cells = cases.flatMap((c) => {
+      const t = ratio(results.samples, id, base, c.id, throughput);
+      const u = ratio(results.samples, id, base, c.id, cpuPerMessage);
+      return [ratioCell(t, t >= TARGET.throughput, isUniws), ratioCell(u, u <= TARGET.cpu, isUniws)];
+    });
+    const delta = (memoryPerConnection(results, id) - memoryPerConnection(results, base)) / 1024;
+    const memory = Number.isFinite(delta) ? `${delta >= 0 ? "+" : ""}${delta.toFixed(2)} KiB${isUniws && delta > TARGET.memoryKiB ? " ✗" : ""}` : "—";
+    lines.push(`| ${label(results, id)} | ${label(results, base)} | ${cells.join(" | ")} | ${memory} |`);
+  }
+  return lines.join("\n");
+}
+
+function rawAgainstWs(results: Results): string {
+  const ids = measured(results).filter((id) => id !== "ws" && ["raw", "reference"].includes(results.servers.find((s) => s.id === id)!.kind));
+  if (!measured(results).includes("ws") || ids.length === 0) return "";
+  const lines = [`| server | ${results.cases.map((c) => c.label).join(" | ")} |`, `|---|${results.cases.map(() => "---:|").join("")}`];
+  for (const id of ids) {
+    lines.push(`| ${label(results, id)} | ${results.cases.map((c) => fixed(ratio(results.samples, id, "ws", c.id, cpuPerMessage), 2)).join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+function absolute(results: Results, samples = results.samples, cases = results.cases): string {
+  const parts: string[] = [];
+  for (const c of cases) {
+    parts.push(`**${c.label}** (${c.inflight} in flight per connection)\n`);
+    parts.push("| server | msg/s | µs CPU/msg | server busy | client busy | ×raw msg/s | ×raw CPU/msg |", "|---|---:|---:|---:|---:|---:|---:|");
+    for (const id of measured(results, samples)) {
+      const base = baselineOf(results, id);
+      const m = (f: (s: (typeof samples)[number]) => number) => medianOf(samples, id, c.id, f);
+      parts.push(
+        `| ${label(results, id)} | ${thousands(m(throughput))} | ${fixed(m(cpuPerMessage), 2)} | ${fixed(m((s) => s.serverBusy * 100), 0)}% | ${fixed(m((s) => s.clientBusy * 100), 0)}% | ${id === base ? "1" : fixed(ratio(samples, id, base, c.id, throughput), 3)} | ${id === base ? "1" : fixed(ratio(samples, id, base, c.id, cpuPerMessage), 3)} |`,
+      );
+    }
+    parts.push("");
+  }
+  return parts.join("\n");
+}
+
+function memoryTable(results: Results): string {
+  if (results.memory.length === 0) return "Not measured in this run.";
+  const [first, last] = [results.settings.idleSteps[0]!, results.settings.idleSteps.at(-1)!];
+  const lines = [`| server | KiB per idle connection | Δ vs raw | RSS at ${first} | RSS at ${last} | open at the end |`, "|---|---:|---:|---:|---:|---:|"];
+  for (const id of results.servers.map((s) => s.id)) {
+    const m = results.memory.find((s) => s.server === id);
+    if (m === undefined) continue;
+    const base = baselineOf(results, id);
+    const delta = (memoryPerConnection(results, id) - memoryPerConnection(results, base)) / 1024;
+    lines.push(`| ${label(results, id)} | ${fixed(m.bytesPerConnection / 1024, 2)} | ${id === base ? "" : `${delta >= 0 ? "+" : ""}${fixed(delta, 2)}`} | ${fixed(m.rss[0]! / 2 ** 20, 1)} MiB | ${fixed(m.rss.at(-1)! / 2 ** 20, 1)} MiB | ${m.open} |`);
+  }
+  return lines.join("\n");
+}
+
+const COLORS = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0"];
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** Two panels of horizontal bars: throughput ÷ raw and CPU per message ÷ raw, one bar per case. */
+export function chart(results: Results): string {
+  const ids = compared(results);
+  const barHeight = 9;
+  const rowHeight = results.cases.length * barHeight + 14;
+  const labelWidth = 190;
+  const panelWidth = 330;
+  const gap = 40;
+  const top = 56;
+  const height = top + ids.length * rowHeight + 44;
+  const width = labelWidth + 2 * panelWidth + gap + 20;
+  const panels = [
+    { title: "messages/s ÷ raw (higher is better)", max: 1.4, measure: throughput, band: [TARGET.throughput, 1] as const },
+    { title: "server CPU per message ÷ raw (lower is better)", max: 2.2, measure: cpuPerMessage, band: [1, TARGET.cpu] as const },
+  ];
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="10" y="18" font-size="14" font-weight="bold">uniws and peers against each runtime's raw WebSocket server (medians of ${results.settings.rounds} rounds)</text>`,
+  ];
+  panels.forEach((panel, p) => {
+    const x0 = labelWidth + p * (panelWidth + gap);
+    const scale = (v: number) => x0 + (Math.min(v, panel.max) / panel.max) * panelWidth;
+    out.push(`<text x="${x0}" y="${top - 16}" font-weight="bold">${escapeXml(panel.title)}</text>`);
+    out.push(`<rect x="${scale(panel.band[0])}" y="${top - 6}" width="${scale(panel.band[1]) - scale(panel.band[0])}" height="${ids.length * rowHeight}" fill="#d9f2d9"/>`);
+    for (const tick of [0, 0.5, 1, 1.5, 2].filter((t) => t <= panel.max)) {
+      out.push(`<line x1="${scale(tick)}" x2="${scale(tick)}" y1="${top - 6}" y2="${top - 6 + ids.length * rowHeight}" stroke="${tick === 1 ? "#333" : "#ddd"}" stroke-width="${tick === 1 ? 1.5 : 1}"/>`);
+      out.push(`<text x="${scale(tick)}" y="${top - 6 + ids.length * rowHeight + 14}" text-anchor="middle" fill="#555">${tick}</text>`);
+    }
+    ids.forEach((id, row) => {
+      const base = baselineOf(results, id);
+      results.cases.forEach((c, i) => {
+        const value = ratio(results.samples, id, base, c.id, panel.measure);
+        if (!Number.isFinite(value)) return;
+        const y = top + row * rowHeight + i * barHeight;
+        out.push(`<rect x="${x0}" y="${y}" width="${scale(value) - x0}" height="${barHeight - 1}" fill="${COLORS[i % COLORS.length]}"/>`);
+        out.push(`<text x="${scale(value) + 3}" y="${y + barHeight - 1}" font-size="9" fill="#333">${value.toFixed(2)}${value > panel.max ? " →" : ""}</text>`);
+      });
+    });
+  });
+  ids.forEach((id, row) => {
+    const y = top + row * rowHeight + (results.cases.length * barHeight) / 2 + 4;
+    out.push(`<text x="${labelWidth - 8}" y="${y}" text-anchor="end">${escapeXml(label(results, id))}</text>`);
+    out.push(`<text x="${labelWidth - 8}" y="${y + 12}" text-anchor="end" fill="#777" font-size="9">vs ${escapeXml(label(results, baselineOf(results, id)))}</text>`);
+  });
+  const legendY = height - 12;
+  results.cases.forEach((c, i) => {
+    const x = labelWidth + i * 160;
+    out.push(`<rect x="${x}" y="${legendY - 9}" width="10" height="10" fill="${COLORS[i % COLORS.length]}"/>`);
+    out.push(`<text x="${x + 14}" y="${legendY}">${escapeXml(c.label)}</text>`);
+  });
+  out.push(`<text x="10" y="${legendY}" fill="#555">green: target band</text>`);
+  out.push("</svg>");
+  return out.join("\n");
+}
+
+function deflateSection(results: Results): string {
+  if (results.deflate.length === 0) {
+    const reason = results.unavailable["uniws-node-deflate"] ?? results.unavailable["ws-deflate"];
+    return `Not measured${reason === undefined ? "" : `: ${reason}`}.`;
+  }
+  return `Both servers use the settings in bench/servers/settings.mjs (window 15 bits with context takeover, memLevel 4, level 6, threshold 1 KiB, 10 zlib jobs at once); the client offers \`permessage-deflate\` and compresses its own messages.\n\n${absolute(results, results.deflate, [results.deflateCase])}`;
+}
+
+/** Writes docs/benchmarks.md and docs/benchmarks.svg. */
+export function writeReport(results: Results): void {
+  writeFileSync(join(ROOT, "docs/benchmarks.svg"), `${chart(results)}\n`);
+  const m = results.machine;
+  const analysisFile = join(ROOT, "bench/analysis.md");
+  const analysis = existsSync(analysisFile) ? readFileSync(analysisFile, "utf8").trim() : "";
+  const unavailable = Object.entries(results.unavailable);
+  const minutes = (Date.parse(results.finished) - Date.parse(results.date)) / 60_000;
+  const md = `# Benchmarks
+
+<!-- Generated by \`npm run bench\` (bench/run.ts) from bench/results.json. The analysis at the end comes from bench/analysis.md. -->
+
+uniws is a thin layer over each runtime's own WebSocket server; this measures what the
+layer costs. Each server below is the same echo (text stays text, binary stays binary),
+measured in the same run as its runtime's raw server. **Ratios to the raw server of the
+same runtime are the result**; absolute numbers depend on a shared, noisy 2-core machine.
+
+Run of ${results.date.slice(0, 16).replace("T", " ")} UTC (${minutes.toFixed(0)} min), uniws \`${m.commit}\`, ${results.settings.rounds} alternating round(s)${results.settings.quick ? " (**quick run**: short windows, small memory test)" : ""}.
+Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; load average ${m.loadAverage.join(" / ")} at the start and ${results.loadAverageAfter.join(" / ")} at the end (other work shared the machine).
+
+## Headline: each adapter against its runtime's raw server
+
+Ratios are medians over rounds of (server ÷ raw server of the same runtime, same round).
+msg/s: higher is better; CPU/msg (server CPU time per echoed message): lower is better.
+Targets (issue 9) for uniws: msg/s ≥ ${TARGET.throughput}, CPU/msg ≤ ${TARGET.cpu}, idle memory within ${TARGET.memoryKiB} KiB per connection of raw; ✗ marks a miss.
+Peers (crossws, @hono/node-ws) are shown against raw \`ws\`, which both run on.
+
+![Ratios of each adapter and peer to its runtime's raw server](benchmarks.svg)
+
+${headline(results)}
+
+CPU per message is the steadier measure: it comes from the server process's own CPU
+time, while msg/s also moves with whatever else the machine runs.
+
+## The raw runtimes against raw \`ws\` (CPU per message)
+
+${rawAgainstWs(results)}
+
+## Every server (medians)
+
+${absolute(results)}
+"server busy" is server CPU seconds per second of the window (1 core = 100%); below
+~90% the server was not the bottleneck for that case (client or scheduling latency was).
+
+## Memory per idle connection
+
+${results.settings.idleSteps.join(" then ")} connections opened, each sending one 64 B
+message and receiving its echo, then left idle with keep-alive and idle timeout on.
+KiB per connection = (server RSS at ${results.settings.idleSteps.at(-1)} − RSS at ${results.settings.idleSteps[0]}) ÷ ${results.settings.idleSteps.at(-1)! - results.settings.idleSteps[0]!}, so one-time
+costs (code, JIT, first buffers) are not counted.
+
+${memoryTable(results)}
+
+## Compressed echo on Node
+
+${deflateSection(results)}
+
+## Not measured
+
+${unavailable.length === 0 ? "Everything listed ran." : unavailable.map(([id, reason]) => `- ${label(results, id)}: ${reason}`).join("\n")}
+
+## Method
+
+- \`npm run bench\` builds the packages, then \`bun bench/run.ts\` runs everything and
+  writes this page, the chart and bench/results.json. Flags: \`--quick\`, \`--rounds N\`,
+  \`--duration MS\`, \`--only id,id\`, \`--no-memory\`, \`--no-deflate\`, \`--no-write\`.
+- Every server runs in its own process pinned to core 0 (\`taskset -c 0\`); the load
+  client (bench/client.ts) runs on Bun, pinned to core 1, with Bun's native WebSocket
+  client. Everything listens on and connects to 127.0.0.1 only.
+- Servers (bench/servers/): raw \`ws\` on Node (an \`http.Server\` + \`WebSocketServer\`, the
+  README's heartbeat), raw \`Bun.serve\` (its \`idleTimeout\` + \`sendPings\`), raw
+  \`Deno.serve\` + \`Deno.upgradeWebSocket\` (its \`idleTimeout\` pings), each with an idle sweep
+  closing sockets silent for ${60} s; uniws adapters with \`keepAliveInterval\` 30 s,
+  \`keepAliveTimeout\` 10 s, \`idleTimeout\` 60 s, written as \`for await (const m of socket) await socket.send(m.data)\`;
+  crossws with its built-in 30 s heartbeat; @hono/node-ws as shipped (no keep-alive).
+- Load: each connection keeps a fixed number of messages in flight (shown per case) and
+  sends the next one when an echo arrives. ${results.settings.warmupMs} ms warm-up, then a
+  ${results.settings.durationMs} ms window; the client reads the server's CPU time
+  (utime + stime of all its threads, /proc/<pid>/stat) at the window's edges.
+  Every echo is checked for type and length; a round with a wrong echo or a lost socket is discarded.
+- Rounds: each round starts every server afresh, in an order rotated and reversed from
+  round to round; medians over rounds. Memory: one fresh server per measurement.
+
+## Versions
+
+| | |
+|---|---|
+${Object.entries(m.versions)
+  .map(([name, version]) => `| ${name} | ${version} |`)
+  .join("\n")}
+| uniws | ${m.commit} |
+
+${analysis}
+`;
+  writeFileSync(join(ROOT, "docs/benchmarks.md"), md);
+}

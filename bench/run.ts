@@ -1,0 +1,188 @@
+/**
+ * `npm run bench`: runs every server in bench/servers/ against the load client, in
+ * alternating rounds, prints a table, and writes docs/benchmarks.md, its chart and
+ * bench/results.json.
+ *
+ * Flags: --quick (one short round, small memory test), --rounds N, --duration MS,
+ * --only id,id (servers), --no-memory, --no-deflate, --no-write.
+ *
+ * @module
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { IdleResult, LoadResult } from "./client.ts";
+import { machineInfo } from "./machine.ts";
+import { missingReason, type RunningServer, runClient, startServer } from "./process.ts";
+import { printTable, writeReport } from "./report.ts";
+import { type Case, type DeflateSample, type MemorySample, type Results, type Sample } from "./results.ts";
+import { DEFLATE_SERVERS, ROOT, SERVERS, type ServerSpec } from "./servers.ts";
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(`--${name}`);
+const value = (name: string) => {
+  const at = args.indexOf(`--${name}`);
+  return at === -1 ? undefined : args[at + 1];
+};
+const quick = flag("quick");
+const rounds = Number(value("rounds") ?? (quick ? 1 : 3));
+const durationMs = Number(value("duration") ?? (quick ? 1000 : 2500));
+const warmupMs = quick ? 300 : 1000;
+const only = value("only")?.split(",");
+const idleSteps = quick ? [200, 1000] : [1000, 10_000];
+
+/** Small messages are text, large ones binary: what chat-like and file-like traffic send. */
+export const CASES: Case[] = [
+  { id: "64B-1", label: "64 B text, 1 conn", size: 64, text: true, connections: 1, inflight: 16 },
+  { id: "64B-100", label: "64 B text, 100 conns", size: 64, text: true, connections: 100, inflight: 4 },
+  { id: "64K-1", label: "64 KiB binary, 1 conn", size: 65_536, text: false, connections: 1, inflight: 16 },
+  { id: "64K-100", label: "64 KiB binary, 100 conns", size: 65_536, text: false, connections: 100, inflight: 4 },
+];
+export const DEFLATE_CASE: Case = { id: "json4K-100", label: "4 KiB JSON text, 100 conns, deflate", size: 4096, text: true, connections: 100, inflight: 4 };
+
+function log(line: string): void {
+  console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+}
+
+/** Round r visits the servers in a rotated order, reversed every other round, so no server always follows the same one. */
+function order<T>(items: T[], round: number): T[] {
+  const shift = round % items.length;
+  const rotated = [...items.slice(shift), ...items.slice(0, shift)];
+  return round % 2 === 1 ? rotated.reverse() : rotated;
+}
+
+async function load(server: RunningServer, testCase: Case, deflate = false, pattern?: "json"): Promise<LoadResult> {
+  const job = {
+    mode: "load",
+    url: server.url,
+    serverPid: server.pid,
+    connections: testCase.connections,
+    size: testCase.size,
+    text: testCase.text,
+    inflight: testCase.inflight,
+    warmupMs,
+    durationMs,
+    deflate,
+    pattern,
+  };
+  return runClient<LoadResult>(job, warmupMs + durationMs + 30_000);
+}
+
+function sample(server: string, testCase: Case, round: number, result: LoadResult): Sample {
+  return {
+    server,
+    case: testCase.id,
+    round,
+    messagesPerSecond: result.messages / result.seconds,
+    cpuMicrosPerMessage: (result.serverCpuSeconds * 1e6) / result.messages,
+    serverBusy: result.serverCpuSeconds / result.seconds,
+    clientBusy: result.clientCpuSeconds / result.seconds,
+    wrongEchoes: result.wrongEchoes,
+    lost: result.lost,
+    extensions: result.extensions,
+  };
+}
+
+const unavailable: Record<string, string> = {};
+
+function selected(specs: ServerSpec[]): ServerSpec[] {
+  return specs.filter((spec) => {
+    if (only !== undefined && !only.includes(spec.id)) return false;
+    const reason = missingReason(spec);
+    if (reason !== undefined) {
+      unavailable[spec.id] = reason;
+      log(`${spec.label}: not measured (${reason})`);
+      return false;
+    }
+    return true;
+  });
+}
+
+/** Starts a server, or records why it would not start. */
+async function start(spec: ServerSpec): Promise<RunningServer | undefined> {
+  try {
+    return await startServer(spec);
+  } catch (error) {
+    unavailable[spec.id] = `did not start: ${(error as Error).message}`;
+    log(`${spec.label}: ${unavailable[spec.id]}`);
+    return undefined;
+  }
+}
+
+async function throughputRounds(specs: ServerSpec[], cases: Case[], deflate: boolean): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const spec of order(specs, round)) {
+      if (unavailable[spec.id] !== undefined) continue;
+      const server = await start(spec);
+      if (server === undefined) continue;
+      try {
+        for (const testCase of cases) {
+          try {
+            const result = await load(server, testCase, deflate, deflate ? "json" : undefined);
+            const s = sample(spec.id, testCase, round, result);
+            samples.push(s);
+            log(`round ${round + 1}/${rounds} ${spec.label.padEnd(24)} ${testCase.label.padEnd(26)} ${Math.round(s.messagesPerSecond).toString().padStart(8)} msg/s ${s.cpuMicrosPerMessage.toFixed(2).padStart(8)} µs/msg  server ${(s.serverBusy * 100).toFixed(0)}% client ${(s.clientBusy * 100).toFixed(0)}%${s.wrongEchoes + s.lost > 0 ? `  WRONG ${s.wrongEchoes} LOST ${s.lost}` : ""}`);
+          } catch (error) {
+            log(`round ${round + 1} ${spec.label} ${testCase.label}: failed: ${(error as Error).message}`);
+          }
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  return samples;
+}
+
+async function memory(specs: ServerSpec[]): Promise<MemorySample[]> {
+  const samples: MemorySample[] = [];
+  for (const spec of specs) {
+    if (unavailable[spec.id] !== undefined) continue;
+    const server = await start(spec);
+    if (server === undefined) continue;
+    try {
+      const result = await runClient<IdleResult>({ mode: "idle", url: server.url, serverPid: server.pid, steps: idleSteps, settleMs: 2000 }, 110_000);
+      const [first, last] = [result.rss[0]!, result.rss.at(-1)!];
+      const added = idleSteps.at(-1)! - idleSteps[0]!;
+      const s: MemorySample = { server: spec.id, steps: idleSteps, rss: result.rss, open: result.open, failed: result.failed, bytesPerConnection: (last - first) / added };
+      samples.push(s);
+      log(`memory ${spec.label.padEnd(24)} ${(s.bytesPerConnection / 1024).toFixed(2)} KiB/conn (RSS ${(first / 2 ** 20).toFixed(1)} → ${(last / 2 ** 20).toFixed(1)} MiB, ${result.open} open, ${result.failed} failed)`);
+    } catch (error) {
+      log(`memory ${spec.label}: failed: ${(error as Error).message}`);
+    } finally {
+      await server.stop();
+    }
+  }
+  return samples;
+}
+
+const startedAt = new Date();
+const machineBefore = machineInfo();
+log(`uniws bench: ${rounds} round(s), ${warmupMs} ms warm-up + ${durationMs} ms per case; servers on core 0, client on core 1`);
+const specs = selected(SERVERS);
+const samples = await throughputRounds(specs, CASES, false);
+const memorySamples: MemorySample[] = flag("no-memory") ? [] : await memory(specs);
+let deflateSamples: DeflateSample[] = [];
+if (!flag("no-deflate")) deflateSamples = await throughputRounds(selected(DEFLATE_SERVERS), [DEFLATE_CASE], true);
+
+const results: Results = {
+  date: startedAt.toISOString(),
+  finished: new Date().toISOString(),
+  machine: machineBefore,
+  loadAverageAfter: machineInfo().loadAverage,
+  settings: { rounds, warmupMs, durationMs, idleSteps, quick },
+  cases: CASES,
+  deflateCase: DEFLATE_CASE,
+  servers: [...SERVERS, ...DEFLATE_SERVERS].map(({ id, label, runtime, kind, baseline }) => ({ id, label, runtime, kind, baseline })),
+  unavailable,
+  samples,
+  memory: memorySamples,
+  deflate: deflateSamples,
+};
+printTable(results);
+if (!flag("no-write")) {
+  writeFileSync(join(ROOT, "bench/results.json"), `${JSON.stringify(results, null, 1)}\n`);
+  writeReport(results);
+  log("wrote docs/benchmarks.md, docs/benchmarks.svg and bench/results.json");
+}
+process.exit(0);

@@ -1,0 +1,80 @@
+/**
+ * The servers under test: each runtime's raw WebSocket server, the same echo through
+ * each uniws adapter, and the peers a Node user would pick instead. Every one is the
+ * same echo (text stays text, binary stays binary) written the idiomatic way for it.
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
+export type Runtime = "node" | "bun" | "deno";
+
+/** raw: the runtime's own server, the baseline. uniws: ours. peer: what users pick instead. reference: an extra baseline. */
+export type Kind = "raw" | "uniws" | "peer" | "reference";
+
+export interface ServerSpec {
+  id: string;
+  label: string;
+  runtime: Runtime;
+  kind: Kind;
+  /** The raw server of the same runtime its ratios are taken against. */
+  baseline: string;
+  file: string;
+  env?: Record<string, string>;
+  /** Why it cannot run here, if it cannot (checked before starting it). */
+  missing?: () => string | undefined;
+}
+
+export const ROOT = join(import.meta.dir, "..");
+export const BUN = join(ROOT, "node_modules/.bin/bun");
+export const DENO = join(ROOT, "node_modules/.bin/deno");
+
+/** The command line that runs a server file in its runtime. */
+export function command(spec: ServerSpec): string[] {
+  const file = join(ROOT, "bench/servers", spec.file);
+  switch (spec.runtime) {
+    case "node":
+      return ["node", file];
+    case "bun":
+      return [BUN, file];
+    case "deno":
+      return [DENO, "run", "-A", file];
+  }
+}
+
+const needsDist = (pkg: string) => () =>
+  existsSync(join(ROOT, "packages", pkg, "dist/mod.js")) ? undefined : `packages/${pkg} is not built (run npm run build)`;
+
+export const SERVERS: ServerSpec[] = [
+  { id: "ws", label: "ws (bufferutil)", runtime: "node", kind: "raw", baseline: "ws", file: "node-ws.mjs" },
+  { id: "ws-js", label: "ws (no bufferutil)", runtime: "node", kind: "reference", baseline: "ws", file: "node-ws.mjs", env: { WS_NO_BUFFER_UTIL: "1" } },
+  { id: "uniws-node", label: "@uniws/node", runtime: "node", kind: "uniws", baseline: "ws", file: "node-uniws.mjs", missing: needsDist("adapter-node") },
+  { id: "hono-node", label: "@uniws/hono on Node", runtime: "node", kind: "uniws", baseline: "ws", file: "node-uniws-hono.mjs", missing: needsDist("adapter-hono") },
+  { id: "crossws", label: "crossws (Node)", runtime: "node", kind: "peer", baseline: "ws", file: "node-crossws.mjs" },
+  { id: "hono-node-ws", label: "@hono/node-ws", runtime: "node", kind: "peer", baseline: "ws", file: "node-hono-ws.mjs" },
+  { id: "bun", label: "Bun.serve", runtime: "bun", kind: "raw", baseline: "bun", file: "bun-raw.ts" },
+  { id: "uniws-bun", label: "@uniws/bun", runtime: "bun", kind: "uniws", baseline: "bun", file: "bun-uniws.ts" },
+  { id: "hono-bun", label: "@uniws/hono on Bun", runtime: "bun", kind: "uniws", baseline: "bun", file: "bun-uniws-hono.ts" },
+  { id: "deno", label: "Deno.upgradeWebSocket", runtime: "deno", kind: "raw", baseline: "deno", file: "deno-raw.ts" },
+  { id: "uniws-deno", label: "@uniws/deno", runtime: "deno", kind: "uniws", baseline: "deno", file: "deno-uniws.ts" },
+  { id: "hono-deno", label: "@uniws/hono on Deno", runtime: "deno", kind: "uniws", baseline: "deno", file: "deno-uniws-hono.ts" },
+];
+
+/** The compressed echo: raw `ws` and `@uniws/node` with the same deflate settings (bench/servers/settings.mjs). */
+export const DEFLATE_SERVERS: ServerSpec[] = [
+  { id: "ws-deflate", label: "ws + deflate", runtime: "node", kind: "raw", baseline: "ws-deflate", file: "node-ws.mjs", env: { BENCH_DEFLATE: "1" } },
+  {
+    id: "uniws-node-deflate",
+    label: "@uniws/node + deflate",
+    runtime: "node",
+    kind: "uniws",
+    baseline: "ws-deflate",
+    file: "node-uniws.mjs",
+    env: { BENCH_DEFLATE: "1" },
+    missing: () =>
+      existsSync(join(ROOT, "packages/adapter-node/dist/compression.js"))
+        ? undefined
+        : "per-connection compression is not in @uniws/node's build",
+  },
+];
