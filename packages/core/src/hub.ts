@@ -235,8 +235,10 @@ export class WebSocketHub {
   }
 
   /**
-   * Puts a member in a group. Resolves once the group's backplane subscription is in
-   * place (at once without a backplane); awaiting it is optional.
+   * Puts a member in a group: local group sends reach it at once. Resolves once the
+   * group's backplane subscription is in place (at once without a backplane). Awaiting
+   * it is optional — and while the backplane is down it waits for the reconnection, so
+   * a handler should not hold up serving the socket on it.
    */
   join(member: UniWebSocket | string, group: string): Promise<void> {
     checkName("group", group);
@@ -306,7 +308,6 @@ export class WebSocketHub {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#started;
     const groups = [...this.#groups.keys()];
     for (const member of [...this.#bySocket.values()]) this.remove(member.id);
     const backplane = this.#backplane;

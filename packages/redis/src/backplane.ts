@@ -129,7 +129,9 @@ export class RedisBackplane implements Backplane {
     this.#channels.delete(channel);
     for (const waiter of subscription.waiters.splice(0)) waiter();
     if (this.#closed) return;
-    await this.#subscriber.unsubscribe(this.#prefix + channel).catch((error: unknown) => this.#report(error));
+    const done = this.#subscriber.unsubscribe(this.#prefix + channel).catch((error: unknown) => this.#report(error));
+    // While Redis is down the command waits in the client's queue for the reconnection; do not wait with it.
+    if (this.#subscriber.isReady) await done;
   }
 
   /** Closes both connections. */
