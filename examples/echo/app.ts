@@ -17,6 +17,8 @@ export interface EchoConfig {
   accept: WebSocketAcceptContext;
   tlsCert?: string;
   tlsKey?: string;
+  /** Serve cleartext HTTP/2 with prior knowledge (Node only). */
+  h2c?: boolean;
 }
 
 export const USAGE = `Usage: echo [options]
@@ -31,7 +33,8 @@ export const USAGE = `Usage: echo [options]
   --compression               negotiate permessage-deflate when the client offers it (CRIME/BREACH: see docs)
   --server-max-window-bits N  largest window the server compresses with, 9-15 (default 15; needs --compression)
   --no-server-context-takeover  reset the server's compression context after each message (needs --compression)
-  --tls-cert FILE --tls-key FILE   serve HTTPS (wss://)
+  --tls-cert FILE --tls-key FILE   serve HTTPS (wss://); on Node, HTTP/1.1 and HTTP/2 on one port
+  --h2c                       serve cleartext HTTP/2 with prior knowledge (Node only)
   --help                      show this help`;
 
 /** A bad command line; the entry prints it with the usage and exits 2. */
@@ -81,10 +84,12 @@ export function parseArgs(args: readonly string[]): EchoConfig | "help" {
       case "--no-server-context-takeover": config.accept.disableServerContextTakeover = true; break;
       case "--tls-cert": config.tlsCert = value(); break;
       case "--tls-key": config.tlsKey = value(); break;
+      case "--h2c": config.h2c = true; break;
       default: throw new UsageError(`Unknown option: ${arg}`);
     }
   }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  if (config.h2c && config.tlsCert !== undefined) throw new UsageError("--h2c is cleartext: leave out --tls-cert/--tls-key (TLS already serves HTTP/2)");
   if (origins.length > 0) config.options.allowedOrigins = origins;
   const { dangerousEnableCompression, serverMaxWindowBits, disableServerContextTakeover } = config.accept;
   if (!dangerousEnableCompression && (serverMaxWindowBits !== undefined || disableServerContextTakeover)) {

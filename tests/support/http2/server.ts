@@ -9,7 +9,7 @@ import { createSecureServer, createServer, type Http2SecureServer, type Http2Ser
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NodeWebSocketServer, type NodeRequest, type WebSocketHandler, type WebSocketOptions } from "@uniws/node";
+import { NodeWebSocketServer, type NodeRequest, type WebSocketHandler, type WebSocketOptions, writeResponse } from "@uniws/node";
 
 export interface Http2TestServer {
   readonly server: Http2Server | Http2SecureServer;
@@ -41,13 +41,20 @@ export function selfSignedCertificate(): { cert: string; key: string } {
  */
 export async function startHttp2(
   handler: WebSocketHandler<NodeRequest>,
-  options: WebSocketOptions & { tls?: { cert: string; key: string }; path?: string } = {},
+  options: WebSocketOptions & {
+    tls?: { cert: string; key: string };
+    path?: string;
+    /** Answers plain requests to other paths than `path` (the sample's page). */
+    pages?: (path: string) => Response;
+  } = {},
 ): Promise<Http2TestServer> {
-  const { tls, path, ...socketOptions } = options;
+  const { tls, path, pages, ...socketOptions } = options;
   const sockets = new NodeWebSocketServer(handler, socketOptions);
   const server = tls ? createSecureServer({ ...tls, allowHTTP1: true }) : createServer();
   server.on("request", async (req, res) => {
-    if (!(await sockets.handleRequest(req, res))) res.writeHead(404).end();
+    const url = new URL(req.url, "http://localhost");
+    if (pages !== undefined && url.pathname !== path) await writeResponse(res, pages(url.pathname));
+    else if (!(await sockets.handleRequest(req, res))) res.writeHead(404).end();
   });
   sockets.attach(server, { path });
   const sessions: Http2Session[] = [];
