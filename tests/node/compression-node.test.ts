@@ -1,11 +1,13 @@
 /**
- * permessage-deflate on a WebSocket over HTTP/2 (RFC 8441) on Node: the same
- * negotiation answers as over HTTP/1.1, carried in the 200's headers, and the
- * echo is compressed with exactly the answered window. Node only (tests/node/).
+ * permessage-deflate on Node only (tests/node/): the adapter's zlib tuning, and
+ * WebSockets over HTTP/2 (RFC 8441) getting the same negotiation answers as over
+ * HTTP/1.1, carried in the 200's headers, with the echo compressed with exactly the
+ * answered window.
  */
 import { constants, inflateRawSync } from "node:zlib";
 import { afterEach, describe, expect, test } from "vitest";
 import type { WebSocketAcceptContext } from "@uniws/core";
+import { DEFAULT_DEFLATE_OPTIONS, NodeWebSocketServer } from "@uniws/node";
 import { connectSession, H2WebSocket } from "../support/http2/client.ts";
 import { type Http2TestServer, startHttp2 } from "../support/http2/server.ts";
 import { Opcode } from "../support/raw-client.ts";
@@ -34,6 +36,19 @@ function inflate(payload: Uint8Array, windowBits: number): string {
 }
 
 const TEXT = Array.from({ length: 400 }, (_, i) => `${i.toString(36)}:${((i * 7919) % 1013).toString(36)}`).join(",").repeat(4);
+
+describe("Node zlib tuning", () => {
+  test("DeflateOptions_Defaults_KeepMemorySane", () => {
+    expect(DEFAULT_DEFLATE_OPTIONS).toEqual({ memLevel: 4, level: 6, threshold: 1024, concurrencyLimit: 10 });
+  });
+
+  test.each([{ memLevel: 0 }, { memLevel: 10 }, { level: -1 }, { level: 10 }, { threshold: -1 }, { concurrencyLimit: 0 }, { memLevel: 4.5 }])(
+    "DeflateOptions_OutOfRange_%o_ThrowsRangeError",
+    (deflate) => {
+      expect(() => new NodeWebSocketServer(() => {}, { deflate })).toThrow(RangeError);
+    },
+  );
+});
 
 describe("permessage-deflate over HTTP/2 on Node", () => {
   test("Http2_Offer_ExactAnswerAndCompressedEcho", async () => {
