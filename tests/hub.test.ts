@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { type HubOptions, type UniWebSocket, WebSocketError, WebSocketHub, type WebSocketOptions } from "@uniws/core";
 import { delay } from "./support/accepted.ts";
 import { Opcode, RawClient } from "./support/raw-client.ts";
-import { closeServers, startServer } from "./support/runtime.ts";
+import { closeServers, runtime, startServer } from "./support/runtime.ts";
 
 afterEach(closeServers);
 
@@ -236,7 +236,8 @@ describe("hub slow consumers", () => {
     expect(hub.idOf(slow.socket), `the slow member was never closed after ${sent} messages`).toBeUndefined();
     // The slow member's buffer never grew past the limit and one message.
     expect(peak).toBeLessThanOrEqual(LIMIT + CHUNK);
-    expect(slow.socket.state).toBe("closeSent");
+    // Bun ends the connection right after its Close frame (docs/bun.md), so the socket is already closed there.
+    expect(slow.socket.state).toBe(runtime === "bun" ? "closed" : "closeSent");
     expect(hub.members()).toEqual([fast.socket]);
     hub.broadcast(numbered(sent));
     await until(() => fastReader.seen.length === sent + 1, 10_000, "the fast member to get every message");

@@ -1,0 +1,142 @@
+/**
+ * Bun's built-in WebSocket server (uWebSockets underneath) as the engine under a
+ * core socket: a `ServerWebSocket` translated into the core's {@link EngineSocket},
+ * and one `websocket` handler object that routes Bun's events to the core through
+ * the per-connection state kept in `ws.data`.
+ *
+ * @module
+ */
+import type { ServerWebSocket, WebSocketHandler as BunWebSocketHandler } from "bun";
+import type { EngineCapabilities, EngineEvents, EngineSendOptions, EngineSocket } from "@uniws/core";
+
+/** What Bun's engine can do. */
+export const BUN_CAPABILITIES: EngineCapabilities = {
+  pingControl: true,
+  // `send` writes whole messages only: the core joins the parts of a message sent in pieces.
+  fragmentedSend: false,
+  compression: true,
+  perMessageCompression: true,
+  // permessage-deflate is a server-wide preset in Bun, not a per-connection negotiation.
+  compressionParameters: "presets",
+  drainEvent: true,
+  // Bun closes with 1009 on its own past `maxPayloadLength`, which the adapter sets to `maxMessageSize`.
+  enforcesMaxMessageSize: true,
+  // Bun 1.4 does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3).
+  http2: false,
+};
+
+/** What the adapter keeps on each Bun socket (`ws.data`): where to report its events. */
+export interface BunSocketData {
+  /** The core's events for this connection. */
+  readonly events: EngineEvents;
+  /** The `Sec-WebSocket-Extensions` answer of the handshake ("" for none). */
+  readonly extensions: string;
+  /** The core started the close: Bun reports the end from inside `close()` (see {@link BunEngineSocket.close}). */
+  closing: boolean;
+}
+
+// Bun's `send` status: -1 queued under backpressure, 0 dropped, otherwise bytes written.
+const DROPPED = 0;
+
+class BunEngineSocket implements EngineSocket {
+  readonly #ws: ServerWebSocket<BunSocketData>;
+
+  constructor(ws: ServerWebSocket<BunSocketData>) {
+    this.#ws = ws;
+  }
+
+  get extensions(): string {
+    return this.#ws.data.extensions;
+  }
+
+  send(data: string | Uint8Array, options: EngineSendOptions): void {
+    const ws = this.#ws;
+    const status = options.text
+      ? ws.sendText(typeof data === "string" ? data : new TextDecoder().decode(data), options.compress)
+      : ws.sendBinary(data as Uint8Array, options.compress);
+    // The adapter sets no backpressure limit, so Bun drops only when the connection is already gone
+    // (an empty payload also reports 0). Anything else would be data lost silently: fail the connection.
+    const size = typeof data === "string" ? data.length : data.byteLength;
+    if (status === DROPPED && size > 0 && ws.readyState === 1) ws.terminate();
+  }
+
+  ping(payload: Uint8Array): void {
+    this.#ws.ping(payload);
+  }
+
+  pong(payload: Uint8Array): void {
+    this.#ws.pong(payload);
+  }
+
+  close(code: number, reason: string): void {
+    // Bun sends its Close frame and ends the connection at once, without reading the peer's,
+    // and reports the end (with the status it sent) from inside this call: that report waits
+    // for the next task, as other engines' reports do, so the socket is seen in `closeSent` first.
+    this.#ws.data.closing = true;
+    this.#ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.readyState === 1 ? this.#ws.getBufferedAmount() : 0;
+  }
+}
+
+/** Bun's engine settings derived from the core's options. */
+export interface BunEngineSettings {
+  /** The core's `maxMessageSize`: Bun closes with 1009 past it. */
+  readonly maxMessageSize: number;
+  /** Bun's server-wide permessage-deflate preset (`false` for none). */
+  readonly perMessageDeflate: BunWebSocketHandler<BunSocketData>["perMessageDeflate"];
+  /** Where errors thrown inside Bun's callbacks go. */
+  readonly onError: (error: unknown) => void;
+}
+
+// Bun takes 0 to 2^32 - 1 for its byte limits.
+const MAX_LIMIT = 2 ** 32 - 1;
+
+/** The `websocket` object `Bun.serve` needs: every event goes to the connection's core socket. */
+export function bunWebSocketHandler(settings: BunEngineSettings): BunWebSocketHandler<BunSocketData> {
+  return {
+    open(ws) {
+      ws.binaryType = "uint8array";
+      ws.data.events.opened(new BunEngineSocket(ws));
+    },
+    message(ws, message) {
+      const binary = typeof message !== "string";
+      ws.data.events.message(message as string | Uint8Array, binary);
+    },
+    // A Ping from the peer proves it alive as much as a Pong; Bun answers it itself.
+    ping(ws) {
+      ws.data.events.pong();
+    },
+    pong(ws) {
+      ws.data.events.pong();
+    },
+    drain(ws) {
+      ws.data.events.drained();
+    },
+    close(ws, code, reason) {
+      const { events, closing } = ws.data;
+      if (closing) setTimeout(() => events.closed(code, reason), 0);
+      else events.closed(code, reason);
+    },
+    error(error) {
+      settings.onError(error);
+    },
+    maxPayloadLength: Math.min(settings.maxMessageSize, MAX_LIMIT),
+    // No limit: Bun queues every message instead of dropping it past the limit and reporting 0
+    // after the core already counted it sent; `await send()` (the high-water mark) is the bound.
+    backpressureLimit: 0,
+    closeOnBackpressureLimit: false,
+    // Bun's own idle timer ends the TCP connection without a Close frame, and its pings are
+    // tied to that timer: the core does keep-alive and idle timeouts with ping() and `pong`.
+    idleTimeout: 0,
+    sendPings: false,
+    publishToSelf: false,
+    perMessageDeflate: settings.perMessageDeflate,
+  };
+}

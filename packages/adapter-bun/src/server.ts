@@ -1,0 +1,121 @@
+/**
+ * `@uniws/bun`'s server: the core's policy on `Bun.serve`, with `server.upgrade`
+ * and Bun's `websocket` handlers as the engine.
+ *
+ * @module
+ */
+import type { Server, WebSocketHandler as BunWebSocketHandler } from "bun";
+import {
+  type EngineEvents,
+  type ShutdownOptions,
+  type UpgradeBinding,
+  type UpgradePlan,
+  type WebSocketHandler,
+  WebSocketError,
+  WebSocketHost,
+  type WebSocketOptions,
+} from "@uniws/core";
+import { BUN_CAPABILITIES, type BunSocketData, bunWebSocketHandler } from "./bun-engine.ts";
+
+/** The Bun server this adapter's sockets live on. */
+export type BunServer = Server<BunSocketData>;
+
+/** The adapter's own request object, seen as `context.native`. */
+export interface BunRequest {
+  readonly request: Request;
+  /** The Bun server that received it (`server.requestIP(request)` gives the peer's address). */
+  readonly server: BunServer;
+}
+
+/** Answers the requests the WebSocket handler leaves unanswered. */
+export type Fallback = (request: Request, server: BunServer) => Response | Promise<Response>;
+
+/** What `Bun.serve` needs from this adapter: spread it into the serve options. */
+export interface BunServeOptions {
+  fetch(request: Request, server: BunServer): Promise<Response | undefined>;
+  readonly websocket: BunWebSocketHandler<BunSocketData>;
+}
+
+const notFound: Fallback = () => new Response("Not Found", { status: 404 });
+
+/**
+ * WebSocket support for `Bun.serve`. Create one per handler and spread
+ * {@link serveOptions} into `Bun.serve`: its `fetch` runs the handler for every
+ * request (WebSocket or not), and what the handler leaves unanswered goes to
+ * `fallback`; its `websocket` object carries Bun's socket events to the core.
+ * Per-connection state lives in each socket's `ws.data`, kept by the adapter.
+ *
+ * @example
+ * ```ts
+ * import { BunWebSocketServer } from "@uniws/bun";
+ *
+ * const sockets = new BunWebSocketServer(async (context) => {
+ *   if (context.url.pathname !== "/ws") return; // falls through to the fallback
+ *   if (!context.isWebSocketRequest) return context.reject(400);
+ *   const socket = await context.accept();
+ *   for await (const message of socket) await socket.send(message.data);
+ * }, { keepAliveInterval: 30_000 });
+ * Bun.serve({ port: 5000, ...sockets.serveOptions(() => new Response("hello")) });
+ * ```
+ */
+export class BunWebSocketServer {
+  readonly #host: WebSocketHost<BunRequest>;
+  /** The `websocket` object for `Bun.serve` (also in {@link serveOptions}). */
+  readonly websocket: BunWebSocketHandler<BunSocketData>;
+
+  constructor(handler: WebSocketHandler<BunRequest>, options?: WebSocketOptions) {
+    this.#host = new WebSocketHost(handler, options);
+    const { maxMessageSize, onError } = this.#host.options;
+    this.websocket = bunWebSocketHandler({ maxMessageSize, onError, perMessageDeflate: false });
+  }
+
+  /** What this adapter's engine can do. */
+  get capabilities(): typeof BUN_CAPABILITIES {
+    return BUN_CAPABILITIES;
+  }
+
+  /** Sockets accepted and not yet ended. */
+  get connections(): number {
+    return this.#host.connections;
+  }
+
+  /** `fetch` and `websocket` for `Bun.serve`; requests the handler does not answer go to `fallback` (404 by default). */
+  serveOptions(fallback: Fallback = notFound): BunServeOptions {
+    return {
+      fetch: (request, server) => this.fetch(request, server, fallback),
+      websocket: this.websocket,
+    };
+  }
+
+  /**
+   * Runs the handler for one request, for use inside your own `fetch` or route.
+   * Resolves `undefined` once the request was upgraded (return that to Bun as is),
+   * else the response: the handler's, or `fallback`'s when it answered nothing.
+   */
+  async fetch(request: Request, server: BunServer, fallback: Fallback = notFound): Promise<Response | undefined> {
+    const binding: UpgradeBinding = {
+      capabilities: BUN_CAPABILITIES,
+      upgrade: (plan, events) => this.#upgrade(request, server, plan, events),
+    };
+    const handshake = { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1" as const };
+    const outcome = await this.#host.dispatch(handshake, { request, server }, binding);
+    if (outcome.kind === "response") return outcome.response;
+    if (outcome.kind === "upgraded") return undefined;
+    return await fallback(request, server);
+  }
+
+  /** Closes every socket (1001 by default) and resolves when all have ended; new WebSocket requests get 503. */
+  close(options?: ShutdownOptions): Promise<void> {
+    return this.#host.close(options);
+  }
+
+  #upgrade(request: Request, server: BunServer, plan: UpgradePlan, events: EngineEvents): undefined {
+    // Always answer the sub-protocol: without the header, Bun would echo the client's first offer.
+    const headers = { "Sec-WebSocket-Protocol": plan.subProtocol ?? "" };
+    // Bun runs the `open` handler inside upgrade(), which reports the socket open.
+    if (!server.upgrade(request, { headers, data: { events, extensions: "", closing: false } })) {
+      throw new WebSocketError("UPGRADE_FAILED", "Bun refused to upgrade the request");
+    }
+    return undefined;
+  }
+}
