@@ -249,6 +249,19 @@ describe("HTTP/2 extended CONNECT (RFC 8441) on Node", () => {
     expect((await socket.readClose()).code).toBe(1009);
   });
 
+  test("EngineOptions_SameAsHttp1_PingAnsweredWithPong", async () => {
+    const { url } = await echoServer();
+    const { session: h2 } = await session(url);
+    const socket = await H2WebSocket.open(h2, "/ws");
+    const pong = new Promise<Buffer>((resolve) => {
+      socket.stream.on("data", (chunk: Buffer) => {
+        if ((chunk[0]! & 0x0f) === Opcode.pong) resolve(chunk.subarray(2));
+      });
+    });
+    socket.send(Opcode.ping, "are you there");
+    expect((await pong).toString()).toBe("are you there");
+  });
+
   test("KeepAlive_FramesOverTheStream", async () => {
     // Without a keep-alive timeout the core sends unsolicited Pongs (as ASP.NET Core does).
     const { url } = await echoServer({ keepAliveInterval: 150 });
