@@ -5,7 +5,7 @@
  * the middleware accepted; every other answer (400, 403, 426 with its
  * `Sec-WebSocket-Version`, the app's own) is written whole. `@hono/node-ws` is not
  * used: it re-runs the app as a bare `GET`, answers refusals with a status line
- * only, and gives `ws` no sub-protocol choice or size limit.
+ * only, and gives `ws` no sub-protocol choice, size limit or compression settings.
  *
  * @example
  * ```ts
@@ -35,23 +35,25 @@ import {
   type EngineEvents,
   type EngineSendOptions,
   type EngineSocket,
+  negotiatePerMessageDeflate,
   type ResolvedWebSocketOptions,
   WebSocketError,
 } from "@uniws/core";
+import { DEFAULT_DEFLATE_OPTIONS, type NodeDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
-import { type WebSocket, WebSocketServer } from "ws";
+import { type PerMessageDeflateOptions, type WebSocket, WebSocketServer } from "ws";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
 /**
- * What `ws` under Hono on Node can do: everything the `@uniws/node` engine does
- * except compression (this binding negotiates none yet) and HTTP/2.
+ * What `ws` under Hono on Node can do: what the `@uniws/node` engine does, but
+ * HTTP/2 (`@hono/node-server` takes no extended CONNECT).
  */
 export const HONO_NODE_CAPABILITIES: EngineCapabilities = {
   pingControl: true,
   fragmentedSend: true,
-  compression: false,
-  perMessageCompression: false,
-  compressionParameters: "none",
+  compression: true,
+  perMessageCompression: true,
+  compressionParameters: "per-connection",
   drainEvent: true,
   enforcesMaxMessageSize: true,
   http2: false,
@@ -91,26 +93,45 @@ interface PendingUpgrade {
 // A closeTimeout of 0 means "wait forever"; `ws` needs a number of ms.
 const FOREVER = 2 ** 31 - 1;
 
-/** The Node binding for an app served by `@hono/node-server` (or any `http`/`https` server calling `app.fetch`). */
-export function nodeRuntime(init: { app: FetchApp }): NodeRuntime {
+/** Options of {@link nodeRuntime}. */
+export interface NodeRuntimeInit {
+  /** The Hono app (anything with its `fetch`). */
+  readonly app: FetchApp;
+  /** zlib tuning for sockets that negotiated permessage-deflate, as in `@uniws/node`. */
+  readonly deflate?: NodeDeflateOptions;
+}
+
+/**
+ * The Node binding for an app served by `@hono/node-server` (or any `http`/`https`
+ * server calling `app.fetch`). Compression is negotiated per connection as in
+ * `@uniws/node`: the core decides, and a second `ws` engine with permessage-deflate
+ * on applies its answer, shown to `ws` as the request's only offer.
+ */
+export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
   const subProtocols = new WeakMap<IncomingMessage, string>();
-  // One `ws` server per size limit and close timeout: `ws` takes them per server, not per connection.
+  const extensions = new WeakMap<IncomingMessage, string>();
+  const captureExtensions = (lines: string[], req: IncomingMessage) => {
+    const line = lines.find((header) => header.toLowerCase().startsWith("sec-websocket-extensions:"));
+    if (line !== undefined) extensions.set(req, line.slice(line.indexOf(":") + 1).trim());
+  };
+  const deflate = deflateSettings(init.deflate);
+  // `ws` takes the size limit, close timeout and compression per server, not per connection.
   const engines = new Map<string, WebSocketServer>();
-  const engineFor = (options: ResolvedWebSocketOptions): WebSocketServer => {
-    const key = `${options.maxMessageSize}/${options.closeTimeout}`;
+  const engineFor = (options: ResolvedWebSocketOptions, compress: boolean): WebSocketServer => {
+    const key = `${options.maxMessageSize}/${options.closeTimeout}/${compress}`;
     let engine = engines.get(key);
     if (engine === undefined) {
       // `closeTimeout` (ws 8.19+) is not in @types/ws yet.
       const settings: ConstructorParameters<typeof WebSocketServer>[0] & { closeTimeout: number } = {
         noServer: true,
         clientTracking: false,
-        perMessageDeflate: false,
+        perMessageDeflate: compress ? deflate : false,
         maxPayload: options.maxMessageSize,
         closeTimeout: options.closeTimeout === 0 ? FOREVER : options.closeTimeout,
         // The core chose the sub-protocol (one the client offered) before the upgrade.
         handleProtocols: (_offered, req) => subProtocols.get(req) ?? false,
       };
-      engine = new WebSocketServer(settings);
+      engine = new WebSocketServer(settings).on("headers", captureExtensions);
       engines.set(key, engine);
     }
     return engine;
@@ -131,14 +152,16 @@ export function nodeRuntime(init: { app: FetchApp }): NodeRuntime {
         throw new WebSocketError("UNSUPPORTED", "This request did not come through injectWebSocket(server); call it on the Node server");
       }
       pending.upgraded = true;
-      const req = env.incoming;
+      const offers = env.incoming.headers["sec-websocket-extensions"];
+      const negotiation = negotiatePerMessageDeflate(Array.isArray(offers) ? offers.join(", ") : offers, plan.compression);
+      const req = negotiation.accepted ? withOnlyOffer(env.incoming, negotiation.header) : env.incoming;
       if (plan.subProtocol !== undefined) subProtocols.set(req, plan.subProtocol);
       // `ws` drops a socket the client already closed without calling back: report that as a failed upgrade.
       const gone = () => events.failed(new Error("The client closed the connection during the handshake"));
       pending.socket.once("close", gone);
-      engineFor(options).handleUpgrade(req, pending.socket, pending.head, (ws) => {
+      engineFor(options, negotiation.accepted).handleUpgrade(req, pending.socket, pending.head, (ws) => {
         pending.socket.off("close", gone);
-        bindWs(ws, pending.socket, events);
+        bindWs(ws, pending.socket, extensions.get(req) ?? "", events);
       });
       // `injectWebSocket` sends nothing for an upgraded request; this only ends the Hono handler.
       return new Response(null);
@@ -147,6 +170,19 @@ export function nodeRuntime(init: { app: FetchApp }): NodeRuntime {
       server.on("upgrade", (req, socket, head) => void runUpgrade(init.app, req, socket, head));
     },
   };
+}
+
+/** The compressing engine's settings: zlib tuning only, so `ws` applies the negotiated parameters it is shown. */
+function deflateSettings(options: NodeDeflateOptions = {}): PerMessageDeflateOptions {
+  const { memLevel, level, threshold, concurrencyLimit } = { ...DEFAULT_DEFLATE_OPTIONS, ...options };
+  return { zlibDeflateOptions: { memLevel, level }, threshold, concurrencyLimit };
+}
+
+/** `req` with the core's answer as its only `Sec-WebSocket-Extensions` offer, which `ws` then accepts verbatim. */
+function withOnlyOffer(req: IncomingMessage, answer: string): IncomingMessage {
+  const view = Object.create(req) as IncomingMessage;
+  Object.defineProperty(view, "headers", { value: { ...req.headers, "sec-websocket-extensions": answer }, enumerable: true });
+  return view;
 }
 
 async function runUpgrade(app: FetchApp, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -195,14 +231,15 @@ async function writeRawResponse(socket: Duplex, response: Response): Promise<voi
 
 class WsEngineSocket implements EngineSocket {
   readonly #ws: WebSocket;
-  readonly extensions = "";
+  readonly extensions: string;
 
-  constructor(ws: WebSocket) {
+  constructor(ws: WebSocket, extensions: string) {
     this.#ws = ws;
+    this.extensions = extensions;
   }
 
   send(data: string | Uint8Array, options: EngineSendOptions): void {
-    this.#ws.send(data, { binary: !options.text, fin: options.fin, compress: false });
+    this.#ws.send(data, { binary: !options.text, fin: options.fin, compress: options.compress });
   }
 
   ping(payload: Uint8Array): void {
@@ -226,7 +263,7 @@ class WsEngineSocket implements EngineSocket {
   }
 }
 
-function bindWs(ws: WebSocket, transport: Duplex, events: EngineEvents): void {
+function bindWs(ws: WebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
   let lastError: unknown;
   ws.on("message", (data: Buffer, isBinary: boolean) => events.message(isBinary ? data : data.toString("utf8"), isBinary));
   // A Ping from the peer proves it alive as much as a Pong; `ws` answers it itself.
@@ -235,5 +272,5 @@ function bindWs(ws: WebSocket, transport: Duplex, events: EngineEvents): void {
   ws.on("error", (error: Error) => (lastError = error));
   ws.on("close", (code: number, reason: Buffer) => events.closed(code, reason.toString("utf8"), lastError));
   transport.on("drain", () => events.drained());
-  events.opened(new WsEngineSocket(ws));
+  events.opened(new WsEngineSocket(ws, extensions));
 }
