@@ -1,0 +1,38 @@
+/** The chat sample on Bun: `bun examples/chat/bun.ts [flags]`. */
+import { BunWebSocketServer } from "@uniws/bun";
+import { chatHandler, chatHub, listeningLine, pageResponse, parseArgs, USAGE, UsageError } from "./app.ts";
+
+function main(args: string[]): void {
+  let config;
+  try {
+    config = parseArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (config === "help") {
+    console.log(USAGE);
+    return;
+  }
+  const chat = chatHub(config.redis);
+  const handler = chatHandler(chat.hub, "bun");
+  // Only /ws reaches the chat handler; every other path falls through to the page routes.
+  const sockets = new BunWebSocketServer((context) => (context.url.pathname === "/ws" ? handler(context) : undefined), config.options);
+  const server = Bun.serve({
+    hostname: config.host,
+    port: config.port,
+    ...sockets.serveOptions((request) => pageResponse(new URL(request.url).pathname)),
+  });
+  console.log(listeningLine(config.host, server.port!));
+  const stop = async () => {
+    await sockets.close({ timeout: 2000 });
+    await chat.close();
+    await server.stop(true);
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+main(process.argv.slice(2));
