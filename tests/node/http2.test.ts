@@ -136,11 +136,14 @@ describe("HTTP/2 extended CONNECT (RFC 8441) on Node", () => {
     const { sockets, url } = await echoServer();
     const { session: h2 } = await session(url);
     const socket = await H2WebSocket.open(h2, "/ws");
-    await expect.poll(() => sockets.length).toBe(1);
+    const sibling = await H2WebSocket.open(h2, "/ws");
+    await expect.poll(() => sockets.length).toBe(2);
     sockets[0]!.abort();
     await socket.closed();
     // RFC 8441 §5: an abrupt end is RST_STREAM CANCEL.
     expect(socket.rstCode).toBe(constants.NGHTTP2_CANCEL);
+    sibling.send(Opcode.text, "still open");
+    expect(await sibling.readText()).toBe("still open");
     const other = await H2WebSocket.open(h2, "/ws");
     other.send(Opcode.text, "same session");
     expect(await other.readText()).toBe("same session");
