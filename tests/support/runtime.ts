@@ -20,6 +20,8 @@ export interface TestServer {
   readonly url: string;
   /** Sockets the adapter counts as live. */
   connections(): number;
+  /** Deadlines the adapter's shared timer holds for live sockets (its `scheduledTasks`). */
+  scheduledTasks?(): number;
   /** Shuts the WebSocket side down (1001) and stops listening. */
   close(): Promise<void>;
 }

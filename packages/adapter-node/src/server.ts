@@ -123,6 +123,11 @@ export class NodeWebSocketServer {
     return this.#host.connections;
   }
 
+  /** Deadlines of live sockets filed on the shared timer; 0 once every socket has ended. */
+  get scheduledTasks(): number {
+    return this.#host.scheduledTasks;
+  }
+
   /**
    * Takes WebSocket upgrades on `server` (HTTP/1.1 `upgrade` events) and, on a
    * `node:http2` server, extended CONNECT streams (RFC 8441), advertising

@@ -26,7 +26,9 @@ export type WebSocketErrorCode =
   /** The upgrade could not be completed (the client went away during the handshake). */
   | "UPGRADE_FAILED"
   /** The server is shutting down and accepts no new sockets. */
-  | "SERVER_CLOSING";
+  | "SERVER_CLOSING"
+  /** A send found more than `sendBufferLimit` bytes still buffered for a peer that is not reading; the connection was aborted. */
+  | "SEND_BUFFER_FULL";
 
 /** An error raised by uniws, with a code to test for. */
 export class WebSocketError extends Error {

@@ -103,6 +103,14 @@ export class WebSocketHost<Native = unknown> {
     return this.#sockets.size;
   }
 
+  /**
+   * Deadlines filed on the server's shared timer (keep-alive, idle and close timeouts,
+   * drain polls) for live sockets: 0 once every socket has ended.
+   */
+  get scheduledTasks(): number {
+    return this.#scheduler.size;
+  }
+
   /** Whether `close` was called: WebSocket requests are answered 503. */
   get closing(): boolean {
     return this.#closing;
@@ -227,6 +235,7 @@ export class WebSocketHost<Native = unknown> {
       closeTimeout: options.closeTimeout,
       maxMessageSize: options.maxMessageSize,
       sendHighWaterMark: options.sendHighWaterMark,
+      sendBufferLimit: options.sendBufferLimit,
       capabilities,
       // A timer armed by one request's socket must not touch another request's (workerd forbids it).
       scheduler: capabilities.requestScopedIo === true ? new Scheduler(10, options.onError) : this.#scheduler,

@@ -52,6 +52,15 @@ export interface WebSocketOptions {
    * @default 1_048_576 (1 MiB)
    */
   sendHighWaterMark?: number;
+  /**
+   * The hard bound on a socket's buffered bytes. A `send` that finds more than this
+   * still buffered (a peer that stopped reading while the application sent without
+   * awaiting) rejects with `SEND_BUFFER_FULL` and aborts the connection: a Close frame
+   * would only queue behind the bytes the peer is not reading. So a socket holds at most
+   * this plus one message. `0` turns the bound off. At least `sendHighWaterMark`.
+   * @default 16_777_216 (16 MiB), or `4 × sendHighWaterMark` if that is larger
+   */
+  sendBufferLimit?: number;
   /** Called with errors the application did not catch (a handler that threw). Defaults to `console.error`. */
   onError?: (error: unknown) => void;
 }
@@ -87,6 +96,8 @@ export interface ResolvedWebSocketOptions {
   readonly maxMessageSize: number;
   readonly closeTimeout: number;
   readonly sendHighWaterMark: number;
+  /** 0 when off. */
+  readonly sendBufferLimit: number;
   readonly onError: (error: unknown) => void;
 }
 
@@ -98,6 +109,7 @@ export const DEFAULT_OPTIONS = {
   maxMessageSize: 16 * 1024 * 1024,
   closeTimeout: 30_000,
   sendHighWaterMark: 1024 * 1024,
+  sendBufferLimit: 16 * 1024 * 1024,
 } as const;
 
 /** Throws a RangeError unless `value` is a finite, non-negative number. */
@@ -114,6 +126,14 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocke
   const anyOrigin = origins.length === 0 || origins.includes("*");
   const maxMessageSize = checkDuration("maxMessageSize", options.maxMessageSize ?? DEFAULT_OPTIONS.maxMessageSize);
   if (maxMessageSize < 1) throw new RangeError("maxMessageSize must be at least 1 byte");
+  const sendHighWaterMark = checkDuration("sendHighWaterMark", options.sendHighWaterMark ?? DEFAULT_OPTIONS.sendHighWaterMark);
+  const sendBufferLimit = checkDuration(
+    "sendBufferLimit",
+    options.sendBufferLimit ?? Math.max(DEFAULT_OPTIONS.sendBufferLimit, 4 * sendHighWaterMark),
+  );
+  if (sendBufferLimit !== 0 && sendBufferLimit < sendHighWaterMark) {
+    throw new RangeError(`sendBufferLimit (${sendBufferLimit}) must be 0 or at least sendHighWaterMark (${sendHighWaterMark})`);
+  }
   return {
     keepAliveInterval: checkDuration("keepAliveInterval", options.keepAliveInterval ?? DEFAULT_OPTIONS.keepAliveInterval),
     keepAliveTimeout: checkDuration("keepAliveTimeout", options.keepAliveTimeout ?? DEFAULT_OPTIONS.keepAliveTimeout),
@@ -121,7 +141,8 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocke
     allowedOrigins: anyOrigin ? undefined : new Set(origins.map((origin) => origin.toLowerCase())),
     maxMessageSize,
     closeTimeout: checkDuration("closeTimeout", options.closeTimeout ?? DEFAULT_OPTIONS.closeTimeout),
-    sendHighWaterMark: checkDuration("sendHighWaterMark", options.sendHighWaterMark ?? DEFAULT_OPTIONS.sendHighWaterMark),
+    sendHighWaterMark,
+    sendBufferLimit,
     onError: options.onError ?? ((error) => console.error("uniws:", error)),
   };
 }

@@ -76,6 +76,8 @@ export interface SocketSettings extends LivenessSettings {
   readonly subProtocol: string | undefined;
   readonly maxMessageSize: number;
   readonly sendHighWaterMark: number;
+  /** 0 when off. */
+  readonly sendBufferLimit: number;
   readonly capabilities: EngineCapabilities;
   readonly scheduler: Scheduler;
 }
@@ -239,6 +241,8 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
   /**
    * Sends a message, or a part of one with `endOfMessage: false`. Resolves when the
    * data is queued and the socket's buffer is at or below the high-water mark.
+   * Rejects with `SEND_BUFFER_FULL`, aborting the connection, when more than
+   * `WebSocketOptions.sendBufferLimit` bytes are still buffered.
    */
   send(data: SendData, options: SendOptions = {}): Promise<void> {
     try {
@@ -365,6 +369,15 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
       }
     }
     const engine = this.#engine!;
+    const limit = this.#settings.sendBufferLimit;
+    if (limit > 0 && engine.bufferedAmount > limit) {
+      const error = new WebSocketError(
+        "SEND_BUFFER_FULL",
+        `${engine.bufferedAmount} bytes are still buffered for a peer that is not reading (sendBufferLimit ${limit}); the connection was aborted`,
+      );
+      this.#abort(error);
+      throw error;
+    }
     const text = type === "text";
     if (this.#settings.capabilities.fragmentedSend) {
       engine.send(typeof data === "string" ? data : toBytes(data), { text, fin: endOfMessage, compress });

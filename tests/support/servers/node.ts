@@ -5,7 +5,8 @@ import type { StartServer } from "../runtime.ts";
 
 export const start: StartServer = async (handler, options) => {
   const sockets = new NodeWebSocketServer(handler, options);
-  const server = createServer(async (req, res) => {
+  // A handshake that has not sent all its headers within 5 s gets 408 (docs/reliability.md: the HTTP server owns that phase).
+  const server = createServer({ headersTimeout: 5000, connectionsCheckingInterval: 500 }, async (req, res) => {
     if (!(await sockets.handleRequest(req, res))) res.writeHead(404).end();
   });
   sockets.attach(server);
@@ -15,6 +16,7 @@ export const start: StartServer = async (handler, options) => {
     port,
     url: `http://127.0.0.1:${port}`,
     connections: () => sockets.connections,
+    scheduledTasks: () => sockets.scheduledTasks,
     close: async () => {
       await sockets.close({ timeout: 2000 });
       server.closeAllConnections();
