@@ -37,6 +37,7 @@ export interface BunSocketData {
 
 // Bun's `send` status: -1 queued under backpressure, 0 dropped, otherwise bytes written.
 const DROPPED = 0;
+const ABNORMAL = 1006;
 
 class BunEngineSocket implements EngineSocket {
   readonly #ws: ServerWebSocket<BunSocketData>;
@@ -122,6 +123,8 @@ export function bunWebSocketHandler(settings: BunEngineSettings): BunWebSocketHa
     close(ws, code, reason) {
       const { events, closing } = ws.data;
       if (closing) setTimeout(() => events.closed(code, reason), 0);
+      // 1006 with a reason: Bun failed the connection itself (a Close such as 1009 went out, none came back).
+      else if (code === ABNORMAL && reason !== "") events.closed(code, "", new Error(reason));
       else events.closed(code, reason);
     },
     error(error) {

@@ -16,6 +16,7 @@ import {
   type WebSocketOptions,
 } from "@uniws/core";
 import { BUN_CAPABILITIES, type BunSocketData, bunWebSocketHandler } from "./bun-engine.ts";
+import { BUN_DEFLATE_PRESET, planDeflate } from "./deflate.ts";
 
 /** The Bun server this adapter's sockets live on. */
 export type BunServer = Server<BunSocketData>;
@@ -35,6 +36,8 @@ export interface BunServeOptions {
   fetch(request: Request, server: BunServer): Promise<Response | undefined>;
   readonly websocket: BunWebSocketHandler<BunSocketData>;
 }
+
+const EXTENSIONS = "sec-websocket-extensions";
 
 const notFound: Fallback = () => new Response("Not Found", { status: 404 });
 
@@ -66,7 +69,7 @@ export class BunWebSocketServer {
   constructor(handler: WebSocketHandler<BunRequest>, options?: WebSocketOptions) {
     this.#host = new WebSocketHost(handler, options);
     const { maxMessageSize, onError } = this.#host.options;
-    this.websocket = bunWebSocketHandler({ maxMessageSize, onError, perMessageDeflate: false });
+    this.websocket = bunWebSocketHandler({ maxMessageSize, onError, perMessageDeflate: BUN_DEFLATE_PRESET });
   }
 
   /** What this adapter's engine can do. */
@@ -97,7 +100,9 @@ export class BunWebSocketServer {
       capabilities: BUN_CAPABILITIES,
       upgrade: (plan, events) => this.#upgrade(request, server, plan, events),
     };
-    const handshake = { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1" as const };
+    // The upgrade may rewrite the request's extension offer for Bun: the handler sees the client's own headers.
+    const headers = request.headers.has(EXTENSIONS) ? new Headers(request.headers) : request.headers;
+    const handshake = { method: request.method, url: new URL(request.url), headers, httpVersion: "1.1" as const };
     const outcome = await this.#host.dispatch(handshake, { request, server }, binding);
     if (outcome.kind === "response") return outcome.response;
     if (outcome.kind === "upgraded") return undefined;
@@ -112,8 +117,13 @@ export class BunWebSocketServer {
   #upgrade(request: Request, server: BunServer, plan: UpgradePlan, events: EngineEvents): undefined {
     // Always answer the sub-protocol: without the header, Bun would echo the client's first offer.
     const headers = { "Sec-WebSocket-Protocol": plan.subProtocol ?? "" };
+    // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
+    const deflate = planDeflate(request.headers.get(EXTENSIONS), plan.compression);
+    if (deflate === undefined) request.headers.delete(EXTENSIONS);
+    else request.headers.set(EXTENSIONS, deflate.offer);
+    const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false };
     // Bun runs the `open` handler inside upgrade(), which reports the socket open.
-    if (!server.upgrade(request, { headers, data: { events, extensions: "", closing: false } })) {
+    if (!server.upgrade(request, { headers, data })) {
       throw new WebSocketError("UPGRADE_FAILED", "Bun refused to upgrade the request");
     }
     return undefined;
