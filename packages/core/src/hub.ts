@@ -242,7 +242,7 @@ export class WebSocketHub {
    */
   join(member: UniWebSocket | string, group: string): Promise<void> {
     checkName("group", group);
-    const found = this.#require(member);
+    const found = this.#memberOrThrow(member);
     if (!found.groups.has(group)) {
       found.groups.add(group);
       let members = this.#groups.get(group);
@@ -345,7 +345,7 @@ export class WebSocketHub {
     return typeof member === "string" ? this.#byId.get(member) : this.#bySocket.get(member);
   }
 
-  #require(member: UniWebSocket | string): Member {
+  #memberOrThrow(member: UniWebSocket | string): Member {
     const found = this.#find(member);
     if (found === undefined) throw new WebSocketError("INVALID_STATE", "Not a member of this hub: add the socket first");
     return found;
