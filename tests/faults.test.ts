@@ -325,8 +325,14 @@ describe("shutdown with messages in flight", () => {
     expect(Date.now() - started).toBeLessThan(2000 + 2500);
     expect(server.connections()).toBe(0);
     const ends = await Promise.all(sockets.map((socket) => socket.closed));
-    expect(ends.filter((end) => end.wasClean && end.closeStatus === 1001)).toHaveLength(5);
-    expect(ends[5]!.wasClean).toBe(false);
+    expect(ends.slice(0, 5).every((end) => end.wasClean && end.closeStatus === 1001)).toBe(true);
+    if (runtime === "bun") {
+      // Documented difference (docs/bun.md): Bun ends the connection right after its Close frame without
+      // reading the peer's, so the silent peer's end reads as clean, with the status the server sent.
+      expect(ends[5]).toMatchObject({ wasClean: true, closeStatus: 1001 });
+    } else {
+      expect(ends[5]).toMatchObject({ wasClean: false, closeStatus: 1006 });
+    }
     await expectReleased(server, 0);
     for (const { client } of readers) client.destroy();
     silent.destroy();

@@ -64,6 +64,11 @@ export class DenoWebSocketServer {
     return this.#host.connections;
   }
 
+  /** Deadlines of live sockets filed on the shared timer; 0 once every socket has ended. */
+  get scheduledTasks(): number {
+    return this.#host.scheduledTasks;
+  }
+
   /**
    * A `Deno.serve` handler: the WebSocket handler first, then `fallback` for the
    * requests it leaves unanswered (404 without a fallback).
