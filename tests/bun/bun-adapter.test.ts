@@ -163,6 +163,23 @@ describe("Bun adapter", () => {
     client.destroy();
   });
 
+  // Protocol errors from the peer: Bun sends the Close the RFC asks for, then ends the connection
+  // without waiting for the peer's; the socket reports 1006 with Bun's reason as the error.
+  test.each([
+    ["InvalidUtf8Text", Opcode.text, new Uint8Array([0xc3, 0x28]), undefined, 1007],
+    ["ReservedOpcode", 3, new Uint8Array([0x3f]), undefined, 1002],
+    ["UnmaskedFrame", Opcode.text, new TextEncoder().encode("hi"), false, 1002],
+  ] as const)("ProtocolError_%s_CloseFrameThenEnd", async (_name, opcode, payload, mask, code) => {
+    const { socket, client } = await acceptOne();
+    client.send(opcode, payload, mask === undefined ? {} : { mask });
+    expect((await client.readClose()).code).toBe(code);
+    const result = await socket.closed;
+    expect(result).toMatchObject({ closeStatus: 1006, wasClean: false });
+    expect(result.error).toBeDefined();
+    await client.waitForEnd();
+    client.destroy();
+  });
+
   test("BunsOwnIdleTimeoutAndPingsAreOff_SilentPeerStaysOpen", async () => {
     // Bun's shortest idle timeout is 8 s; past it, a silent peer with keep-alive off must still be open.
     const { socket, client } = await acceptOne({ keepAliveInterval: 0 });

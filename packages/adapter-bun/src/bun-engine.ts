@@ -131,8 +131,9 @@ export function bunWebSocketHandler(settings: BunEngineSettings): BunWebSocketHa
       settings.onError(error);
     },
     maxPayloadLength: Math.min(settings.maxMessageSize, MAX_LIMIT),
-    // No limit: Bun queues every message instead of dropping it past the limit and reporting 0
-    // after the core already counted it sent; `await send()` (the high-water mark) is the bound.
+    // No limit: past one, Bun drops a message (send returns 0) that the core already counts as
+    // sent. The core bounds the buffer instead: `await send()` waits at `sendHighWaterMark`, and
+    // past `sendBufferLimit` a send rejects and the connection is aborted.
     backpressureLimit: 0,
     closeOnBackpressureLimit: false,
     // Bun's own idle timer ends the TCP connection without a Close frame, and its pings are

@@ -82,6 +82,11 @@ export class BunWebSocketServer {
     return this.#host.connections;
   }
 
+  /** Deadlines (keep-alive, idle, close) the shared timer holds for live sockets: 0 once every socket has ended. */
+  get scheduledTasks(): number {
+    return this.#host.scheduledTasks;
+  }
+
   /** `fetch` and `websocket` for `Bun.serve`; requests the handler does not answer go to `fallback` (404 by default). */
   serveOptions(fallback: Fallback = notFound): BunServeOptions {
     return {
