@@ -53,6 +53,8 @@ export interface WebSocketMiddleware<E extends Env = any, P extends string = any
   extends MiddlewareHandler<E, P, I> {
   /** Sockets this middleware accepted and that have not ended. */
   readonly connections: number;
+  /** Deadlines its sockets have on the shared timer (keep-alive, idle, close, drain polls): 0 once all have ended. */
+  readonly scheduledTasks: number;
   /** Closes every socket (1001 by default) and resolves when all have ended; new WebSocket requests get 503. */
   close(options?: ShutdownOptions): Promise<void>;
 }
@@ -116,6 +118,7 @@ export function createWebSocket(runtime: HonoWebSocketRuntime): WebSocketFactory
     };
     return Object.defineProperties(middleware, {
       connections: { get: () => host.connections },
+      scheduledTasks: { get: () => host.scheduledTasks },
       close: { value: (shutdown?: ShutdownOptions) => host.close(shutdown) },
     }) as WebSocketMiddleware<E, P, I>;
   };

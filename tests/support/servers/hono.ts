@@ -57,7 +57,7 @@ const listeners: Record<RuntimeName, () => Promise<{ runtime: (app: Hono) => Hon
     // deno-lint-ignore no-explicit-any
     const Bun = (globalThis as any).Bun;
     return {
-      runtime: () => bunRuntime(honoWebsocket),
+      runtime: () => bunRuntime({ fallback: honoWebsocket }),
       listen: async (app, runtime) => {
         const websocket = (runtime as import("@uniws/hono/bun").BunRuntime).websocket;
         const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch, websocket });
@@ -110,6 +110,13 @@ export async function serveHonoApp(
 export function honoStarter(runtime: RuntimeName): StartServer {
   return async (handler, options): Promise<TestServer> => {
     const served = await serveHonoApp(runtime, (webSocket, app) => void app.all("*", webSocket(handler, options)));
-    return { port: served.port, url: served.url, connections: () => served.middlewares[0]!.connections, close: served.close };
+    const [middleware] = served.middlewares;
+    return {
+      port: served.port,
+      url: served.url,
+      connections: () => middleware!.connections,
+      scheduledTasks: () => middleware!.scheduledTasks,
+      close: served.close,
+    };
   };
 }
