@@ -236,8 +236,9 @@ describe("hub slow consumers", () => {
     expect(hub.idOf(slow.socket), `the slow member was never closed after ${sent} messages`).toBeUndefined();
     // The slow member's buffer never grew past the limit and one message.
     expect(peak).toBeLessThanOrEqual(LIMIT + CHUNK);
-    // Bun ends the connection right after its Close frame (docs/bun.md), so the socket is already closed there.
-    expect(slow.socket.state).toBe(runtime === "bun" ? "closed" : "closeSent");
+    // Bun ends the connection right after its Close frame (docs/bun.md): there the socket is closed as soon as
+    // its end is reported, which may or may not have happened yet.
+    expect(runtime === "bun" ? ["closeSent", "closed"] : ["closeSent"]).toContain(slow.socket.state);
     expect(hub.members()).toEqual([fast.socket]);
     hub.broadcast(numbered(sent));
     await until(() => fastReader.seen.length === sent + 1, 10_000, "the fast member to get every message");
