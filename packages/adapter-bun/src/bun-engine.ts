@@ -38,6 +38,7 @@ export interface BunSocketData {
 // Bun's `send` status: -1 queued under backpressure, 0 dropped, otherwise bytes written.
 const DROPPED = 0;
 const ABNORMAL = 1006;
+const decoder = new TextDecoder();
 
 class BunEngineSocket implements EngineSocket {
   readonly #ws: ServerWebSocket<BunSocketData>;
@@ -53,7 +54,7 @@ class BunEngineSocket implements EngineSocket {
   send(data: string | Uint8Array, options: EngineSendOptions): void {
     const ws = this.#ws;
     const status = options.text
-      ? ws.sendText(typeof data === "string" ? data : new TextDecoder().decode(data), options.compress)
+      ? ws.sendText(typeof data === "string" ? data : decoder.decode(data), options.compress)
       : ws.sendBinary(data as Uint8Array, options.compress);
     // The adapter sets no backpressure limit, so Bun drops only when the connection is already gone
     // (an empty payload also reports 0). Anything else would be data lost silently: fail the connection.
