@@ -3,12 +3,17 @@
  * or workaround of Bun's engine (docs/bun.md) pinned against the real Bun, so that a
  * Bun upgrade that changes one is noticed. Bun only (`npm run test:bun`).
  */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { constants, inflateRawSync } from "node:zlib";
 import { afterEach, describe, expect, test } from "vitest";
 import { BUN_CAPABILITIES, type BunRequest, BunWebSocketServer, type UniWebSocket, type WebSocketAcceptContext, type WebSocketContext } from "@uniws/bun";
 import { acceptOne } from "../support/accepted.ts";
 import { Opcode, RawClient } from "../support/raw-client.ts";
 import { closeServers } from "../support/runtime.ts";
+import { runSample, startSample } from "../support/sample.ts";
 
 const stops: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -288,5 +293,51 @@ describe("Bun adapter compression", () => {
     await until(() => seen !== null, 5000, "the handler");
     expect(seen).toBe("permessage-deflate; client_max_window_bits");
     client.destroy();
+  });
+});
+
+/** A self-signed leaf certificate for 127.0.0.1, in a temporary directory. */
+function leafCertificate() {
+  const dir = mkdtempSync(join(tmpdir(), "uniws-bun-tls-"));
+  const certFile = join(dir, "cert.pem");
+  const keyFile = join(dir, "key.pem");
+  execFileSync("openssl", [
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    "-addext", "basicConstraints=critical,CA:FALSE", "-keyout", keyFile, "-out", certFile,
+  ], { stdio: "ignore" });
+  return { cert: readFileSync(certFile, "utf8"), certFile, keyFile, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+describe("echo sample on Bun", () => {
+  test("Tls_ServesPageAndEchoOverWss", async () => {
+    const certificate = leafCertificate();
+    stops.push(async () => certificate.dispose());
+    const sample = await startSample("bun", ["--port", "0", "--tls-cert", certificate.certFile, "--tls-key", certificate.keyFile]);
+    stops.push(() => sample.stop());
+    expect(sample.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    // Without trusting the test certificate the connection is refused: TLS really is in force.
+    await expect(fetch(`${sample.url}/`)).rejects.toThrow();
+    const tls = { ca: certificate.cert };
+    const page = await fetch(`${sample.url}/`, { tls } as RequestInit);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('id="commsLog"');
+    // Bun's WebSocket client takes `tls` options (a Bun extension) to trust the test certificate.
+    const ws = new WebSocket(`${sample.url.replace("https", "wss")}/ws`, { tls } as unknown as string[]);
+    const echoed = new Promise<string>((resolve, reject) => {
+      ws.onmessage = (event) => resolve(String(event.data));
+      ws.onerror = () => reject(new Error("WebSocket error"));
+    });
+    ws.onopen = () => ws.send("over tls");
+    expect(await echoed).toBe("over tls");
+    const closed = new Promise<CloseEvent>((resolve) => (ws.onclose = resolve));
+    ws.close(1000, "bye");
+    expect((await closed).code).toBe(1000);
+  });
+
+  test("H2cFlag_RefusedWithUsage", async () => {
+    const result = await runSample("bun", ["--h2c"]);
+    expect(result.code).toBe(2);
+    expect(result.output).toContain("--h2c is not supported on Bun");
   });
 });
