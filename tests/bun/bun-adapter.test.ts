@@ -185,6 +185,22 @@ describe("Bun adapter", () => {
     client.destroy();
   });
 
+  test("PeerPing_BunAnswersPong_AndItCountsAsLife", async () => {
+    // keepAliveTimeout is short: the peer's own Ping must keep the socket from being aborted.
+    const { socket, client } = await acceptOne({ keepAliveInterval: 150, keepAliveTimeout: 150 });
+    const deadline = Date.now() + 1000;
+    while (Date.now() < deadline) {
+      client.send(Opcode.ping, "are you there");
+      let frame = await client.readFrame();
+      while (frame.opcode === Opcode.ping) frame = await client.readFrame(); // the server's own keep-alive
+      expect(frame.opcode).toBe(Opcode.pong);
+      expect(new TextDecoder().decode(frame.payload)).toBe("are you there");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(socket.state).toBe("open");
+    client.destroy();
+  });
+
   test("BunsOwnIdleTimeoutAndPingsAreOff_SilentPeerStaysOpen", async () => {
     // Bun's shortest idle timeout is 8 s; past it, a silent peer with keep-alive off must still be open.
     const { socket, client } = await acceptOne({ keepAliveInterval: 0 });
