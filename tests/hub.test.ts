@@ -108,6 +108,7 @@ describe("hub membership", () => {
     expect(() => hub.join(socket, "")).toThrow(TypeError);
     expect(() => new WebSocketHub({ slowConsumer: "queue" as HubOptions["slowConsumer"] })).toThrow(TypeError);
     expect(() => new WebSocketHub({ maxBufferedAmount: -1 })).toThrow(RangeError);
+    expect(() => new WebSocketHub({ name: "a:b" })).toThrow(TypeError);
     await socket.closeOutput(1000);
     hub.remove(socket);
     expect(() => hub.add(socket)).toThrow(expect.objectContaining({ code: "INVALID_STATE" }));

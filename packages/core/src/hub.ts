@@ -52,7 +52,7 @@ export interface HubOptions {
   readonly slowConsumer?: SlowConsumerPolicy;
   /** Carries group messages, broadcasts and direct sends to the other instances. */
   readonly backplane?: Backplane;
-  /** Hubs with the same name on a backplane form one hub. @default "uniws" */
+  /** Hubs with the same name on a backplane form one hub. No `:` in it. @default "uniws" */
   readonly name?: string;
   /**
    * Receives backplane failures (a publish while Redis is down). Local members are
@@ -174,6 +174,8 @@ export class WebSocketHub {
     if (policy !== "close" && policy !== "drop") throw new TypeError(`slowConsumer must be 'close' or 'drop', got '${String(policy)}'`);
     const name = options.name ?? "uniws";
     checkName("name", name);
+    // The name starts every channel, up to a colon: one in it could make two hubs' channels meet.
+    if (name.includes(":")) throw new TypeError("name must not contain ':'");
     this.#maxBufferedAmount = max;
     this.#slowConsumer = policy;
     this.#backplane = options.backplane;
