@@ -17,5 +17,6 @@
  * @module
  */
 export { type DenoRequest, DenoWebSocketServer, type FallbackHandler } from "./server.ts";
-export { DENO_CAPABILITIES, idleTimeoutSeconds } from "./deno-engine.ts";
+// bindDenoSocket: the engine on its own, for other bindings of Deno.upgradeWebSocket (`@uniws/hono/deno`).
+export { bindDenoSocket, DENO_CAPABILITIES, idleTimeoutSeconds } from "./deno-engine.ts";
 export * from "@uniws/core";

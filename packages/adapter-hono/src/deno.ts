@@ -1,8 +1,10 @@
 /**
- * `@uniws/hono/deno`: Hono on `Deno.serve`, upgrading with `Deno.upgradeWebSocket`.
+ * `@uniws/hono/deno`: Hono on `Deno.serve`, upgrading with `Deno.upgradeWebSocket`
+ * and `@uniws/deno`'s engine, so a socket behaves exactly as under `@uniws/deno`.
  * `hono/deno`'s `upgradeWebSocket` is not used: it compares the `Upgrade` header
- * case-sensitively, answers the client's first sub-protocol unless told otherwise,
- * and hands out the socket only once it is open.
+ * case-sensitively, answers the client's first sub-protocol unless told otherwise
+ * (and Deno's own `protocol` option rejects valid lists such as `a,b`), and hands out
+ * the socket only once it is open.
  *
  * @example
  * ```ts
@@ -22,130 +24,31 @@
  *
  * @module
  */
-import { type EngineCapabilities, type EngineEvents, type EngineSocket, WebSocketError } from "@uniws/core";
+import type { EngineCapabilities } from "@uniws/core";
+import { bindDenoSocket, DENO_CAPABILITIES, idleTimeoutSeconds } from "@uniws/deno";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
 // The one Deno API this module calls (the package builds without Deno's types).
 declare const Deno: {
-  upgradeWebSocket(request: Request, options?: { protocol?: string; idleTimeout?: number }): { socket: WebSocket; response: Response };
+  upgradeWebSocket(request: Request, options?: { idleTimeout?: number }): { socket: WebSocket; response: Response };
 };
 
-/**
- * What Deno's WebSocket server can do: no Ping on request (keep-alive is Deno's
- * `idleTimeout`), whole messages only, no compression, no drain event (the core
- * polls `bufferedAmount`), no size limit of its own (the core closes with 1009).
- */
-export const HONO_DENO_CAPABILITIES: EngineCapabilities = {
-  pingControl: false,
-  fragmentedSend: false,
-  compression: false,
-  perMessageCompression: false,
-  compressionParameters: "none",
-  drainEvent: false,
-  enforcesMaxMessageSize: false,
-  http2: false,
-};
+/** What Deno's engine can do: `@uniws/deno`'s capabilities (docs/deno.md). */
+export const HONO_DENO_CAPABILITIES: EngineCapabilities = DENO_CAPABILITIES;
 
-/** The reason Deno gives in the Close 1001 it sends when its Ping goes unanswered. */
-const NO_PONG_REASON = "No response from ping frame.";
-
-/**
- * Deno's `idleTimeout` (seconds) for a keep-alive interval: Deno pings after half of
- * it without traffic and closes when the next half passes without an answer, so the
- * Ping comes every `keepAliveInterval` and an unanswered one ends the connection one
- * interval later, whatever `keepAliveTimeout` says.
- */
-function idleTimeoutSeconds(keepAliveInterval: number): number {
-  return keepAliveInterval > 0 ? (2 * keepAliveInterval) / 1000 : 0;
-}
-
-/** The Deno binding. */
+/** The Deno binding. Serve the app with `Deno.serve(app.fetch)`, so `c.env` is Deno's handler info. */
 export function denoRuntime(): HonoWebSocketRuntime {
   return {
     capabilities: HONO_DENO_CAPABILITIES,
     upgrade: (c, plan, events) => {
-      // Not Deno's `protocol` option: it splits the client's list on ", " only and throws for
-      // "alpha,bravo". The core already parsed the list and checked the choice (RFC 6455 §4.2.2).
+      // Keep-alive is Deno's idleTimeout. Not Deno's `protocol` option: the core already parsed the
+      // client's list and checked the choice (RFC 6455 §4.2.2); the answer goes in the 101.
       const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: idleTimeoutSeconds(plan.keepAliveInterval) });
       if (plan.subProtocol !== undefined) response.headers.set("sec-websocket-protocol", plan.subProtocol);
-      bindDenoSocket(socket, events);
+      // `completed` tells when the 101 went out (or could not): a client gone by then fails the upgrade.
+      const info = c.env as { completed?: Promise<void> } | undefined;
+      bindDenoSocket(socket, events, info?.completed);
       return response;
     },
   };
-}
-
-class DenoEngineSocket implements EngineSocket {
-  readonly #socket: WebSocket;
-  readonly #closing: () => void;
-  readonly extensions = "";
-
-  constructor(socket: WebSocket, closing: () => void) {
-    this.#socket = socket;
-    this.#closing = closing;
-  }
-
-  send(data: string | Uint8Array): void {
-    this.#socket.send(data as string | Uint8Array<ArrayBuffer>);
-  }
-
-  ping(): void {
-    throw new WebSocketError("UNSUPPORTED", "Deno's WebSocket server cannot send a Ping on request");
-  }
-
-  pong(): void {
-    throw new WebSocketError("UNSUPPORTED", "Deno's WebSocket server cannot send a Pong on request");
-  }
-
-  close(code: number, reason: string): void {
-    this.#closing();
-    this.#socket.close(code, reason);
-  }
-
-  terminate(): void {
-    // Deno has no public way to drop the connection: an empty Close frame is the nearest (docs/hono.md).
-    this.#closing();
-    this.#socket.close();
-  }
-
-  get bufferedAmount(): number {
-    return this.#socket.bufferedAmount;
-  }
-}
-
-function bindDenoSocket(socket: WebSocket, events: EngineEvents): void {
-  socket.binaryType = "arraybuffer";
-  let opened = false;
-  let ended = false;
-  let closing = false;
-  let lastError: unknown;
-  socket.addEventListener("open", () => {
-    opened = true;
-    events.opened(new DenoEngineSocket(socket, () => (closing = true)));
-  });
-  socket.addEventListener("message", (event: MessageEvent<string | ArrayBuffer>) => {
-    if (typeof event.data === "string") events.message(event.data, false);
-    else events.message(new Uint8Array(event.data), true);
-  });
-  socket.addEventListener("error", (event) => {
-    const error = (event as ErrorEvent).error ?? new Error((event as ErrorEvent).message || "WebSocket error");
-    if (!opened && !ended) {
-      // Before "open", an error means the upgrade itself failed (the client went away).
-      ended = true;
-      events.failed(error);
-    } else {
-      lastError = error;
-    }
-  });
-  socket.addEventListener("close", (event: CloseEvent) => {
-    if (ended) return;
-    ended = true;
-    if (event.code === 1001 && event.reason === NO_PONG_REASON && !closing) {
-      // Deno's idleTimeout expired: the peer did not answer its Ping, which the core treats as an abort.
-      events.closed(1006, "", new WebSocketError("CONNECTION_CLOSED", "The peer did not answer a keep-alive ping in time"));
-    } else if (event.code === 0 || !event.wasClean) {
-      events.closed(1006, "", lastError ?? new WebSocketError("CONNECTION_CLOSED", "The connection ended without a Close frame"));
-    } else {
-      events.closed(event.code, event.reason);
-    }
-  });
 }

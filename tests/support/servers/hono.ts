@@ -25,7 +25,9 @@ const listeners: Record<RuntimeName, () => Promise<{ runtime: (app: Hono) => Hon
       runtime: (app) => nodeRuntime({ app }),
       listen: async (app, runtime) => {
         const { server, port } = await new Promise<{ server: import("node:http").Server; port: number }>((resolve) => {
-          const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve({ server, port: info.port })) as import("node:http").Server;
+          // The same handshake deadline as the Node adapter's test server (tests/faults.test.ts, slow handshakes).
+          const serverOptions = { headersTimeout: 5000, connectionsCheckingInterval: 500 };
+          const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1", serverOptions }, (info) => resolve({ server, port: info.port })) as import("node:http").Server;
         });
         (runtime as import("@uniws/hono/node").NodeRuntime).injectWebSocket(server);
         return {
