@@ -139,6 +139,37 @@ describe("chat sample across instances", () => {
     }
   }, 90_000);
 
+  test("RedisRestart_EachInstanceServesItsOwnMeanwhile_ThenMessagesCrossAgain", async () => {
+    const [one, two] = await Promise.all([startChat("bun", redis.url), startChat("node", redis.url)]);
+    try {
+      const alice = await member(one!, "alice");
+      const bob = await member(two!, "bob");
+      alice.socket.send("before");
+      await until(() => bob.messages().includes("alice: before"), 10_000, "the message before the restart");
+      await redis.stop();
+      // Local members are still served: alice sees her own line, bob (another instance) does not.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      alice.socket.send("during");
+      await until(() => alice.messages().includes("alice: during"), 10_000, "local delivery during the outage");
+      await redis.restart();
+      // Each instance reconnects on its own backoff (at most 2 s apart): say "after" until bob hears one.
+      const deadline = Date.now() + 20_000;
+      for (let n = 0; !bob.messages().some((line) => line.startsWith("alice: after")); n++) {
+        if (Date.now() > deadline) throw new Error("the instances did not reconnect through the restarted Redis");
+        alice.socket.send(`after ${n}`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      expect(bob.messages()).not.toContain("alice: during");
+      bob.socket.send("back");
+      await until(() => alice.messages().includes("bob: back"), 10_000, "the other direction after the restart");
+      alice.socket.close(1000);
+      bob.socket.close(1000);
+    } finally {
+      await one!.stop();
+      await two!.stop();
+    }
+  }, 90_000);
+
   test("TwoPagesInChromium_OnTwoInstances_SeeEachOthersMessages", async () => {
     browser ??= await launchChromium();
     const [one, two] = await Promise.all([startChat("node", redis.url), startChat("deno", redis.url)]);
