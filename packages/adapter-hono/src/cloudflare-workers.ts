@@ -90,7 +90,11 @@ class WorkerEngineSocket implements EngineSocket {
   terminate(): void {
     // A Worker cannot drop the connection without a Close frame; 1011 is the nearest (docs/hono.md).
     this.#closing();
-    this.#socket.close(1011, "");
+    try {
+      this.#socket.close(1011, "");
+    } catch {
+      // Already closing (the close timeout ran out): workerd ends the connection on its own.
+    }
   }
 
   get bufferedAmount(): number {
@@ -129,13 +133,13 @@ function bindWorkerSocket(socket: WorkerWebSocket, events: EngineEvents): void {
   socket.addEventListener("error", (event) => (lastError = (event as ErrorEvent).error ?? new Error("WebSocket error")));
   socket.addEventListener("close", (event: CloseEvent) => {
     if (!closing && event.wasClean) {
-      // Answer the peer's Close with the same status (RFC 6455 §5.5.1); workerd leaves that to the Worker.
+      // Answer the peer's Close with the same status (RFC 6455 §5.5.1), unless workerd already did.
       closing = true;
       try {
         if (event.code === 1005) socket.close();
         else socket.close(event.code, event.reason);
       } catch {
-        // Already answered (newer compatibility dates reply on their own).
+        // Already answered.
       }
     }
     if (!event.wasClean || event.code === 1006) events.closed(1006, "", lastError);
