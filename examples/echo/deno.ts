@@ -28,7 +28,8 @@ function main(args: string[]): void {
   }, sockets.fetch((request) => pageResponse(new URL(request.url).pathname)));
   const stop = async () => {
     await sockets.close();
-    await server.shutdown();
+    // Bounded: Deno 2.9's shutdown() never resolves once a client has left during an upgrade.
+    await Promise.race([server.shutdown(), new Promise((resolve) => setTimeout(resolve, 2000))]);
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", stop);

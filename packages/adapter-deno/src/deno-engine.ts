@@ -78,14 +78,40 @@ class DenoEngineSocket implements EngineSocket {
   }
 }
 
-/** Wires a socket from `Deno.upgradeWebSocket` to the core's events; reports it open when Deno does. */
-export function bindDenoSocket(socket: WebSocket, events: EngineEvents): void {
+/**
+ * How long after Deno has finished the 101 response a socket may take to open. Deno
+ * drops the 101 of a client that left during the handshake and then reports nothing
+ * at all; the socket normally opens within milliseconds.
+ */
+const OPEN_GRACE_MS = 2000;
+
+/**
+ * Wires a socket from `Deno.upgradeWebSocket` to the core's events; reports it open
+ * when Deno does. `responded` is `Deno.ServeHandlerInfo.completed`, when known.
+ */
+export function bindDenoSocket(socket: WebSocket, events: EngineEvents, responded?: Promise<void>): void {
   socket.binaryType = "arraybuffer";
   let opened = false;
   let ended = false;
   let closing = false;
   let lastError: unknown;
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const giveUp = () => {
+    if (opened || ended) return;
+    ended = true;
+    events.failed(new Error("The client went away before the upgrade completed"));
+  };
+  const wait = () => {
+    if (!opened && !ended) grace = setTimeout(giveUp, OPEN_GRACE_MS);
+  };
+  responded?.then(wait, wait);
   socket.addEventListener("open", () => {
+    clearTimeout(grace);
+    // Given up on already: nobody holds this socket any more.
+    if (ended) {
+      if (!dropConnection(socket)) socket.close();
+      return;
+    }
     opened = true;
     events.opened(new DenoEngineSocket(socket, () => (closing = true)));
   });

@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  type EngineEvents,
   type HandshakeRequest,
   type ShutdownOptions,
   type UpgradeBinding,
@@ -89,7 +90,7 @@ export class DenoWebSocketServer {
   async handleRequest(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response | undefined> {
     const binding: UpgradeBinding = {
       capabilities: DENO_CAPABILITIES,
-      upgrade: (plan, events) => upgrade(request, plan, events),
+      upgrade: (plan, events) => upgrade(request, info, plan, events),
     };
     const outcome = await this.#host.dispatch(toHandshakeRequest(request), { request, info }, binding);
     if (outcome.kind === "unhandled") return undefined;
@@ -107,11 +108,11 @@ function toHandshakeRequest(request: Request): HandshakeRequest {
   return { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1" };
 }
 
-function upgrade(request: Request, plan: UpgradePlan, events: Parameters<UpgradeBinding["upgrade"]>[1]): Response {
+function upgrade(request: Request, info: Deno.ServeHandlerInfo | undefined, plan: UpgradePlan, events: EngineEvents): Response {
   // Not Deno's `protocol` option: it splits the client's list on ", " only and throws for
   // "alpha,bravo". The core already parsed the list and checked the choice (RFC 6455 §4.2.2).
   const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: idleTimeoutSeconds(plan.keepAliveInterval) });
   if (plan.subProtocol !== undefined) response.headers.set("sec-websocket-protocol", plan.subProtocol);
-  bindDenoSocket(socket, events);
+  bindDenoSocket(socket, events, info?.completed);
   return response;
 }
