@@ -72,15 +72,30 @@ export interface BunServerWebSocket {
   getBufferedAmount(): number;
 }
 
-/** Bun's `websocket` handlers and settings, as `Bun.serve` takes them. */
+/** Bun `websocket` handlers (such as `hono/bun`'s `websocket`), for sockets this binding did not upgrade. */
 export interface BunWebSocketHandlers {
-  open?(ws: any): void | Promise<void>;
-  message(ws: any, message: string | Uint8Array): void | Promise<void>;
-  close?(ws: any, code: number, reason: string): void | Promise<void>;
-  drain?(ws: any): void | Promise<void>;
-  ping?(ws: any, data: Uint8Array): void | Promise<void>;
-  pong?(ws: any, data: Uint8Array): void | Promise<void>;
-  [setting: string]: unknown;
+  open?(ws: any): unknown;
+  message?(ws: any, message: any): unknown;
+  close?(ws: any, code: number, reason: string): unknown;
+  drain?(ws: any): unknown;
+  ping?(ws: any, data: any): unknown;
+  pong?(ws: any, data: any): unknown;
+}
+
+/** The `websocket` object for `Bun.serve`: handlers for every socket, and the settings uniws needs. */
+export interface BunWebSocketConfig {
+  open(ws: any): void;
+  message(ws: any, message: string | Uint8Array): void;
+  close(ws: any, code: number, reason: string): void;
+  drain(ws: any): void;
+  ping(ws: any, data: Uint8Array): void;
+  pong(ws: any, data: Uint8Array): void;
+  readonly maxPayloadLength: number;
+  readonly backpressureLimit: number;
+  readonly closeOnBackpressureLimit: boolean;
+  readonly idleTimeout: number;
+  readonly sendPings: boolean;
+  readonly perMessageDeflate: { readonly compress: "dedicated"; readonly decompress: "dedicated" };
 }
 
 /** Options of {@link bunRuntime}. */
@@ -95,9 +110,9 @@ export interface BunRuntimeOptions {
   readonly maxPayloadLength?: number;
 }
 
-/** The Bun binding, plus the `websocket` handlers to give `Bun.serve`. */
+/** The Bun binding, plus the `websocket` object to give `Bun.serve`. */
 export interface BunRuntime extends HonoWebSocketRuntime {
-  readonly websocket: BunWebSocketHandlers;
+  readonly websocket: BunWebSocketConfig;
 }
 
 interface BunServer {
@@ -204,22 +219,21 @@ function deflateOffer(offers: string | null, compression: UpgradePlan["compressi
  */
 export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
   const { fallback } = options;
-  const websocket: BunWebSocketHandlers = {
-    ...fallback,
+  const websocket: BunWebSocketConfig = {
     open: (ws: BunServerWebSocket) => {
       const state = stateOf(ws);
-      if (state === undefined) return fallback?.open?.(ws);
+      if (state === undefined) return void fallback?.open?.(ws);
       ws.binaryType = "uint8array";
       state.events.opened(new BunEngineSocket(ws, state));
     },
     message: (ws: BunServerWebSocket, message: string | Uint8Array) => {
       const state = stateOf(ws);
-      if (state === undefined) return fallback?.message(ws, message);
+      if (state === undefined) return void fallback?.message?.(ws, message);
       state.events.message(message, typeof message !== "string");
     },
     close: (ws: BunServerWebSocket, code: number, reason: string) => {
       const state = stateOf(ws);
-      if (state === undefined) return fallback?.close?.(ws, code, reason);
+      if (state === undefined) return void fallback?.close?.(ws, code, reason);
       const { events } = state;
       // Reported from inside our close(): a task later, as other engines report, so the socket is seen in `closeSent` first.
       if (state.closing) setTimeout(() => events.closed(code, reason), 0);
@@ -229,18 +243,18 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
     },
     drain: (ws: BunServerWebSocket) => {
       const state = stateOf(ws);
-      if (state === undefined) return fallback?.drain?.(ws);
+      if (state === undefined) return void fallback?.drain?.(ws);
       state.events.drained();
     },
     // Bun answers Pings itself; a Ping proves the peer alive as much as a Pong.
     ping: (ws: BunServerWebSocket, data: Uint8Array) => {
       const state = stateOf(ws);
-      if (state === undefined) return fallback?.ping?.(ws, data);
+      if (state === undefined) return void fallback?.ping?.(ws, data);
       state.events.pong();
     },
     pong: (ws: BunServerWebSocket, data: Uint8Array) => {
       const state = stateOf(ws);
-      if (state === undefined) return fallback?.pong?.(ws, data);
+      if (state === undefined) return void fallback?.pong?.(ws, data);
       state.events.pong();
     },
     maxPayloadLength: options.maxPayloadLength ?? 16 * 1024 * 1024,
