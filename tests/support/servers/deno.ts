@@ -13,6 +13,7 @@ export const start: StartServer = async (handler, options) => {
     port,
     url: `http://127.0.0.1:${port}`,
     connections: () => sockets.connections,
+    scheduledTasks: () => sockets.scheduledTasks,
     close: async () => {
       await sockets.close({ timeout: 2000 });
       stop.abort();
