@@ -159,6 +159,14 @@ describe("slow consumer", () => {
     const { client: talker } = await RawClient.open(server.port, "/ws");
     // Kernel buffers take a few MiB first; then send() must wait, holding at most the high-water mark and a message.
     expect(await eventually(() => slow !== undefined && slow.bufferedAmount > highWaterMark, 10_000)).toBe(true);
+    // Deno counts a frame as buffered until its asynchronous write completes, so the mark is crossed before
+    // the kernel buffers are full; they keep absorbing a while. Blocked means: no send for half a second.
+    let last = sent;
+    let stableSince = Date.now();
+    expect(await eventually(() => {
+      if (sent !== last) [last, stableSince] = [sent, Date.now()];
+      return Date.now() - stableSince >= 500;
+    }, 10_000)).toBe(true);
     const sentWhenBlocked = sent;
     const started = Date.now();
     let rounds = 0;
