@@ -47,8 +47,8 @@ async function drain(stream: ReadableStream<Uint8Array>, sink: string[], onText?
 }
 
 /** Starts `spec` on the server core and waits for its `READY <port>` line. */
-export async function startServer(spec: ServerSpec): Promise<RunningServer> {
-  const child = Bun.spawn(["taskset", "-c", SERVER_CORE, ...command(spec)], {
+export async function startServer(spec: ServerSpec, flags: string[] = []): Promise<RunningServer> {
+  const child = Bun.spawn(["taskset", "-c", SERVER_CORE, ...command(spec, flags)], {
     cwd: ROOT,
     env: { ...process.env, ...spec.env },
     stdin: "ignore",

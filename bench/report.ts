@@ -285,8 +285,11 @@ ${unavailable.length === 0 ? "Everything listed ran." : unavailable.map(([id, re
   ${results.settings.durationMs} ms window; the client reads the server's CPU time
   (utime + stime of all its threads, /proc/<pid>/stat) at the window's edges.
   Every echo is checked for type and length; a round with a wrong echo or a lost socket is discarded.
-- Rounds: each round starts every server afresh, in an order rotated and reversed from
-  round to round; medians over rounds. Memory: one fresh server per measurement.
+- Rounds: one runtime at a time, all its servers started together (an idle server
+  costs nothing); for each case, each round visits every server of that runtime in an
+  order rotated and reversed from round to round, so the two sides of a ratio were
+  measured seconds apart. Ratios are the median of the per-round ratios. Memory: one
+  fresh server per measurement.
 
 ## Versions
 

@@ -4,7 +4,9 @@
  * bench/results.json.
  *
  * Flags: --quick (one short round, small memory test), --rounds N, --duration MS,
- * --only id,id (servers), --no-memory, --no-deflate, --no-write.
+ * --only id,id (servers), --no-memory, --no-deflate, --no-write, --with file.mjs (an
+ * extra Node server, path relative to bench/servers/, compared with raw ws: for
+ * trying a change before making it).
  *
  * @module
  */
@@ -14,6 +16,7 @@ import type { IdleResult, LoadResult } from "./client.ts";
 import { machineInfo } from "./machine.ts";
 import { missingReason, type RunningServer, runClient, startServer } from "./process.ts";
 import { printTable, writeReport } from "./report.ts";
+import { CASES, DEFLATE_CASE } from "./cases.ts";
 import { type Case, type DeflateSample, type MemorySample, type Results, type Sample } from "./results.ts";
 import { DEFLATE_SERVERS, ROOT, SERVERS, type ServerSpec } from "./servers.ts";
 
@@ -29,15 +32,6 @@ const durationMs = Number(value("duration") ?? (quick ? 1000 : 2500));
 const warmupMs = quick ? 300 : 1000;
 const only = value("only")?.split(",");
 const idleSteps = quick ? [200, 1000] : [1000, 10_000];
-
-/** Small messages are text, large ones binary: what chat-like and file-like traffic send. */
-export const CASES: Case[] = [
-  { id: "64B-1", label: "64 B text, 1 conn", size: 64, text: true, connections: 1, inflight: 16 },
-  { id: "64B-100", label: "64 B text, 100 conns", size: 64, text: true, connections: 100, inflight: 4 },
-  { id: "64K-1", label: "64 KiB binary, 1 conn", size: 65_536, text: false, connections: 1, inflight: 16 },
-  { id: "64K-100", label: "64 KiB binary, 100 conns", size: 65_536, text: false, connections: 100, inflight: 4 },
-];
-export const DEFLATE_CASE: Case = { id: "json4K-100", label: "4 KiB JSON text, 100 conns, deflate", size: 4096, text: true, connections: 100, inflight: 4 };
 
 function log(line: string): void {
   console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -108,27 +102,38 @@ async function start(spec: ServerSpec): Promise<RunningServer | undefined> {
   }
 }
 
+/**
+ * One runtime at a time: its servers all start (idle ones cost nothing), then for each
+ * case the rounds visit every server in turn, so the samples a ratio pairs were taken
+ * seconds apart, under the same load from the rest of the machine.
+ */
 async function throughputRounds(specs: ServerSpec[], cases: Case[], deflate: boolean): Promise<Sample[]> {
   const samples: Sample[] = [];
-  for (let round = 0; round < rounds; round++) {
-    for (const spec of order(specs, round)) {
-      if (unavailable[spec.id] !== undefined) continue;
+  const runtimes = [...new Set(specs.map((spec) => spec.runtime))];
+  for (const runtime of runtimes) {
+    const servers: RunningServer[] = [];
+    for (const spec of specs.filter((s) => s.runtime === runtime)) {
       const server = await start(spec);
-      if (server === undefined) continue;
-      try {
-        for (const testCase of cases) {
-          try {
-            const result = await load(server, testCase, deflate, deflate ? "json" : undefined);
-            const s = sample(spec.id, testCase, round, result);
-            samples.push(s);
-            log(`round ${round + 1}/${rounds} ${spec.label.padEnd(24)} ${testCase.label.padEnd(26)} ${Math.round(s.messagesPerSecond).toString().padStart(8)} msg/s ${s.cpuMicrosPerMessage.toFixed(2).padStart(8)} µs/msg  server ${(s.serverBusy * 100).toFixed(0)}% client ${(s.clientBusy * 100).toFixed(0)}%${s.wrongEchoes + s.lost > 0 ? `  WRONG ${s.wrongEchoes} LOST ${s.lost}` : ""}`);
-          } catch (error) {
-            log(`round ${round + 1} ${spec.label} ${testCase.label}: failed: ${(error as Error).message}`);
+      if (server !== undefined) servers.push(server);
+    }
+    try {
+      for (const testCase of cases) {
+        for (let round = 0; round < rounds; round++) {
+          for (const server of order(servers, round)) {
+            const { spec } = server;
+            try {
+              const result = await load(server, testCase, deflate, deflate ? "json" : undefined);
+              const s = sample(spec.id, testCase, round, result);
+              samples.push(s);
+              log(`round ${round + 1}/${rounds} ${spec.label.padEnd(24)} ${testCase.label.padEnd(26)} ${Math.round(s.messagesPerSecond).toString().padStart(8)} msg/s ${s.cpuMicrosPerMessage.toFixed(2).padStart(8)} µs/msg  server ${(s.serverBusy * 100).toFixed(0)}% client ${(s.clientBusy * 100).toFixed(0)}%${s.wrongEchoes + s.lost > 0 ? `  WRONG ${s.wrongEchoes} LOST ${s.lost}` : ""}`);
+            } catch (error) {
+              log(`round ${round + 1} ${spec.label} ${testCase.label}: failed: ${(error as Error).message}`);
+            }
           }
         }
-      } finally {
-        await server.stop();
       }
+    } finally {
+      for (const server of servers) await server.stop();
     }
   }
   return samples;
@@ -159,6 +164,12 @@ async function memory(specs: ServerSpec[]): Promise<MemorySample[]> {
 const startedAt = new Date();
 const machineBefore = machineInfo();
 log(`uniws bench: ${rounds} round(s), ${warmupMs} ms warm-up + ${durationMs} ms per case; servers on core 0, client on core 1`);
+const extra = value("with");
+if (extra !== undefined) {
+  const id = extra.replace(/^.*\//, "").replace(/\.mjs$/, "");
+  SERVERS.push({ id, label: `${id} (experiment)`, runtime: "node", kind: "uniws", baseline: "ws", file: extra });
+  only?.push(id);
+}
 const specs = selected(SERVERS);
 const samples = await throughputRounds(specs, CASES, false);
 const memorySamples: MemorySample[] = flag("no-memory") ? [] : await memory(specs);

@@ -30,16 +30,16 @@ export const ROOT = join(import.meta.dir, "..");
 export const BUN = join(ROOT, "node_modules/.bin/bun");
 export const DENO = join(ROOT, "node_modules/.bin/deno");
 
-/** The command line that runs a server file in its runtime. */
-export function command(spec: ServerSpec): string[] {
+/** The command line that runs a server file in its runtime, with `flags` for the runtime (e.g. `--cpu-prof`). */
+export function command(spec: ServerSpec, flags: string[] = []): string[] {
   const file = join(ROOT, "bench/servers", spec.file);
   switch (spec.runtime) {
     case "node":
-      return ["node", file];
+      return ["node", ...flags, file];
     case "bun":
-      return [BUN, file];
+      return [BUN, ...flags, file];
     case "deno":
-      return [DENO, "run", "-A", file];
+      return [DENO, "run", "-A", ...flags, file];
   }
 }
 

@@ -26,8 +26,13 @@ export const deflate = env("BENCH_DEFLATE") === "1";
 
 const exit = () => (globalThis.Deno ? globalThis.Deno.exit(0) : globalThis.process.exit(0));
 
-/** Prints the line the orchestrator waits for, and bounds the server's life. */
+/**
+ * Prints the line the orchestrator waits for, and bounds the server's life. SIGTERM
+ * exits normally, so `node --cpu-prof` writes its profile (bench/profile.ts).
+ */
 export function ready(port) {
   console.log(`READY ${port}`);
   setTimeout(exit, 20 * 60_000);
+  if (globalThis.Deno) globalThis.Deno.addSignalListener("SIGTERM", exit);
+  else globalThis.process.on("SIGTERM", exit);
 }

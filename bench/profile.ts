@@ -1,0 +1,119 @@
+/**
+ * Where a Node server's time goes: `bun bench/profile.ts [ids] [--case 64B-100]
+ * [--duration MS]` runs each Node server (default: ws and @uniws/node) under
+ * `node --cpu-prof` with one load case, then prints its CPU time by layer (ws, uniws
+ * core, the Node adapter, Node's streams and sockets, GC) and the functions with the
+ * most self time. Profiles stay in bench/profiles/ (git-ignored) for Chrome DevTools.
+ *
+ * @module
+ */
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { LoadResult } from "./client.ts";
+import { runClient, startServer } from "./process.ts";
+import { CASES } from "./cases.ts";
+import { ROOT, SERVERS, type ServerSpec } from "./servers.ts";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount: number;
+  children?: number[];
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+}
+
+const args = process.argv.slice(2);
+const option = (name: string) => {
+  const at = args.indexOf(`--${name}`);
+  return at === -1 ? undefined : args.splice(at, 2)[1];
+};
+const caseId = option("case") ?? "64B-100";
+const durationMs = Number(option("duration") ?? 5000);
+const ids = args.length > 0 ? args : ["ws", "uniws-node"];
+const testCase = CASES.find((c) => c.id === caseId);
+if (testCase === undefined) throw new Error(`no case ${caseId}; cases: ${CASES.map((c) => c.id).join(", ")}`);
+const dir = join(ROOT, "bench/profiles");
+mkdirSync(dir, { recursive: true });
+
+/** The layer a frame belongs to, from its script's URL. */
+export function layer(node: ProfileNode): string {
+  const { url, functionName } = node.callFrame;
+  if (url === "") return functionName.startsWith("(") ? functionName : "(native)";
+  if (url.includes("/packages/core/")) return "uniws core";
+  if (url.includes("/packages/adapter-node/")) return "uniws node adapter";
+  if (url.includes("/packages/adapter-hono/")) return "uniws hono adapter";
+  if (url.includes("/node_modules/ws/")) return "ws";
+  for (const name of ["crossws", "hono", "@hono"]) if (url.includes(`/node_modules/${name}/`)) return name;
+  if (url.includes("/bench/servers/")) return "bench server";
+  if (url.startsWith("node:internal/streams") || url.startsWith("node:stream")) return "node streams";
+  if (url.startsWith("node:net") || url.startsWith("node:internal/stream_base") || url.startsWith("node:internal/net")) return "node net";
+  if (url.startsWith("node:")) return "node (other)";
+  return url;
+}
+
+function summarize(profile: Profile, messages: number): void {
+  const interval = (profile.endTime - profile.startTime) / profile.samples.length;
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  const total = profile.nodes.reduce((sum, n) => sum + (n.callFrame.functionName === "(idle)" ? 0 : n.hitCount), 0);
+  const byLayer = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  for (const node of profile.nodes) {
+    if (node.callFrame.functionName === "(idle)" || node.hitCount === 0) continue;
+    const key = layer(node);
+    byLayer.set(key, (byLayer.get(key) ?? 0) + node.hitCount);
+    const where = node.callFrame.url === "" ? "" : ` ${node.callFrame.url.replace(/^.*\/(packages|node_modules)\//, "$1/")}:${node.callFrame.lineNumber + 1}`;
+    const name = `${node.callFrame.functionName || "(anonymous)"}${where}`;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + node.hitCount);
+  }
+  // Inclusive time of the uniws frames: each sample counted once per distinct uniws frame on its stack.
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const inclusive = new Map<string, number>();
+  for (const node of profile.nodes) {
+    if (node.hitCount === 0 || node.callFrame.functionName === "(idle)") continue;
+    const seen = new Set<string>();
+    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+      const frame = byNode.get(id)!;
+      if (!layer(frame).startsWith("uniws")) continue;
+      const name = `${frame.callFrame.functionName || "(anonymous)"} ${frame.callFrame.url.replace(/^.*\/packages\//, "")}:${frame.callFrame.lineNumber + 1}`;
+      if (!seen.has(name)) inclusive.set(name, (inclusive.get(name) ?? 0) + node.hitCount);
+      seen.add(name);
+    }
+  }
+  const us = (hits: number) => ((hits * interval) / messages).toFixed(2);
+  console.log(`  busy samples ${total} (${((total * interval) / 1e6).toFixed(2)} s), ${messages} messages; µs per message by layer:`);
+  for (const [name, hits] of [...byLayer].sort((a, b) => b[1] - a[1])) console.log(`    ${name.padEnd(22)} ${us(hits).padStart(7)}  ${((hits / total) * 100).toFixed(1).padStart(5)}%`);
+  console.log("  top self time:");
+  for (const [name, hits] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 22)) console.log(`    ${us(hits).padStart(7)} µs  ${((hits / total) * 100).toFixed(1).padStart(5)}%  ${name}`);
+  if (inclusive.size > 0) {
+    console.log("  uniws frames, inclusive:");
+    for (const [name, hits] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`    ${us(hits).padStart(7)} µs  ${((hits / total) * 100).toFixed(1).padStart(5)}%  ${name}`);
+  }
+}
+
+for (const id of ids) {
+  // A registered Node server, or any bench/servers/<name>.mjs (an experiment).
+  const spec = SERVERS.find((s) => s.id === id) ?? ({ id, label: id, runtime: "node", kind: "reference", baseline: "ws", file: `${id}.mjs` } satisfies ServerSpec);
+  if (spec.runtime !== "node") throw new Error(`${id} is not a Node server`);
+  const started = Date.now();
+  const server = await startServer(spec, ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${id}-${caseId}-${started}.cpuprofile`]);
+  const job = { mode: "load", url: server.url, serverPid: server.pid, connections: testCase.connections, size: testCase.size, text: testCase.text, inflight: testCase.inflight, warmupMs: 500, durationMs };
+  const result = await runClient<LoadResult>(job, durationMs + 30_000);
+  await server.stop();
+  const file = readdirSync(dir).filter((f) => f.startsWith(`${id}-${caseId}-${started}`)).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  console.log(`${spec.label}, ${testCase.label}: ${Math.round(result.messages / result.seconds)} msg/s, ${((result.serverCpuSeconds * 1e6) / result.messages).toFixed(2)} µs CPU/msg in the window`);
+  if (file === undefined) {
+    console.log("  no profile written");
+    continue;
+  }
+  // The whole process's profile, warm-up and handshakes included: count messages over all of it.
+  const messagesInProfile = Math.round((result.messages / result.seconds) * ((durationMs + 500) / 1000));
+  summarize(JSON.parse(readFileSync(file, "utf8")) as Profile, messagesInProfile);
+}
+process.exit(0);

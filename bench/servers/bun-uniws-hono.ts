@@ -1,0 +1,23 @@
+// @uniws/hono on Bun: a Hono app on Bun.serve, with the same keep-alive and idle
+// timeout as the raw server.
+import { createWebSocket } from "@uniws/hono";
+import { bunRuntime } from "@uniws/hono/bun";
+import { Hono } from "hono";
+import { HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, ready } from "./settings.mjs";
+
+const app = new Hono();
+const runtime = bunRuntime();
+const webSocket = createWebSocket(runtime);
+app.get(
+  "/ws",
+  webSocket(
+    async (context) => {
+      if (!context.isWebSocketRequest) return context.reject(400);
+      const socket = await context.accept();
+      for await (const message of socket) await socket.send(message.data);
+    },
+    { keepAliveInterval: KEEP_ALIVE_INTERVAL_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, idleTimeout: IDLE_TIMEOUT_MS },
+  ),
+);
+const server = Bun.serve({ hostname: HOST, port: 0, fetch: app.fetch, websocket: runtime.websocket });
+ready(server.port);
