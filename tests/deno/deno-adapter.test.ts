@@ -189,6 +189,23 @@ function leafCertificate() {
   return { cert: readFileSync(certFile, "utf8"), certFile, keyFile, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+describe("documentation", () => {
+  test("Examples_InJsDocAndDocsDenoMd_TypeCheck", async () => {
+    // As Deno's standard library does: the examples a user copies must compile against the real API.
+    const root = new URL("../../", import.meta.url);
+    const check = new Deno.Command(Deno.execPath(), {
+      args: ["check", "--quiet", "--doc", "packages/adapter-deno/src/mod.ts", "packages/adapter-deno/src/server.ts", "examples/echo/deno.ts"],
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const code = await check.output();
+    expect(code.success, new TextDecoder().decode(code.stderr)).toBe(true);
+    const markdown = await new Deno.Command(Deno.execPath(), { args: ["check", "--quiet", "--doc-only", "docs/deno.md"], cwd: root, stderr: "piped" }).output();
+    expect(markdown.success, new TextDecoder().decode(markdown.stderr)).toBe(true);
+  }, 60_000);
+});
+
 describe("echo sample on Deno", () => {
   let sample: RunningSample | undefined;
   afterEach(async () => {
