@@ -163,6 +163,8 @@ async function idle(job: IdleJob): Promise<IdleResult> {
         else failed++;
       }
     }
+    // For bench/heap.ts, which snapshots the server while the sockets are held.
+    console.error(`OPEN ${sockets.length}`);
     await sleep(job.settleMs);
     rss.push(rssBytes(job.serverPid));
   }

@@ -102,11 +102,12 @@ for (const id of ids) {
   const spec = SERVERS.find((s) => s.id === id) ?? ({ id, label: id, runtime: "node", kind: "reference", baseline: "ws", file: `${id}.mjs` } satisfies ServerSpec);
   if (spec.runtime !== "node") throw new Error(`${id} is not a Node server`);
   const started = Date.now();
-  const server = await startServer(spec, ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${id}-${caseId}-${started}.cpuprofile`]);
+  const name = id.replace(/^.*\//, "");
+  const server = await startServer(spec, ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${caseId}-${started}.cpuprofile`]);
   const job = { mode: "load", url: server.url, serverPid: server.pid, connections: testCase.connections, size: testCase.size, text: testCase.text, inflight: testCase.inflight, warmupMs: 500, durationMs };
   const result = await runClient<LoadResult>(job, durationMs + 30_000);
   await server.stop();
-  const file = readdirSync(dir).filter((f) => f.startsWith(`${id}-${caseId}-${started}`)).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  const file = readdirSync(dir).filter((f) => f.startsWith(`${name}-${caseId}-${started}`)).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   console.log(`${spec.label}, ${testCase.label}: ${Math.round(result.messages / result.seconds)} msg/s, ${((result.serverCpuSeconds * 1e6) / result.messages).toFixed(2)} µs CPU/msg in the window`);
   if (file === undefined) {
     console.log("  no profile written");
