@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cpuPerMessage, medianOf, ratio, type Results, throughput } from "./results.ts";
 import { ROOT } from "./servers.ts";
+import { IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS } from "./servers/settings.mjs";
 
 /** Targets from issue 9: within 3% of raw on throughput and CPU per message; within 1 KiB of raw memory per idle connection. */
 const TARGET = { throughput: 0.97, cpu: 1.03, memoryKiB: 1 };
@@ -277,8 +278,8 @@ ${unavailable.length === 0 ? "Everything listed ran." : unavailable.map(([id, re
 - Servers (bench/servers/): raw \`ws\` on Node (an \`http.Server\` + \`WebSocketServer\`, the
   README's heartbeat), raw \`Bun.serve\` (its \`idleTimeout\` + \`sendPings\`), raw
   \`Deno.serve\` + \`Deno.upgradeWebSocket\` (its \`idleTimeout\` pings), each with an idle sweep
-  closing sockets silent for ${60} s; uniws adapters with \`keepAliveInterval\` 30 s,
-  \`keepAliveTimeout\` 10 s, \`idleTimeout\` 60 s, written as \`for await (const m of socket) await socket.send(m.data)\`;
+  closing sockets silent for ${IDLE_TIMEOUT_MS / 1000} s; uniws adapters with \`keepAliveInterval\` ${KEEP_ALIVE_INTERVAL_MS / 1000} s,
+  \`keepAliveTimeout\` ${KEEP_ALIVE_TIMEOUT_MS / 1000} s, \`idleTimeout\` ${IDLE_TIMEOUT_MS / 1000} s, written as \`for await (const m of socket) await socket.send(m.data)\`;
   crossws with its built-in 30 s heartbeat; @hono/node-ws as shipped (no keep-alive).
 - Load: each connection keeps a fixed number of messages in flight (shown per case) and
   sends the next one when an echo arrives. ${results.settings.warmupMs} ms warm-up, then a

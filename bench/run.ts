@@ -11,6 +11,7 @@
  * @module
  */
 import { writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import type { IdleResult, LoadResult } from "./client.ts";
 import { machineInfo } from "./machine.ts";
@@ -161,6 +162,10 @@ async function memory(specs: ServerSpec[]): Promise<MemorySample[]> {
   return samples;
 }
 
+if (cpus().length < 2 || process.platform !== "linux") {
+  console.error("bench needs Linux (/proc, taskset) and at least 2 cores: servers run on core 0, the load client on core 1");
+  process.exit(2);
+}
 const startedAt = new Date();
 const machineBefore = machineInfo();
 log(`uniws bench: ${rounds} round(s), ${warmupMs} ms warm-up + ${durationMs} ms per case; servers on core 0, client on core 1`);
