@@ -42,10 +42,12 @@ export type FallbackHandler = (request: Request, info: Deno.ServeHandlerInfo) =>
  *   const socket = await context.accept();
  *   for await (const message of socket) await socket.send(message.data);
  * }, { keepAliveInterval: 30_000 });
- * const server = Deno.serve({ port: 5000 }, sockets.fetch(() => new Response("hello")));
+ * const stop = new AbortController();
+ * const server = Deno.serve({ port: 5000, signal: stop.signal }, sockets.fetch(() => new Response("hello")));
  * // Later: close every socket with 1001, then stop listening.
  * await sockets.close();
- * await server.shutdown();
+ * stop.abort();
+ * await server.finished;
  * ```
  */
 export class DenoWebSocketServer {
