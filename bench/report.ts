@@ -203,7 +203,10 @@ function deflateSection(results: Results): string {
     const reason = results.unavailable["uniws-node-deflate"] ?? results.unavailable["ws-deflate"];
     return `Not measured${reason === undefined ? "" : `: ${reason}`}.`;
   }
-  return `Both servers use the settings in bench/servers/settings.mjs (window 15 bits with context takeover, memLevel 4, level 6, threshold 1 KiB, 10 zlib jobs at once); the client offers \`permessage-deflate\` and compresses its own messages.\n\n${absolute(results, results.deflate, [results.deflateCase])}`;
+  const negotiated = measured(results, results.deflate)
+    .map((id) => `${label(results, id)}: \`${results.deflate.find((s) => s.server === id)?.extensions || "none"}\``)
+    .join("; ");
+  return `Both servers use the settings in bench/servers/settings.mjs (memLevel 4, level 6, threshold 1 KiB, 10 zlib jobs at once; window and context takeover as negotiated); the client (Bun's) offers \`permessage-deflate\` and compresses its own messages. Negotiated: ${negotiated}.\n\n${absolute(results, results.deflate, [results.deflateCase])}`;
 }
 
 /** Writes docs/benchmarks.md and docs/benchmarks.svg. */

@@ -29,8 +29,8 @@ const value = (name: string) => {
 };
 const quick = flag("quick");
 const rounds = Number(value("rounds") ?? (quick ? 1 : 3));
-const durationMs = Number(value("duration") ?? (quick ? 1000 : 2500));
-const warmupMs = quick ? 300 : 1000;
+const durationMs = Number(value("duration") ?? (quick ? 1000 : 2000));
+const warmupMs = quick ? 300 : 750;
 const only = value("only")?.split(",");
 const idleSteps = quick ? [200, 1000] : [1000, 10_000];
 
