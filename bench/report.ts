@@ -152,7 +152,7 @@ export function chart(results: Results): string {
   const gap = 40;
   const top = 56;
   const height = top + ids.length * rowHeight + 44;
-  const width = labelWidth + 2 * panelWidth + gap + 20;
+  const width = labelWidth + 2 * panelWidth + gap + 50;
   const panels = [
     { title: "messages/s ÷ raw (higher is better)", max: 1.4, measure: throughput, band: [TARGET.throughput, 1] as const },
     { title: "server CPU per message ÷ raw (lower is better)", max: 2.2, measure: cpuPerMessage, band: [1, TARGET.cpu] as const },
@@ -160,7 +160,7 @@ export function chart(results: Results): string {
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
-    `<text x="10" y="18" font-size="14" font-weight="bold">uniws and peers against each runtime's raw WebSocket server (medians of ${results.settings.rounds} rounds)</text>`,
+    `<text x="10" y="18" font-size="14" font-weight="bold">uniws and peers against each runtime's raw WebSocket server (medians of ${results.settings.rounds} round${results.settings.rounds === 1 ? "" : "s"})</text>`,
   ];
   panels.forEach((panel, p) => {
     const x0 = labelWidth + p * (panelWidth + gap);

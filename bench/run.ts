@@ -6,11 +6,12 @@
  * Flags: --quick (one short round, small memory test), --rounds N, --duration MS,
  * --only id,id (servers), --no-memory, --no-deflate, --no-write, --with file.mjs (an
  * extra Node server, path relative to bench/servers/, compared with raw ws: for
- * trying a change before making it).
+ * trying a change before making it), --report (only rewrite docs/benchmarks.md and
+ * the chart from bench/results.json, e.g. after editing bench/analysis.md).
  *
  * @module
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import type { IdleResult, LoadResult } from "./client.ts";
@@ -28,9 +29,9 @@ const value = (name: string) => {
   return at === -1 ? undefined : args[at + 1];
 };
 const quick = flag("quick");
-const rounds = Number(value("rounds") ?? (quick ? 1 : 3));
-const durationMs = Number(value("duration") ?? (quick ? 1000 : 2000));
-const warmupMs = quick ? 300 : 750;
+const rounds = Number(value("rounds") ?? (quick ? 1 : 5));
+const durationMs = Number(value("duration") ?? (quick ? 1000 : 1500));
+const warmupMs = quick ? 300 : 500;
 const only = value("only")?.split(",");
 const idleSteps = quick ? [200, 1000] : [1000, 10_000];
 
@@ -162,6 +163,12 @@ async function memory(specs: ServerSpec[]): Promise<MemorySample[]> {
   return samples;
 }
 
+if (flag("report")) {
+  const saved = JSON.parse(readFileSync(join(ROOT, "bench/results.json"), "utf8")) as Results;
+  printTable(saved);
+  writeReport(saved);
+  process.exit(0);
+}
 if (cpus().length < 2 || process.platform !== "linux") {
   console.error("bench needs Linux (/proc, taskset) and at least 2 cores: servers run on core 0, the load client on core 1");
   process.exit(2);
