@@ -114,6 +114,41 @@ describe("vanished peer", () => {
     for (const client of [talker, silent, paused]) client.destroy();
   });
 
+  test("ManyPeersSomeVanish_OnlyTheyAreAborted_WithinBound_OthersStayOpen", async () => {
+    const count = 300;
+    const { server, sockets } = await echoServer({ keepAliveInterval: 500, keepAliveTimeout: 500 });
+    const clients = await Promise.all(Array.from({ length: count }, async () => (await RawClient.open(server.port, "/ws")).client));
+    expect(await eventually(() => sockets.length === count)).toBe(true);
+    // Every fifth peer goes silent and stops reading; the others answer every Ping, as browsers do.
+    const silent = (i: number) => i % 5 === 0;
+    let pumping = true;
+    const pumps = clients.map(async (client, i) => {
+      if (silent(i)) return client.socket.pause();
+      while (pumping && !client.ended) {
+        const frame = await client.readFrame(200).catch(() => undefined);
+        if (frame?.opcode === Opcode.ping) client.send(Opcode.pong, frame.payload);
+      }
+    });
+    // The server's sockets are in accept order, which need not be the clients' order: match by count.
+    const started = Date.now();
+    const bound = (capabilities.pingControl ? 500 + 500 : 2 * 500) + 2000;
+    expect(await eventually(() => server.connections() === count - count / 5, bound), `connections ${server.connections()}`).toBe(true);
+    expect(Date.now() - started).toBeLessThan(bound);
+    // Two more keep-alive rounds: the answering peers stay open.
+    await delay(1200);
+    expect(server.connections()).toBe(count - count / 5);
+    const ended = sockets.filter((socket) => socket.state === "aborted");
+    expect(ended).toHaveLength(count / 5);
+    for (const socket of ended) expect((await socket.closed).error).toMatchObject({ code: "CONNECTION_CLOSED" });
+    pumping = false;
+    await Promise.all(pumps);
+    const live = clients.filter((_, i) => !silent(i));
+    for (const [i, client] of live.entries()) client.sendText(`still ${i}`);
+    for (const [i, client] of live.entries()) expect(await client.readText()).toBe(`still ${i}`);
+    for (const client of clients) client.destroy();
+    await expectReleased(server, 0);
+  });
+
   test("PeerResetsTcp_ClosedSettlesAtOnce_NothingLeft", async () => {
     const { server, sockets } = await echoServer({ keepAliveInterval: 60_000, keepAliveTimeout: 60_000, idleTimeout: 60_000 });
     const clients = await Promise.all(Array.from({ length: 10 }, () => RawClient.open(server.port, "/ws")));
