@@ -58,7 +58,7 @@ interface BunGlobal {
   file(path: string): unknown;
   serve(options: Record<string, unknown>): { port: number; stop(closeActive: boolean): unknown };
 }
-const { Deno, Bun } = globalThis as { Deno?: DenoGlobal; Bun?: BunGlobal };
+const { Deno, Bun } = globalThis as unknown as { Deno?: DenoGlobal; Bun?: BunGlobal };
 
 /** Closes the sockets (1001), then the server, then exits, on SIGINT or SIGTERM. */
 function stopOnSignal(sockets: WebSocketMiddleware, stopServer: () => unknown, on: (signal: "SIGINT" | "SIGTERM", stop: () => void) => void, exit: () => void): void {

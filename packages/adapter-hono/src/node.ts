@@ -27,21 +27,21 @@
  *
  * @module
  */
-import { type IncomingMessage, STATUS_CODES } from "node:http";
+import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import { type EngineCapabilities, type ResolvedWebSocketOptions, WebSocketError } from "@uniws/core";
 import {
-  type EngineCapabilities,
-  type EngineEvents,
-  type EngineSendOptions,
-  type EngineSocket,
-  negotiatePerMessageDeflate,
-  type ResolvedWebSocketOptions,
-  WebSocketError,
-} from "@uniws/core";
-import { DEFAULT_DEFLATE_OPTIONS, type NodeDeflateOptions } from "@uniws/node";
+  bindWsSocket,
+  negotiateForRequest,
+  type NodeDeflateOptions,
+  toHeaders,
+  withAcceptedOffer,
+  writeRawResponse,
+  wsDeflateOptions,
+} from "@uniws/node";
 import type { Context } from "hono";
-import { type PerMessageDeflateOptions, type WebSocket, WebSocketServer } from "ws";
+import { WebSocketServer } from "ws";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
 /**
@@ -114,7 +114,7 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
     const line = lines.find((header) => header.toLowerCase().startsWith("sec-websocket-extensions:"));
     if (line !== undefined) extensions.set(req, line.slice(line.indexOf(":") + 1).trim());
   };
-  const deflate = deflateSettings(init.deflate);
+  const deflate = wsDeflateOptions(init.deflate);
   // `ws` takes the size limit, close timeout and compression per server, not per connection.
   const engines = new Map<string, WebSocketServer>();
   const engineFor = (options: ResolvedWebSocketOptions, compress: boolean): WebSocketServer => {
@@ -152,16 +152,16 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
         throw new WebSocketError("UNSUPPORTED", "This request did not come through injectWebSocket(server); call it on the Node server");
       }
       pending.upgraded = true;
-      const offers = env.incoming.headers["sec-websocket-extensions"];
-      const negotiation = negotiatePerMessageDeflate(Array.isArray(offers) ? offers.join(", ") : offers, plan.compression);
-      const req = negotiation.accepted ? withOnlyOffer(env.incoming, negotiation.header) : env.incoming;
+      // The core negotiates permessage-deflate; the compressing engine applies its answer, shown as the only offer.
+      const negotiation = negotiateForRequest(env.incoming, plan.compression);
+      const req = negotiation.accepted ? withAcceptedOffer(env.incoming, negotiation.header) : env.incoming;
       if (plan.subProtocol !== undefined) subProtocols.set(req, plan.subProtocol);
       // `ws` drops a socket the client already closed without calling back: report that as a failed upgrade.
       const gone = () => events.failed(new Error("The client closed the connection during the handshake"));
       pending.socket.once("close", gone);
       engineFor(options, negotiation.accepted).handleUpgrade(req, pending.socket, pending.head, (ws) => {
         pending.socket.off("close", gone);
-        bindWs(ws, pending.socket, extensions.get(req) ?? "", events);
+        bindWsSocket(ws, pending.socket, extensions.get(req) ?? "", events);
       });
       // `injectWebSocket` sends nothing for an upgraded request; this only ends the Hono handler.
       return new Response(null);
@@ -170,19 +170,6 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
       server.on("upgrade", (req, socket, head) => void runUpgrade(init.app, req, socket, head));
     },
   };
-}
-
-/** The compressing engine's settings: zlib tuning only, so `ws` applies the negotiated parameters it is shown. */
-function deflateSettings(options: NodeDeflateOptions = {}): PerMessageDeflateOptions {
-  const { memLevel, level, threshold, concurrencyLimit } = { ...DEFAULT_DEFLATE_OPTIONS, ...options };
-  return { zlibDeflateOptions: { memLevel, level }, threshold, concurrencyLimit };
-}
-
-/** `req` with the core's answer as its only `Sec-WebSocket-Extensions` offer, which `ws` then accepts verbatim. */
-function withOnlyOffer(req: IncomingMessage, answer: string): IncomingMessage {
-  const view = Object.create(req) as IncomingMessage;
-  Object.defineProperty(view, "headers", { value: { ...req.headers, "sec-websocket-extensions": answer }, enumerable: true });
-  return view;
 }
 
 async function runUpgrade(app: FetchApp, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -208,69 +195,7 @@ function toRequest(req: IncomingMessage): Request {
   } catch {
     url = new URL("http://localhost/");
   }
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
-    else headers.append(name, value);
-  }
+  const headers = toHeaders(req.headers);
   const method = req.method ?? "GET";
   return new Request(url, { method: /^(CONNECT|TRACE|TRACK)$/i.test(method) ? "GET" : method, headers });
-}
-
-/** Writes `response` whole on a socket that was not upgraded, then closes it. */
-async function writeRawResponse(socket: Duplex, response: Response): Promise<void> {
-  const body = Buffer.from(await response.arrayBuffer());
-  if (socket.destroyed) return;
-  const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}`, "Connection: close", `Content-Length: ${body.byteLength}`];
-  response.headers.forEach((value, name) => {
-    if (name !== "content-length" && name !== "connection") lines.push(`${name}: ${value}`);
-  });
-  socket.end(Buffer.concat([Buffer.from(lines.join("\r\n") + "\r\n\r\n", "latin1"), body]));
-}
-
-class WsEngineSocket implements EngineSocket {
-  readonly #ws: WebSocket;
-  readonly extensions: string;
-
-  constructor(ws: WebSocket, extensions: string) {
-    this.#ws = ws;
-    this.extensions = extensions;
-  }
-
-  send(data: string | Uint8Array, options: EngineSendOptions): void {
-    this.#ws.send(data, { binary: !options.text, fin: options.fin, compress: options.compress });
-  }
-
-  ping(payload: Uint8Array): void {
-    this.#ws.ping(payload);
-  }
-
-  pong(payload: Uint8Array): void {
-    this.#ws.pong(payload);
-  }
-
-  close(code: number, reason: string): void {
-    this.#ws.close(code, reason);
-  }
-
-  terminate(): void {
-    this.#ws.terminate();
-  }
-
-  get bufferedAmount(): number {
-    return this.#ws.bufferedAmount;
-  }
-}
-
-function bindWs(ws: WebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
-  let lastError: unknown;
-  ws.on("message", (data: Buffer, isBinary: boolean) => events.message(isBinary ? data : data.toString("utf8"), isBinary));
-  // A Ping from the peer proves it alive as much as a Pong; `ws` answers it itself.
-  ws.on("pong", () => events.pong());
-  ws.on("ping", () => events.pong());
-  ws.on("error", (error: Error) => (lastError = error));
-  ws.on("close", (code: number, reason: Buffer) => events.closed(code, reason.toString("utf8"), lastError));
-  transport.on("drain", () => events.drained());
-  events.opened(new WsEngineSocket(ws, extensions));
 }
