@@ -22,7 +22,7 @@ if (kind === "uniws") {
   server = Bun.serve({
     hostname: HOST,
     port: 0,
-    fetch: (request, bunServer) => (bunServer.upgrade(request) ? undefined : stats(connections, scheduledTasks)),
+    fetch: (request, bunServer) => (bunServer.upgrade(request, { data: {} }) ? undefined : stats(connections, scheduledTasks)),
     websocket: {
       idleTimeout: 0,
       open: () => void open++,
