@@ -276,12 +276,58 @@ describe("slow consumer", () => {
   });
 });
 
-test("SendBufferLimit_Defaults16MiBOrFourHighWaterMarks_ZeroTurnsItOff", () => {
+describe("handler that stops reading", () => {
+  test("PeerKeepsSending_PastReceiveBufferLimit_ClosedWith1013_ReceivedMessagesStillRead", async () => {
+    const limit = 256 * 1024;
+    const size = 16 * 1024;
+    const gate = deferred<void>();
+    const received: number[] = [];
+    const ended = deferred<unknown>();
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      if (context.url.pathname !== "/stalled") {
+        for await (const message of socket) await socket.send(message.data);
+        return;
+      }
+      await gate.promise; // a stalled dependency: nothing is read meanwhile
+      for await (const message of socket) received.push((message.data as Uint8Array)[0]!);
+      ended.resolve(await socket.closed);
+    }, { receiveBufferLimit: limit, keepAliveInterval: 0, onError: () => {} });
+    const { client: talker } = await RawClient.open(server.port, "/ws");
+    const { client: flooder } = await RawClient.open(server.port, "/stalled");
+    // 2 MiB in 16 KiB messages, each tagged with its number.
+    for (let i = 0; i < 128; i++) flooder.send(Opcode.binary, new Uint8Array(size).fill(i));
+    if (runtime === "deno") {
+      // Documented difference (docs/deno.md): Deno stops reading after the server's Close and ends the
+      // connection when more data arrives, so a flooding peer is dropped (a reset may discard the Close frame).
+      await flooder.readClose(10_000).catch(() => {});
+      await flooder.waitForEnd(10_000);
+    } else {
+      expect(await flooder.readClose(10_000)).toEqual({ code: 1013, reason: "Receive buffer full" });
+      flooder.sendClose(1013);
+    }
+    talker.sendText("unaffected");
+    expect(await talker.readText()).toBe("unaffected");
+    gate.resolve();
+    expect(await ended.promise).toMatchObject(runtime === "deno" ? { closeStatus: 1006, wasClean: false } : { closeStatus: 1013, wasClean: true });
+    // Everything accepted before the bound is read, in order: at most the limit and one message more.
+    expect(received.length).toBeGreaterThanOrEqual(limit / size);
+    expect(received.length).toBeLessThanOrEqual(limit / size + 1);
+    expect(received).toEqual(received.map((_, i) => i));
+    await expectReleased(server, 1);
+    talker.destroy();
+    flooder.destroy();
+  });
+});
+
+test("BufferLimits_Defaults_ZeroTurnsThemOff_InvalidValuesThrow", () => {
   expect(resolveOptions().sendBufferLimit).toBe(16 * 1024 * 1024);
   expect(resolveOptions({ sendHighWaterMark: 8 * 1024 * 1024 }).sendBufferLimit).toBe(32 * 1024 * 1024);
   expect(resolveOptions({ sendBufferLimit: 0 }).sendBufferLimit).toBe(0);
   expect(() => resolveOptions({ sendHighWaterMark: 1024, sendBufferLimit: 512 })).toThrow(RangeError);
   expect(() => resolveOptions({ sendBufferLimit: -1 })).toThrow(RangeError);
+  expect(resolveOptions().receiveBufferLimit).toBe(16 * 1024 * 1024);
+  expect(() => resolveOptions({ receiveBufferLimit: Number.NaN })).toThrow(RangeError);
 });
 
 describe("slow handshakes", () => {

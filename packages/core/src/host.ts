@@ -236,6 +236,7 @@ export class WebSocketHost<Native = unknown> {
       maxMessageSize: options.maxMessageSize,
       sendHighWaterMark: options.sendHighWaterMark,
       sendBufferLimit: options.sendBufferLimit,
+      receiveBufferLimit: options.receiveBufferLimit,
       capabilities,
       // A timer armed by one request's socket must not touch another request's (workerd forbids it).
       scheduler: capabilities.requestScopedIo === true ? new Scheduler(10, options.onError) : this.#scheduler,

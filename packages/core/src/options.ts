@@ -61,6 +61,15 @@ export interface WebSocketOptions {
    * @default 16_777_216 (16 MiB), or `4 × sendHighWaterMark` if that is larger
    */
   sendBufferLimit?: number;
+  /**
+   * The bound on received bytes the handler has not read yet. A message that arrives
+   * while more than this waits unread (the handler stopped reading while the peer kept
+   * sending) closes the socket with 1013 (Try Again Later); what was already received
+   * can still be read, and later data from the peer is dropped. A socket thus holds at
+   * most this plus one message. Text counts by its length. `0` turns the bound off.
+   * @default 16_777_216 (16 MiB)
+   */
+  receiveBufferLimit?: number;
   /** Called with errors the application did not catch (a handler that threw). Defaults to `console.error`. */
   onError?: (error: unknown) => void;
 }
@@ -98,6 +107,8 @@ export interface ResolvedWebSocketOptions {
   readonly sendHighWaterMark: number;
   /** 0 when off. */
   readonly sendBufferLimit: number;
+  /** 0 when off. */
+  readonly receiveBufferLimit: number;
   readonly onError: (error: unknown) => void;
 }
 
@@ -110,6 +121,7 @@ export const DEFAULT_OPTIONS = {
   closeTimeout: 30_000,
   sendHighWaterMark: 1024 * 1024,
   sendBufferLimit: 16 * 1024 * 1024,
+  receiveBufferLimit: 16 * 1024 * 1024,
 } as const;
 
 /** Throws a RangeError unless `value` is a finite, non-negative number. */
@@ -143,6 +155,7 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocke
     closeTimeout: checkDuration("closeTimeout", options.closeTimeout ?? DEFAULT_OPTIONS.closeTimeout),
     sendHighWaterMark,
     sendBufferLimit,
+    receiveBufferLimit: checkDuration("receiveBufferLimit", options.receiveBufferLimit ?? DEFAULT_OPTIONS.receiveBufferLimit),
     onError: options.onError ?? ((error) => console.error("uniws:", error)),
   };
 }

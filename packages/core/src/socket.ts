@@ -78,11 +78,15 @@ export interface SocketSettings extends LivenessSettings {
   readonly sendHighWaterMark: number;
   /** 0 when off. */
   readonly sendBufferLimit: number;
+  /** 0 when off. */
+  readonly receiveBufferLimit: number;
   readonly capabilities: EngineCapabilities;
   readonly scheduler: Scheduler;
 }
 
 const encoder = new TextEncoder();
+// 1013 Try Again Later (IANA registry, RFC 6455 §7.4.2): the server cannot keep up with this peer.
+const TRY_AGAIN_LATER = 1013;
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 const EMPTY = new Uint8Array(0);
 
@@ -142,6 +146,9 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
   // Inbound: whole messages from the engine, consumed by receive().
   readonly #inbox: Inbound[] = [];
   #inboxHead = 0;
+  // Bytes in the inbox (text by length), bounded by receiveBufferLimit; past it the peer's data is dropped.
+  #unreadBytes = 0;
+  #inboxOverflowed = false;
   #partial: Partial | undefined;
   #receiving = false;
   #wakeReceiver: (() => void) | undefined;
@@ -315,6 +322,14 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
       this.#startClose(CloseStatus.MessageTooBig, "Message too big");
       return;
     }
+    if (this.#inboxOverflowed) return;
+    const limit = this.#settings.receiveBufferLimit;
+    if (limit > 0 && this.#unreadBytes > limit) {
+      this.#inboxOverflowed = true;
+      this.#startClose(TRY_AGAIN_LATER, "Receive buffer full");
+      return;
+    }
+    this.#unreadBytes += data.length;
     this.#inbox.push({ text: !binary, data });
     this.#wake();
   }
@@ -465,6 +480,7 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
     if (this.#inboxHead >= this.#inbox.length) return undefined;
     const item = this.#inbox[this.#inboxHead]!;
     this.#inbox[this.#inboxHead++] = undefined as unknown as Inbound;
+    this.#unreadBytes -= item.data.length;
     if (this.#inboxHead === this.#inbox.length) {
       this.#inbox.length = 0;
       this.#inboxHead = 0;
