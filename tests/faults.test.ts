@@ -1,8 +1,8 @@
 /**
  * Faults a long-lived server meets: peers that vanish without a Close, consumers that stop reading,
- * handshakes that never finish, and shutdown with messages in flight. Each is contained: the faulty
- * connection ends within a bound, everything held for it is released, and a bystander on the same server
- * keeps being served meanwhile. Figures and per-runtime differences: docs/reliability.md.
+ * handlers that stop reading, handshakes that never finish, and shutdown with messages in flight. Each is
+ * contained: the faulty connection ends within a bound, everything held for it is released, and a bystander
+ * on the same server keeps being served meanwhile. Figures and per-runtime differences: docs/reliability.md.
  */
 import { afterEach, describe, expect, test } from "vitest";
 import { resolveOptions, type UniWebSocket, type WebSocketContext, WebSocketError, type WebSocketOptions } from "@uniws/core";
