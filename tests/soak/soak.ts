@@ -25,6 +25,7 @@ interface Stats {
   rss: number;
   heapUsed: number;
   tcpHandles: number | null;
+  listeners: number | null;
 }
 
 const args = process.argv.slice(2);
@@ -92,7 +93,8 @@ async function closeCleanly(client: RawClient): Promise<void> {
 }
 
 const settled = (after: Stats, before: Stats) =>
-  after.connections === 0 && (after.scheduledTasks ?? 0) === 0 && (after.tcpHandles === null || after.tcpHandles <= before.tcpHandles!);
+  after.connections === 0 && (after.scheduledTasks ?? 0) === 0 && (after.tcpHandles === null || after.tcpHandles <= before.tcpHandles!) &&
+  (after.listeners === null || after.listeners <= before.listeners!);
 
 async function soak(runtime: Runtime, kind: Kind) {
   const { port, child } = await startServer(runtime, kind);
@@ -150,8 +152,10 @@ async function soak(runtime: Runtime, kind: Kind) {
       cyclesMs,
       cyclesPerSecond: Math.round(CYCLES / (cyclesMs / 1000)),
       leftAfterConcurrent: { connections: afterConcurrent.connections, scheduledTasks: afterConcurrent.scheduledTasks, tcpHandles: afterConcurrent.tcpHandles },
-      leftAfterCycles: { connections: afterCycles.connections, scheduledTasks: afterCycles.scheduledTasks, tcpHandles: afterCycles.tcpHandles },
+      leftAfterCycles: { connections: afterCycles.connections, scheduledTasks: afterCycles.scheduledTasks, tcpHandles: afterCycles.tcpHandles, listeners: afterCycles.listeners },
       baselineTcpHandles: empty.tcpHandles,
+      baselineListeners: empty.listeners,
+      peakListeners: idle.listeners,
       clean: settled(afterConcurrent, empty) && settled(afterCycles, empty),
       rssGrowthAfterCyclesMB: +((afterCycles.rss - empty.rss) / 2 ** 20).toFixed(1),
       rssGrowthSecondHalfMB: +((afterCycles.rss - halfway.rss) / 2 ** 20).toFixed(1),

@@ -23,8 +23,11 @@ if (kind === "uniws") {
   connections = () => wss.clients.size;
   onUpgrade = (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
 }
+// Every listener on the HTTP server and the process: a per-connection one left behind would show here.
+const listeners = () =>
+  [server, process].reduce((sum, emitter) => sum + emitter.eventNames().reduce((n, name) => n + emitter.listenerCount(name), 0), 0);
 const server = createServer(async (_req, res) => {
-  const answer = await stats(connections, scheduledTasks);
+  const answer = await stats(connections, scheduledTasks, listeners);
   res.writeHead(200, { "content-type": "application/json" }).end(await answer.text());
 });
 server.on("upgrade", onUpgrade);

@@ -31,13 +31,16 @@ function memory() {
   return { rss, heapUsed };
 }
 
-/** The `/stats` answer: live sockets and timer tasks as the server counts them, memory, TCP handles. */
-export async function stats(connections, scheduledTasks) {
+/**
+ * The `/stats` answer: live sockets and timer tasks as the server counts them, memory, TCP handles, and
+ * event listeners where the server has emitters to count (`listeners`, Node only).
+ */
+export async function stats(connections, scheduledTasks, listeners = () => null) {
   for (let i = 0; i < 3; i++) {
     collect();
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return Response.json({ connections: connections(), scheduledTasks: scheduledTasks(), ...memory(), tcpHandles: tcpHandles() });
+  return Response.json({ connections: connections(), scheduledTasks: scheduledTasks(), ...memory(), tcpHandles: tcpHandles(), listeners: listeners() });
 }
 
 const exit = () => (deno ? deno.exit(0) : globalThis.process.exit(0));
