@@ -5,7 +5,7 @@
  *      against the server's empty baseline after a GC), echo again, and close cleanly;
  *   2. 20,000 connect/disconnect cycles, two in three closed cleanly and the rest dropped;
  *   3. 35 s of quiet (one keep-alive interval), after which the heap must be back near its baseline;
- * and must end with zero live sockets, zero timer tasks and no extra TCP handle.
+ * and must end with zero live sockets, zero timer tasks, no extra TCP handle and (Node) no extra listener.
  *
  *   npx tsc -b packages/core packages/adapter-node     # the Node server runs the built dist
  *   bun tests/soak/soak.ts [--connections 10000] [--cycles 20000] [--runtimes node,deno,bun]
