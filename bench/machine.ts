@@ -17,6 +17,8 @@ export interface MachineInfo {
   loadAverage: number[];
   versions: Record<string, string>;
   commit: string;
+  /** Tracked files under packages/ with uncommitted changes when the run started (what "-dirty" covered). */
+  uncommitted: string[];
 }
 
 function output(cmd: string[]): string {
@@ -52,5 +54,9 @@ export function machineInfo(): MachineInfo {
       "@hono/node-server": packageVersion("@hono/node-server"),
     },
     commit: output(["git", "describe", "--always", "--dirty"]),
+    uncommitted: (spawnSync("git", ["status", "--porcelain", "--untracked-files=no", "--", "packages"], { cwd: ROOT, encoding: "utf8" }).stdout ?? "")
+      .split("\n")
+      .filter((line) => line.length > 3)
+      .map((line) => line.slice(3)),
   };
 }

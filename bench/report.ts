@@ -226,7 +226,7 @@ layer costs. Each server below is the same echo (text stays text, binary stays b
 measured in the same run as its runtime's raw server. **Ratios to the raw server of the
 same runtime are the result**; absolute numbers depend on a shared, noisy 2-core machine.
 
-Run of ${results.date.slice(0, 16).replace("T", " ")} UTC (${minutes.toFixed(0)} min), uniws \`${m.commit}\`, ${results.settings.rounds} alternating round(s)${results.settings.quick ? " (**quick run**: short windows, small memory test)" : ""}.
+Run of ${results.date.slice(0, 16).replace("T", " ")} UTC (${minutes.toFixed(0)} min), uniws \`${m.commit}\`${(m.uncommitted ?? []).length > 0 ? ` (measured with uncommitted changes in ${m.uncommitted.map((f) => `\`${f}\``).join(", ")})` : ""}, ${results.settings.rounds} alternating round(s)${results.settings.quick ? " (**quick run**: short windows, small memory test)" : ""}.
 Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; load average ${m.loadAverage.join(" / ")} at the start and ${results.loadAverageAfter.join(" / ")} at the end (other work shared the machine).
 
 ## Headline: each adapter against its runtime's raw server
