@@ -187,8 +187,13 @@ export function answerHandshakeOnStream(stream: ServerHttp2Stream): void {
  * the core's `abort` (and keep-alive timeout) reset the stream with CANCEL first.
  */
 export function cancelOnAbort(stream: ServerHttp2Stream, events: EngineEvents): EngineEvents {
+  // Delegate each event: the core's events object keeps its methods on a prototype, which a spread would drop.
   return {
-    ...events,
+    failed: (error) => events.failed(error),
+    message: (data, binary) => events.message(data, binary),
+    pong: () => events.pong(),
+    drained: () => events.drained(),
+    closed: (code, reason, error) => events.closed(code, reason, error),
     opened: (socket: EngineSocket) =>
       events.opened({
         extensions: socket.extensions,

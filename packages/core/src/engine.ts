@@ -77,9 +77,11 @@ export interface CompressionRequest {
 }
 
 /**
- * Where the adapter reports what happens to a connection. `opened` comes once
- * when the upgrade completes (or `failed` if it cannot); then any number of
- * `message`, `pong` and `drained`; `closed` comes exactly once at the end.
+ * Where the adapter reports what happens to a connection. The core's object keeps
+ * these as methods on a prototype: call them on the object (an adapter that wraps
+ * it delegates each one; a spread or a detached method would lose them).
+ * `opened` comes once when the upgrade completes (or `failed` if it cannot); then
+ * any number of `message`, `pong` and `drained`; `closed` comes exactly once at the end.
  */
 export interface EngineEvents {
   opened(socket: EngineSocket): void;

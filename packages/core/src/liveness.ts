@@ -21,7 +21,7 @@ export interface LivenessActions {
   /** Send a keep-alive Ping (an answer is expected). */
   ping(): void;
   /** Send an unsolicited Pong (keep-alive without timeout: no answer expected, RFC 6455 §5.5.3). */
-  pong(): void;
+  heartbeat(): void;
   /** No data message within the idle timeout. */
   idle(): void;
   /** The peer did not answer a Ping, or did not finish the close handshake, in time. */
@@ -106,7 +106,7 @@ export class Liveness implements ScheduledTask {
           this.#pingSentAt = time;
           this.#actions.ping();
         } else {
-          this.#actions.pong();
+          this.#actions.heartbeat();
         }
       }
     }

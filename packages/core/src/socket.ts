@@ -8,7 +8,7 @@
 import { CloseStatus, validateCloseStatus } from "./close-status.ts";
 import type { EngineCapabilities, EngineEvents, EngineSocket } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
-import { Liveness, type LivenessSettings } from "./liveness.ts";
+import { Liveness, type LivenessActions, type LivenessSettings } from "./liveness.ts";
 import type { ScheduledTask, Scheduler } from "./scheduler.ts";
 
 /**
@@ -63,7 +63,18 @@ export interface CloseResult {
 /** Data a send accepts. */
 export type SendData = string | Uint8Array | ArrayBuffer | ArrayBufferView;
 
-type Inbound = { readonly text: boolean; readonly data: string | Uint8Array };
+/** A data message as `receive()` and iteration hand it out. */
+export type DataMessage = Extract<WebSocketMessage, { type: MessageType }>;
+
+// A pending receive: what shape of result it wants, and where to deliver it.
+interface Receiver {
+  readonly mode: "whole" | "buffer" | "iterate";
+  readonly buffer: Uint8Array | undefined;
+  readonly resolve: (value: never) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 interface Partial {
   readonly type: MessageType;
@@ -82,6 +93,8 @@ export interface SocketSettings extends LivenessSettings {
   readonly receiveBufferLimit: number;
   readonly capabilities: EngineCapabilities;
   readonly scheduler: Scheduler;
+  /** Told once when the socket has ended (the host forgets it). */
+  readonly onEnded?: (socket: UniWebSocket) => void;
 }
 
 const encoder = new TextEncoder();
@@ -129,7 +142,7 @@ function exceeds(data: string | Uint8Array, max: number): boolean {
  * for await (const message of socket) await socket.send(message.data);
  * ```
  */
-export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: string | Uint8Array }> {
+export class UniWebSocket implements AsyncIterable<DataMessage> {
   /** The sub-protocol selected at accept, or `undefined`. */
   readonly subProtocol: string | undefined;
   /** Settles (never rejects) when the connection has ended. */
@@ -139,19 +152,21 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
   #engine: EngineSocket | undefined;
   readonly #settings: SocketSettings;
   readonly #liveness: Liveness;
+  readonly #events: EngineEvents & LivenessActions;
   #resolveClosed!: (result: CloseResult) => void;
+  #openWaiter: { resolve: (socket: UniWebSocket) => void; reject: (error: unknown) => void } | undefined;
+  #pendingClose: { code: number; reason: string } | undefined;
   #result: CloseResult | undefined;
   #abortError: unknown;
 
   // Inbound: whole messages from the engine, consumed by receive().
-  readonly #inbox: Inbound[] = [];
+  readonly #inbox: DataMessage[] = [];
   #inboxHead = 0;
   // Bytes in the inbox (text by length), bounded by receiveBufferLimit; past it the peer's data is dropped.
   #unreadBytes = 0;
   #inboxOverflowed = false;
   #partial: Partial | undefined;
-  #receiving = false;
-  #wakeReceiver: (() => void) | undefined;
+  #receiver: Receiver | undefined;
 
   // Outbound: the message being sent in parts, and senders waiting for the buffer to drain.
   #outgoingType: MessageType | undefined;
@@ -165,18 +180,8 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
     this.#settings = settings;
     this.subProtocol = settings.subProtocol;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.#liveness = new Liveness(settings, {
-      ping: () => this.#engine?.ping(EMPTY),
-      pong: () => this.#engine?.pong(EMPTY),
-      idle: () => this.#startClose(CloseStatus.EndpointUnavailable, "Idle timeout"),
-      expired: (what) =>
-        this.#abort(
-          new WebSocketError(
-            "CONNECTION_CLOSED",
-            what === "keep-alive" ? "The peer did not answer a keep-alive ping in time" : "The peer did not complete the close handshake in time",
-          ),
-        ),
-    }, settings.scheduler);
+    this.#events = new UniWebSocket.#Events(this);
+    this.#liveness = new Liveness(settings, this.#events, settings.scheduler);
   }
 
   /** The socket's state. */
@@ -209,40 +214,31 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
    * peer's close. Rejects with `CONNECTION_CLOSED` when the connection ended
    * without a Close frame. One receive at a time.
    */
-  async receive(): Promise<WebSocketMessage>;
+  receive(): Promise<WebSocketMessage>;
   /**
    * Receives the next part of a message into `buffer` (the seed's
    * `ReceiveAsync(buffer)`): a message larger than the buffer arrives over several
    * calls, `endOfMessage` true on the last.
    */
-  async receive(buffer: Uint8Array): Promise<ReceiveResult>;
-  async receive(buffer?: Uint8Array): Promise<WebSocketMessage | ReceiveResult> {
-    if (this.#receiving) throw new WebSocketError("INVALID_STATE", "Another receive is already pending on this socket");
+  receive(buffer: Uint8Array): Promise<ReceiveResult>;
+  receive(buffer?: Uint8Array): Promise<WebSocketMessage | ReceiveResult> {
     if (buffer !== undefined && (!(buffer instanceof Uint8Array) || buffer.byteLength === 0)) {
-      throw new TypeError("receive(buffer) needs a non-empty Uint8Array");
+      return Promise.reject(new TypeError("receive(buffer) needs a non-empty Uint8Array"));
     }
-    this.#receiving = true;
-    try {
-      if (this.#partial === undefined) await this.#nextInbound();
-      return buffer === undefined ? this.#takeWhole() : this.#takeInto(buffer);
-    } finally {
-      this.#receiving = false;
-    }
+    return this.#receive(buffer === undefined ? "whole" : "buffer", buffer);
   }
 
   /** Iterates whole data messages until the peer closes or the connection ends. */
-  async *[Symbol.asyncIterator](): AsyncIterator<{ type: MessageType; data: string | Uint8Array }> {
-    for (;;) {
-      let message: WebSocketMessage;
-      try {
-        message = await this.receive();
-      } catch (error) {
-        if (error instanceof WebSocketError && error.code === "CONNECTION_CLOSED") return;
-        throw error;
-      }
-      if (message.type === "close") return;
-      yield message;
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
+    const socket = this;
+    return {
+      next: () => socket.#receive("iterate", undefined) as Promise<IteratorResult<DataMessage>>,
+      // Leaving a `for await` early stops the iteration only: the socket stays as it is.
+      return: () => Promise.resolve(DONE),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
   }
 
   /**
@@ -296,23 +292,67 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
 
   /** @internal The events the adapter reports into. */
   get engineEvents(): EngineEvents {
-    return {
-      opened: (engine) => this.#opened(engine),
-      failed: (error) => this.#ended(CloseStatus.Abnormal, "", error),
-      message: (data, binary) => this.#message(data, binary),
-      pong: () => this.#liveness.inbound(false),
-      drained: () => this.#drained(),
-      closed: (code, reason, error) => this.#ended(code, reason, error),
-    };
+    return this.#events;
   }
 
+  // One small object per socket (not a closure per event) serves the engine and the deadlines.
+  static #Events = class SocketEvents implements EngineEvents, LivenessActions {
+    readonly #socket: UniWebSocket;
+    constructor(socket: UniWebSocket) {
+      this.#socket = socket;
+    }
+    opened(engine: EngineSocket): void {
+      this.#socket.#opened(engine);
+    }
+    failed(error: unknown): void {
+      this.#socket.#ended(CloseStatus.Abnormal, "", error);
+    }
+    message(data: string | Uint8Array, binary: boolean): void {
+      this.#socket.#message(data, binary);
+    }
+    pong(): void {
+      this.#socket.#liveness.inbound(false);
+    }
+    drained(): void {
+      this.#socket.#drained();
+    }
+    closed(code: number, reason: string, error?: unknown): void {
+      this.#socket.#ended(code, reason, error);
+    }
+    ping(): void {
+      this.#socket.#engine?.ping(EMPTY);
+    }
+    heartbeat(): void {
+      this.#socket.#engine?.pong(EMPTY);
+    }
+    idle(): void {
+      this.#socket.#startClose(CloseStatus.EndpointUnavailable, "Idle timeout");
+    }
+    expired(what: "keep-alive" | "close"): void {
+      const message = what === "keep-alive"
+        ? "The peer did not answer a keep-alive ping in time"
+        : "The peer did not complete the close handshake in time";
+      this.#socket.#abort(new WebSocketError("CONNECTION_CLOSED", message));
+    }
+  };
+
   // ---- engine events ----
+
+  /** @internal Resolves when the upgrade completes; rejects with `UPGRADE_FAILED` when it does not. */
+  whenOpen(): Promise<UniWebSocket> {
+    return new Promise((resolve, reject) => (this.#openWaiter = { resolve, reject }));
+  }
 
   #opened(engine: EngineSocket): void {
     if (this.#state !== "connecting") return;
     this.#engine = engine;
     this.#state = "open";
     this.#liveness.start();
+    const waiter = this.#openWaiter;
+    this.#openWaiter = undefined;
+    waiter?.resolve(this);
+    const pending = this.#pendingClose;
+    if (pending !== undefined) this.#startClose(pending.code, pending.reason);
   }
 
   #message(data: string | Uint8Array, binary: boolean): void {
@@ -330,13 +370,16 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
       return;
     }
     this.#unreadBytes += data.length;
-    this.#inbox.push({ text: !binary, data });
+    this.#inbox.push(binary ? { type: "binary", data: typeof data === "string" ? encoder.encode(data) : data } : { type: "text", data: data as string });
     this.#wake();
   }
 
   #ended(code: number, reason: string, error?: unknown): void {
     if (this.#result !== undefined) return;
     this.#liveness.stop();
+    const waiter = this.#openWaiter;
+    this.#openWaiter = undefined;
+    waiter?.reject(new WebSocketError("UPGRADE_FAILED", "The WebSocket upgrade did not complete", { cause: error ?? `closed with ${code} before opening` }));
     const wasClean = code !== CloseStatus.Abnormal && this.#abortError === undefined;
     // Engine errors (a protocol violation, a reset) reach the application as one typed error, the original as its cause.
     const failure = this.#abortError ??
@@ -353,6 +396,7 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
     this.#outgoingParts = [];
     this.#settleDrainWaiters();
     this.#wake();
+    this.#settings.onEnded?.(this);
     this.#resolveClosed(this.#result);
   }
 
@@ -442,6 +486,11 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
   // ---- closing ----
 
   #startClose(code: number, reason: string): void {
+    // Asked before the upgrade completed (a shutdown): close as soon as it opens.
+    if (this.#state === "connecting") {
+      this.#pendingClose ??= { code, reason };
+      return;
+    }
     if (this.#state !== "open" && this.#state !== "closeReceived") return;
     this.#state = "closeSent";
     this.#liveness.closing();
@@ -464,22 +513,51 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
 
   // ---- receiving ----
 
-  async #nextInbound(): Promise<void> {
-    while (this.#inboxHead >= this.#inbox.length && this.#result === undefined) {
-      await new Promise<void>((resolve) => (this.#wakeReceiver = resolve));
+  #receive(mode: Receiver["mode"], buffer: Uint8Array | undefined): Promise<never> {
+    if (this.#receiver !== undefined) {
+      return Promise.reject(new WebSocketError("INVALID_STATE", "Another receive is already pending on this socket"));
     }
+    // Something to hand out now: no waiting, no extra promise hops.
+    if (this.#hasInbound()) {
+      try {
+        return Promise.resolve(this.#take(mode, buffer) as never);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return new Promise((resolve, reject) => (this.#receiver = { mode, buffer, resolve, reject }));
+  }
+
+  #hasInbound(): boolean {
+    return this.#partial !== undefined || this.#inboxHead < this.#inbox.length || this.#result !== undefined;
+  }
+
+  #take(mode: Receiver["mode"], buffer: Uint8Array | undefined): WebSocketMessage | ReceiveResult | IteratorResult<DataMessage> {
+    if (mode === "buffer") return this.#takeInto(buffer!);
+    if (mode === "whole") return this.#takeWhole();
+    // Iteration ends at the peer's close and, quietly, at an abnormal end.
+    if (this.#partial === undefined && this.#inboxHead >= this.#inbox.length) return DONE;
+    return { done: false, value: this.#takeWhole() as DataMessage };
   }
 
   #wake(): void {
-    const wake = this.#wakeReceiver;
-    this.#wakeReceiver = undefined;
-    wake?.();
+    const receiver = this.#receiver;
+    if (receiver === undefined || !this.#hasInbound()) return;
+    this.#receiver = undefined;
+    let value;
+    try {
+      value = this.#take(receiver.mode, receiver.buffer);
+    } catch (error) {
+      receiver.reject(error);
+      return;
+    }
+    receiver.resolve(value as never);
   }
 
-  #shift(): Inbound | undefined {
+  #shift(): DataMessage | undefined {
     if (this.#inboxHead >= this.#inbox.length) return undefined;
     const item = this.#inbox[this.#inboxHead]!;
-    this.#inbox[this.#inboxHead++] = undefined as unknown as Inbound;
+    this.#inbox[this.#inboxHead++] = undefined as unknown as DataMessage;
     this.#unreadBytes -= item.data.length;
     if (this.#inboxHead === this.#inbox.length) {
       this.#inbox.length = 0;
@@ -504,10 +582,7 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
       const rest = partial.bytes.subarray(partial.offset);
       return partial.type === "text" ? { type: "text", data: new TextDecoder().decode(rest) } : { type: "binary", data: rest };
     }
-    const item = this.#shift();
-    if (item === undefined) return this.#closeMessage();
-    if (item.text) return { type: "text", data: item.data as string };
-    return { type: "binary", data: typeof item.data === "string" ? encoder.encode(item.data) : item.data };
+    return this.#shift() ?? this.#closeMessage();
   }
 
   #takeInto(buffer: Uint8Array): ReceiveResult {
@@ -519,7 +594,7 @@ export class UniWebSocket implements AsyncIterable<{ type: MessageType; data: st
         return { count: 0, type: "close", endOfMessage: true, closeStatus: close.closeStatus, closeStatusDescription: close.closeStatusDescription };
       }
       const bytes = typeof item.data === "string" ? encoder.encode(item.data) : item.data;
-      partial = { type: item.text ? "text" : "binary", bytes, offset: 0 };
+      partial = { type: item.type, bytes, offset: 0 };
     }
     const count = Math.min(buffer.byteLength, partial.bytes.byteLength - partial.offset);
     buffer.set(partial.bytes.subarray(partial.offset, partial.offset + count));

@@ -1,0 +1,213 @@
+/**
+ * One request as the application's handler sees it (the seed's
+ * `HttpContext.WebSockets`): what the client asked for, `accept` and `reject`, and
+ * the handler's run, whose promise is the connection's lifetime.
+ *
+ * @module
+ */
+import { CloseStatus } from "./close-status.ts";
+import type { UpgradeBinding, UpgradePlan } from "./engine.ts";
+import { WebSocketError } from "./errors.ts";
+import { type HandshakeRequest, requestedProtocols } from "./handshake.ts";
+import { type ResolvedWebSocketOptions, validateAcceptContext, type WebSocketAcceptContext } from "./options.ts";
+import type { UniWebSocket } from "./socket.ts";
+
+/**
+ * The request context a handler receives. `Native` is the adapter's own request
+ * object (Node's `IncomingMessage`, the web `Request`, Hono's `Context`).
+ */
+export interface WebSocketContext<Native = unknown> {
+  /** Whether this is a valid WebSocket opening handshake that `accept` can complete. */
+  readonly isWebSocketRequest: boolean;
+  /** The sub-protocols the client offered, in its order of preference. */
+  readonly requestedProtocols: readonly string[];
+  /** The `Origin` header, if any. Not authentication: any non-browser client can send any value. */
+  readonly origin: string | undefined;
+  readonly method: string;
+  readonly url: URL;
+  readonly headers: Headers;
+  /** `"2"` for a WebSocket over an HTTP/2 extended CONNECT (RFC 8441). */
+  readonly httpVersion: "1.1" | "2";
+  /** The adapter's own request object. */
+  readonly native: Native;
+  /**
+   * Completes the upgrade and resolves with the open socket. Throws
+   * `NOT_WEBSOCKET_REQUEST` for a request that is not a WebSocket request,
+   * `INVALID_SUBPROTOCOL` for a sub-protocol the client did not offer.
+   */
+  accept(acceptContext?: WebSocketAcceptContext): Promise<UniWebSocket>;
+  /** Answers the request with an HTTP status instead of upgrading. */
+  reject(status: number, body?: BodyInit | null, headers?: HeadersInit): void;
+}
+
+/**
+ * The application's handler. Its promise is the connection's lifetime: when it
+ * returns, an accepted socket still open is closed with 1000; when it throws, with
+ * 1011 (and the error goes to `onError`). A handler may return a `Response` to
+ * answer a request it does not upgrade.
+ */
+export type WebSocketHandler<Native = unknown> = (
+  context: WebSocketContext<Native>,
+) => void | Response | Promise<void | Response>;
+
+/** What the adapter does with the HTTP request. */
+export type DispatchOutcome =
+  /** Send this response (a refusal, or the application's answer). */
+  | { readonly kind: "response"; readonly response: Response }
+  /** The request was upgraded; send `response` if the runtime needs one returned (Deno's 101). */
+  | { readonly kind: "upgraded"; readonly response: Response | undefined }
+  /** The handler neither upgraded nor answered: the adapter's fallback (or 404) answers. */
+  | { readonly kind: "unhandled" };
+
+/** What a context needs from the server it belongs to: one object per server, shared by its requests. */
+export interface ContextHost {
+  readonly closing: boolean;
+  readonly options: ResolvedWebSocketOptions;
+  /** Creates (and tracks) the socket an accept will open. */
+  createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket;
+}
+
+/** A plain-text response, for the answers the core gives itself. */
+export function textResponse(status: number, text: string, headers?: Record<string, string>): Response {
+  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers } });
+}
+
+/** The context of one request, and the run of the handler over it. */
+export class RequestContext<Native> implements WebSocketContext<Native> {
+  readonly isWebSocketRequest: boolean;
+  readonly requestedProtocols: readonly string[];
+  readonly method: string;
+  readonly url: URL;
+  readonly headers: Headers;
+  readonly httpVersion: "1.1" | "2";
+  readonly native: Native;
+  readonly #host: ContextHost;
+  // Dropped once used: an accepted connection keeps only what its handler can still reach.
+  #binding: UpgradeBinding | undefined;
+  #answer: ((outcome: DispatchOutcome) => void) | undefined;
+  #opened: Promise<UniWebSocket> | undefined;
+
+  constructor(
+    host: ContextHost,
+    request: HandshakeRequest,
+    native: Native,
+    binding: UpgradeBinding,
+    isWebSocketRequest: boolean,
+    answer: (outcome: DispatchOutcome) => void,
+  ) {
+    this.#host = host;
+    this.isWebSocketRequest = isWebSocketRequest;
+    this.requestedProtocols = isWebSocketRequest ? requestedProtocols(request.headers) : [];
+    this.method = request.method;
+    this.url = request.url;
+    this.headers = request.headers;
+    this.httpVersion = request.httpVersion;
+    this.native = native;
+    this.#binding = binding;
+    this.#answer = answer;
+  }
+
+  get origin(): string | undefined {
+    return this.headers.get("origin") ?? undefined;
+  }
+
+  accept(acceptContext: WebSocketAcceptContext = {}): Promise<UniWebSocket> {
+    try {
+      return this.#accept(acceptContext);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  reject(status: number, body?: BodyInit | null, headers?: HeadersInit): void {
+    this.#respond({ kind: "response", response: new Response(body ?? null, { status, headers }) });
+  }
+
+  /** Runs `handler` over this context and turns its outcome into the answer and the socket's end. */
+  run(handler: WebSocketHandler<Native>): void {
+    let result: ReturnType<WebSocketHandler<Native>>;
+    try {
+      result = handler(this);
+    } catch (error) {
+      this.#threw(error);
+      return;
+    }
+    if (result instanceof Promise) result.then((value) => this.#returned(value), (error) => this.#threw(error));
+    else this.#returned(result);
+  }
+
+  #accept(acceptContext: WebSocketAcceptContext): Promise<UniWebSocket> {
+    if (!this.isWebSocketRequest) throw new WebSocketError("NOT_WEBSOCKET_REQUEST", "Not a WebSocket request");
+    const binding = this.#binding;
+    if (this.#answer === undefined || binding === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
+    if (this.#host.closing) throw new WebSocketError("SERVER_CLOSING", "The server is shutting down");
+    validateAcceptContext(acceptContext);
+    const { subProtocol } = acceptContext;
+    if (subProtocol !== undefined && !this.requestedProtocols.includes(subProtocol)) {
+      throw new WebSocketError("INVALID_SUBPROTOCOL", `Sub-protocol '${subProtocol}' was not offered by the client`);
+    }
+    const plan: UpgradePlan = {
+      subProtocol,
+      keepAliveInterval: acceptContext.keepAliveInterval ?? this.#host.options.keepAliveInterval,
+      keepAliveTimeout: acceptContext.keepAliveTimeout ?? this.#host.options.keepAliveTimeout,
+      compression: acceptContext.dangerousEnableCompression
+        ? { serverMaxWindowBits: acceptContext.serverMaxWindowBits ?? 15, serverContextTakeover: !acceptContext.disableServerContextTakeover }
+        : undefined,
+    };
+    const socket = this.#host.createSocket(plan, binding);
+    const opened = socket.whenOpen();
+    this.#opened = opened;
+    this.#binding = undefined;
+    let response: Response | undefined;
+    try {
+      response = binding.upgrade(plan, socket.engineEvents);
+    } catch (error) {
+      socket.engineEvents.failed(error);
+      this.#respond({ kind: "response", response: textResponse(500, "Upgrade failed") });
+      return opened;
+    }
+    this.#respond({ kind: "upgraded", response });
+    return opened;
+  }
+
+  #respond(outcome: DispatchOutcome): void {
+    const answer = this.#answer;
+    if (answer === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
+    this.#answer = undefined;
+    this.#binding = undefined;
+    answer(outcome);
+  }
+
+  #returned(value: void | Response): void {
+    if (value instanceof Response) {
+      if (this.#answer === undefined) this.#host.options.onError(new WebSocketError("ALREADY_ANSWERED", "The handler returned a Response after answering"));
+      else this.#respond({ kind: "response", response: value });
+    } else if (this.#answer !== undefined) {
+      this.#respond({ kind: "unhandled" });
+    }
+    this.#finish(CloseStatus.NormalClosure, undefined);
+  }
+
+  #threw(error: unknown): void {
+    if (this.#answer !== undefined) this.#respond({ kind: "response", response: textResponse(500, "Internal Server Error") });
+    this.#finish(CloseStatus.InternalServerError, error);
+  }
+
+  // The handler settled: no socket outlives it half-alive. The socket may still be opening if the handler did
+  // not await accept().
+  #finish(status: number, error: unknown): void {
+    const opened = this.#opened;
+    if (opened === undefined) {
+      if (error !== undefined) this.#host.options.onError(error);
+      return;
+    }
+    opened.then((socket) => {
+      // The socket's own end (a vanished peer) surfacing through the handler is no fault of the application.
+      const ended = socket.state === "aborted" || socket.state === "closed";
+      if (error !== undefined && !(ended && error instanceof WebSocketError && error.code === "CONNECTION_CLOSED")) this.#host.options.onError(error);
+      if (socket.state === "open" || socket.state === "closeReceived") socket.close(status).catch(this.#host.options.onError);
+    }, () => {
+      if (error !== undefined) this.#host.options.onError(error);
+    });
+  }
+}
