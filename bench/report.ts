@@ -252,6 +252,8 @@ ${rawAgainstWs(results)}
 ${absolute(results)}
 "server busy" is server CPU seconds per second of the window (1 core = 100%); below
 ~90% the server was not the bottleneck for that case (client or scheduling latency was).
+The ×raw columns are medians of per-round ratios, so they need not equal the ratio of
+the medians beside them.
 
 ## Memory per idle connection
 
