@@ -194,8 +194,9 @@ describe("slow consumer", () => {
     const { client: reader } = await RawClient.open(server.port, "/slow");
     reader.socket.pause();
     const { client: talker } = await RawClient.open(server.port, "/ws");
-    // Kernel buffers take a few MiB first; then send() must wait, holding at most the high-water mark and a message.
-    expect(await eventually(() => slow !== undefined && slow.bufferedAmount > highWaterMark, 10_000)).toBe(true);
+    // Kernel buffers take a few MiB first; then send() must wait, holding at most the high-water mark and a message
+    // (on Node a write the kernel took only in part makes send() wait until it is flushed, well under the mark).
+    expect(await eventually(() => slow !== undefined && slow.bufferedAmount > 0, 10_000)).toBe(true);
     // Deno counts a frame as buffered until its asynchronous write completes, so the mark is crossed before
     // the kernel buffers are full; they keep absorbing a while. Blocked means: no send for half a second.
     let last = sent;

@@ -225,6 +225,29 @@ describe("backpressure", () => {
     client.destroy();
   });
 
+  test("SendReusingOneBuffer_PeerSlowToRead_GetsEachMessageAsSent", async () => {
+    // The seed's echo reuses its buffer as soon as send() resolves; queued bytes must not change under it.
+    const { socket, client } = await acceptOne({ sendHighWaterMark: 64 * 1024 });
+    client.socket.pause();
+    const buffer = new Uint8Array(40 * 1024);
+    const count = 150;
+    const sending = (async () => {
+      for (let i = 0; i < count; i++) {
+        buffer.fill(i & 0xff);
+        await socket.send(buffer);
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    client.socket.resume();
+    for (let i = 0; i < count; i++) {
+      const message = await client.readMessage(10_000);
+      expect(message.data.byteLength).toBe(buffer.byteLength);
+      expect(message.data.every((byte) => byte === (i & 0xff)), `message ${i} changed after it was sent`).toBe(true);
+    }
+    await sending;
+    client.destroy();
+  });
+
   test("SendAfterClose_ThrowsInvalidState", async () => {
     const { socket, client } = await acceptOne();
     const closing = socket.close(1000, "done");

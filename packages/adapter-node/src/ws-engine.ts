@@ -21,17 +21,58 @@ export const NODE_CAPABILITIES: EngineCapabilities = {
   http2: true,
 };
 
+// `ws` writes every frame with its own writev, and for small messages that syscall is most of the server's
+// time (docs/benchmarks.md). A transport with nothing queued is corked on its first small send of an event-loop
+// turn and uncorked once the turn's reads are handled (setImmediate runs after the poll phase), so the echoes of
+// one read leave in one writev. Large messages, and transports with data queued (a slow peer: backpressure must
+// see each write), are written at once.
+const CORK_MAX_BYTES = 16 * 1024;
+const corked = new Set<Duplex>();
+
+function uncorkAll(): void {
+  for (const transport of corked) transport.uncork();
+  corked.clear();
+}
+
 class WsEngineSocket implements EngineSocket {
   readonly #ws: WebSocket;
+  readonly #transport: Duplex;
   readonly extensions: string;
 
-  constructor(ws: WebSocket, extensions: string) {
+  constructor(ws: WebSocket, transport: Duplex, extensions: string) {
     this.#ws = ws;
+    this.#transport = transport;
     this.extensions = extensions;
   }
 
-  send(data: string | Uint8Array, options: EngineSendOptions): void {
-    this.#ws.send(data, { binary: !options.text, fin: options.fin, compress: options.compress });
+  send(data: string | Uint8Array, options: EngineSendOptions): boolean {
+    const transport = this.#transport;
+    let payload = data;
+    let copied = false;
+    if (typeof data !== "string") {
+      // `ws` writes a server's payload by reference. Node keeps that reference while a write is corked or queued,
+      // and permessage-deflate while zlib works; the caller may reuse its buffer once send() resolves, so copy then.
+      const corking = data.byteLength <= CORK_MAX_BYTES && this.#cork();
+      if (corking || transport.writableLength > 0 || (options.compress && this.extensions !== "")) {
+        payload = Buffer.from(data);
+        copied = true;
+      }
+    } else if (data.length <= CORK_MAX_BYTES) {
+      this.#cork();
+    }
+    this.#ws.send(payload, { binary: !options.text, fin: options.fin, compress: options.compress });
+    // A large write the kernel took only in part still points at the caller's bytes.
+    return !copied && typeof data !== "string" && transport.writableLength > 0;
+  }
+
+  #cork(): boolean {
+    const transport = this.#transport;
+    if (corked.has(transport)) return true;
+    if (transport.writableLength > 0) return false;
+    if (corked.size === 0) setImmediate(uncorkAll);
+    transport.cork();
+    corked.add(transport);
+    return true;
   }
 
   ping(payload: Uint8Array): void {
@@ -71,5 +112,5 @@ export function bindWsSocket(ws: WebSocket, transport: Duplex, extensions: strin
     else events.closed(code, reason.toString("utf8"));
   });
   transport.on("drain", () => events.drained());
-  events.opened(new WsEngineSocket(ws, extensions));
+  events.opened(new WsEngineSocket(ws, transport, extensions));
 }

@@ -43,8 +43,13 @@ export interface EngineSendOptions {
 
 /** An open WebSocket as the engine exposes it. */
 export interface EngineSocket {
-  /** Queues a data frame. Never called after `close` or `terminate`. */
-  send(data: string | Uint8Array, options: EngineSendOptions): void;
+  /**
+   * Queues a data frame. Never called after `close` or `terminate`. The caller may
+   * reuse a `Uint8Array` once its `send()` resolves, so an engine that keeps a
+   * reference to it (instead of copying) returns `true`: the core then resolves only
+   * once `bufferedAmount` is back to 0 (told through `drained`, or polled).
+   */
+  send(data: string | Uint8Array, options: EngineSendOptions): boolean | void;
   /** Sends a Ping (only called when `pingControl`). */
   ping(payload: Uint8Array): void;
   /** Sends an unsolicited Pong (only called when `pingControl`). */

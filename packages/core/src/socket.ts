@@ -172,7 +172,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #outgoingType: MessageType | undefined;
   #outgoingCompress = true;
   #outgoingParts: Uint8Array[] = [];
-  #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+  // Each waits until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
+  #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; mark: number }> = [];
   #drainPoll: ScheduledTask | undefined;
 
   /** @internal Created by the core when a request is accepted. */
@@ -243,21 +244,24 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   /**
    * Sends a message, or a part of one with `endOfMessage: false`. Resolves when the
-   * data is queued and the socket's buffer is at or below the high-water mark.
+   * data is queued and the socket's buffer is at or below the high-water mark; the
+   * caller may then reuse the bytes it passed.
    * Rejects with `SEND_BUFFER_FULL`, aborting the connection, when more than
    * `WebSocketOptions.sendBufferLimit` bytes are still buffered.
    */
   send(data: SendData, options: SendOptions = {}): Promise<void> {
+    let retained: boolean;
     try {
-      this.#send(data, options);
+      retained = this.#send(data, options);
     } catch (error) {
       return Promise.reject(error);
     }
     const engine = this.#engine!;
-    if (engine.bufferedAmount <= this.#settings.sendHighWaterMark) return Promise.resolve();
+    if (!retained && engine.bufferedAmount <= this.#settings.sendHighWaterMark) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.#drainWaiters.push({ resolve, reject });
-      if (!this.#settings.capabilities.drainEvent) this.#pollDrain();
+      this.#drainWaiters.push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
+      // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
+      if (retained || !this.#settings.capabilities.drainEvent) this.#pollDrain();
     });
   }
 
@@ -402,15 +406,17 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   #drained(): void {
     const engine = this.#engine;
-    if (engine === undefined || engine.bufferedAmount > this.#settings.sendHighWaterMark) return;
+    if (engine === undefined || this.#drainWaiters.length === 0) return;
+    const buffered = engine.bufferedAmount;
     const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const waiter of waiters) waiter.resolve();
+    this.#drainWaiters = waiters.filter((waiter) => buffered > waiter.mark);
+    for (const waiter of waiters) if (buffered <= waiter.mark) waiter.resolve();
   }
 
   // ---- sending ----
 
-  #send(data: SendData, options: SendOptions): void {
+  // Returns whether the engine still holds the caller's bytes.
+  #send(data: SendData, options: SendOptions): boolean {
     const state = this.#state;
     if (state !== "open" && state !== "closeReceived") {
       throw new WebSocketError("INVALID_STATE", `Cannot send on a socket in state '${state}'`);
@@ -438,8 +444,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       throw error;
     }
     const text = type === "text";
+    let retained: boolean | void = false;
     if (this.#settings.capabilities.fragmentedSend) {
-      engine.send(typeof data === "string" ? data : toBytes(data), { text, fin: endOfMessage, compress });
+      retained = engine.send(typeof data === "string" ? data : toBytes(data), { text, fin: endOfMessage, compress });
     } else if (!endOfMessage) {
       // The engine sends whole messages only: hold the parts until the last one. A copy,
       // since the caller may reuse its buffer once send() resolves (the seed's echo does).
@@ -448,13 +455,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#outgoingParts.push(toBytes(data));
       const whole = concat(this.#outgoingParts);
       this.#outgoingParts = [];
+      // The whole is the core's own copy: whether the engine keeps it does not matter.
       engine.send(text ? strictDecoder.decode(whole) : whole, { text, fin: true, compress });
     } else {
       const payload = typeof data === "string" || !text ? (typeof data === "string" ? data : toBytes(data)) : strictDecoder.decode(toBytes(data));
-      engine.send(payload, { text, fin: true, compress });
+      retained = engine.send(payload, { text, fin: true, compress });
     }
     this.#outgoingType = endOfMessage ? undefined : type;
     this.#outgoingCompress = compress;
+    return retained === true;
   }
 
   #pollDrain(): void {
