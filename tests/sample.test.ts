@@ -60,5 +60,11 @@ describe(`echo sample on ${runtime}`, () => {
     expect(result.output).toContain("Usage:");
     const missing = await runSample(runtime, ["--port"]);
     expect(missing.code).toBe(2);
+    if (runtime !== "node") {
+      // HTTP/2 WebSockets are Node's: the other runtimes refuse the flag rather than ignore it.
+      const h2c = await runSample(runtime, ["--h2c"]);
+      expect(h2c.code).toBe(2);
+      expect(h2c.output).toContain("--h2c is not supported");
+    }
   });
 });

@@ -6,6 +6,8 @@ function main(args: string[]): void {
   let config;
   try {
     config = parseArgs(args);
+    // Deno.serve has no RFC 8441 server side: HTTP/2 WebSockets are Node's (docs/http2.md).
+    if (config !== "help" && config.h2c) throw new UsageError("--h2c is not supported on Deno");
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`${error.message}\n\n${USAGE}`);
