@@ -2,70 +2,26 @@
  * The echo sample through Hono, started as a user starts it: `node examples/echo/start-hono.mjs --runtime R`,
  * on the runtime this suite runs on and on workerd (Miniflare from Node).
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
 import { handshakeHeaders, Opcode, randomBytes, RawClient } from "./support/raw-client.ts";
 import { runtime } from "./support/runtime.ts";
+import { type RunningSample, runToEnd, startListening } from "./support/sample.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const script = `${root}examples/echo/start-hono.mjs`;
 
-interface Running {
-  readonly url: string;
-  readonly port: number;
-  stop(): Promise<void>;
-}
-
-let running: Running | undefined;
+let running: RunningSample | undefined;
 afterEach(async () => {
   await running?.stop();
   running = undefined;
 });
 
-/** Starts the sample and resolves at its `Listening on` line. */
-async function start(target: string, flags: string[]): Promise<Running> {
-  const child: ChildProcess = spawn("node", [script, "--runtime", target, ...flags], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stderr!.on("data", (chunk) => (output += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no Listening line within 60 s:\n${output}`)), 60_000);
-    child.stdout!.on("data", (chunk) => {
-      output += chunk;
-      const match = /Listening on (\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`sample exited with ${code}:\n${output}`));
-    });
-  });
-  return {
-    url,
-    port: Number(new URL(url).port),
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
+/** Starts the sample through Hono and resolves at its `Listening on` line. */
+const start = (target: string, flags: string[]) => startListening("node", [script, "--runtime", target, ...flags]);
 
 /** Runs the script to completion. */
-async function exitCode(args: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawn("node", [script, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout.on("data", (chunk) => (output += chunk));
-  child.stderr.on("data", (chunk) => (output += chunk));
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  return { code, output };
-}
+const exitCode = (args: string[]) => runToEnd("node", [script, ...args]);
 
 for (const target of [runtime, "workerd"]) {
   describe(`echo sample through Hono on ${target}`, () => {

@@ -4,7 +4,6 @@
  * different instances see each other's messages. Runs from Node, which starts every
  * runtime's chat as a child process the way a user does.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Browser } from "playwright-core";
@@ -13,6 +12,7 @@ import WebSocket from "ws";
 import { launchChromium } from "../support/chromium.ts";
 import { RedisServer } from "../support/redis.ts";
 import type { RuntimeName } from "../support/runtime.ts";
+import { type RunningSample, startListening } from "../support/sample.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -36,51 +36,23 @@ interface ChatInstance {
   stop(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
+const running = new Set<RunningSample>();
 
 /** Starts the chat sample on `runtime` and resolves once it prints its `Listening on` line. */
 async function startChat(runtime: RuntimeName, redisUrl: string): Promise<ChatInstance> {
   const [command, args] = chatCommand(runtime);
-  const child = spawn(command, [...args, "--port", "0", "--redis", redisUrl], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  running.add(child);
-  let output = "";
-  child.stderr!.on("data", (chunk) => (output += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no Listening line within 30 s:\n${output}`)), 30_000);
-    child.stdout!.on("data", (chunk) => {
-      output += chunk;
-      const match = /Listening on (\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`chat on ${runtime} exited with ${code}:\n${output}`));
-    });
-  });
+  const sample = await startListening(command, [...args, "--port", "0", "--redis", redisUrl], 30_000);
+  running.add(sample);
   return {
     runtime,
-    url,
+    url: sample.url,
     stop: async () => {
-      running.delete(child);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
+      running.delete(sample);
+      await sample.stop();
     },
   };
 }
 
-interface ChatEvent {
-  type: string;
-  [key: string]: unknown;
-}
-
-/** A `ws` client in a room; collects the server's events. */
 async function member(instance: ChatInstance, name: string) {
   const socket = new WebSocket(`${instance.url.replace("http", "ws")}/ws?name=${name}&room=lobby`);
   const events: ChatEvent[] = [];
@@ -108,7 +80,7 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(async () => {
   await browser?.close();
-  for (const child of running) child.kill("SIGKILL");
+  await Promise.all([...running].map((sample) => sample.stop()));
   await redis?.stop();
 });
 

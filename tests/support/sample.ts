@@ -32,11 +32,25 @@ export interface RunningSample {
 /** Runs the sample with `flags` and resolves once it prints its `Listening on` line. */
 export async function startSample(runtime: RuntimeName, flags: string[]): Promise<RunningSample> {
   const [command, args] = sampleCommand(runtime);
-  const child: ChildProcess = spawn(command, [...args, ...flags], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  return await startListening(command, [...args, ...flags]);
+}
+
+/** Runs the sample with `flags` to completion; resolves with its exit code and output. */
+export async function runSample(runtime: RuntimeName, flags: string[]): Promise<{ code: number | null; output: string }> {
+  const [command, args] = sampleCommand(runtime);
+  return await runToEnd(command, [...args, ...flags]);
+}
+
+/** Starts a server process (any of the samples) and resolves once it prints its `Listening on` line. */
+export async function startListening(command: string, args: string[], timeoutMs = 60_000): Promise<RunningSample> {
+  const child: ChildProcess = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stderr!.on("data", (chunk) => (output += chunk));
   const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no Listening line within 30 s:\n${output}`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`no Listening line within ${timeoutMs / 1000} s:\n${output}`));
+    }, timeoutMs);
     child.stdout!.on("data", (chunk) => {
       output += chunk;
       const match = /Listening on (\S+)/.exec(output);
@@ -47,29 +61,27 @@ export async function startSample(runtime: RuntimeName, flags: string[]): Promis
     });
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`sample exited with ${code}:\n${output}`));
+      reject(new Error(`${command} exited with ${code}:\n${output}`));
     });
   });
-  const url = new URL(line);
   return {
     url: line,
-    port: Number(url.port),
+    port: Number(new URL(line).port),
     output: () => output,
     stop: async () => {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
       await exited;
       clearTimeout(timer);
     },
   };
 }
 
-/** Runs the sample with `flags` to completion; resolves with its exit code and output. */
-export async function runSample(runtime: RuntimeName, flags: string[]): Promise<{ code: number | null; output: string }> {
-  const [command, args] = sampleCommand(runtime);
-  const child = spawn(command, [...args, ...flags], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+/** Runs a process to completion; resolves with its exit code and output. */
+export async function runToEnd(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
+  const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout.on("data", (chunk) => (output += chunk));
   child.stderr.on("data", (chunk) => (output += chunk));
