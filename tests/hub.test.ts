@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { type HubOptions, type UniWebSocket, WebSocketError, WebSocketHub, type WebSocketOptions } from "@uniws/core";
 import { delay } from "./support/accepted.ts";
 import { Opcode, RawClient } from "./support/raw-client.ts";
-import { closeServers, runtime, startServer } from "./support/runtime.ts";
+import { adapter, closeServers, runtime, startServer } from "./support/runtime.ts";
 
 afterEach(closeServers);
 
@@ -167,6 +167,16 @@ describe("hub fan-out", () => {
     expect(await receivesWithin(a.client, 300)).toBe(false);
     a.client.destroy();
     b.client.destroy();
+  });
+
+  test("NativeFanOut_OnlyWhereTheEngineHasTopics", async () => {
+    // Bun's own adapter exposes its topics, so there the fan-outs above went through one native publish
+    // (tests/bun/hub-native.test.ts pins it); Node's, Deno's and Hono's engines have none: the core loops over sends.
+    const hub = new WebSocketHub();
+    const { connect } = await hubServer(hub);
+    const a = await connect();
+    expect(a.socket.engineTopics !== undefined).toBe(runtime === "bun" && adapter === "native");
+    a.client.destroy();
   });
 
   test("FanOut_ManyMessages_ArriveInOrder", async () => {

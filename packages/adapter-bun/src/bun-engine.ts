@@ -7,7 +7,7 @@
  * @module
  */
 import type { ServerWebSocket, WebSocketHandler as BunWebSocketHandler } from "bun";
-import type { EngineCapabilities, EngineEvents, EngineSendOptions, EngineSocket } from "@uniws/core";
+import type { EngineCapabilities, EngineEvents, EngineSendOptions, EngineSocket, EngineTopics } from "@uniws/core";
 
 /** What Bun's engine can do. */
 export const BUN_CAPABILITIES: EngineCapabilities = {
@@ -33,6 +33,38 @@ export interface BunSocketData {
   readonly extensions: string;
   /** The core started the close: Bun reports the end from inside `close()` (see {@link BunEngineSocket.close}). */
   closing: boolean;
+  /** The Bun server that upgraded the socket: its topics become the engine's native pub/sub (the hub uses them). */
+  readonly server?: BunTopicServer;
+}
+
+/** The part of a Bun `Server` the native pub/sub needs. */
+export interface BunTopicServer {
+  publish(topic: string, data: string | Uint8Array, compress?: boolean): number;
+}
+
+// Bun's topics belong to one server: a publish reaches that server's subscribers, each
+// framed once and queued in native code (no backpressure limit is set, so never dropped).
+class BunTopics implements EngineTopics {
+  readonly #ws: ServerWebSocket<BunSocketData>;
+  readonly domain: BunTopicServer;
+
+  constructor(ws: ServerWebSocket<BunSocketData>, server: BunTopicServer) {
+    this.#ws = ws;
+    this.domain = server;
+  }
+
+  subscribe(topic: string): void {
+    this.#ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    this.#ws.unsubscribe(topic);
+  }
+
+  publish(topic: string, data: string | Uint8Array): void {
+    // Compressed where the subscriber negotiated permessage-deflate, as the core's send does by default.
+    this.domain.publish(topic, data, true);
+  }
 }
 
 // Bun's `send` status: -1 queued under backpressure, 0 dropped, otherwise bytes written.
@@ -42,9 +74,12 @@ const decoder = new TextDecoder();
 
 class BunEngineSocket implements EngineSocket {
   readonly #ws: ServerWebSocket<BunSocketData>;
+  readonly topics: EngineTopics | undefined;
 
   constructor(ws: ServerWebSocket<BunSocketData>) {
     this.#ws = ws;
+    const server = ws.data.server;
+    this.topics = server === undefined ? undefined : new BunTopics(ws, server);
   }
 
   get extensions(): string {

@@ -126,7 +126,7 @@ export class BunWebSocketServer {
     const deflate = planDeflate(request.headers.get(EXTENSIONS), plan.compression);
     if (deflate === undefined) request.headers.delete(EXTENSIONS);
     else request.headers.set(EXTENSIONS, deflate.offer);
-    const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false };
+    const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false, server };
     // Bun runs the `open` handler inside upgrade(), which reports the socket open.
     if (!server.upgrade(request, { headers, data })) {
       throw new WebSocketError("UPGRADE_FAILED", "Bun refused to upgrade the request");

@@ -62,6 +62,29 @@ export interface EngineSocket {
   readonly bufferedAmount: number;
   /** The extensions in force, as in the handshake's `Sec-WebSocket-Extensions` answer ("" for none). */
   readonly extensions: string;
+  /**
+   * The engine's own pub/sub (Bun's topics), when it has one: the hub then fans a
+   * message out to a group with one native publish instead of a send per member.
+   * Optional; engines without it leave it out and the hub sends to each member.
+   */
+  readonly topics?: EngineTopics;
+}
+
+/**
+ * An engine's native publish/subscribe for one socket. Topics are shared by every
+ * socket whose `domain` is the same object (a Bun server).
+ */
+export interface EngineTopics {
+  /** Identifies the pub/sub domain: a publish reaches the subscribers of this domain only. */
+  readonly domain: object;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  /**
+   * Queues one whole message on every subscriber of `topic` in the domain, this
+   * socket included, before it returns (the caller may unsubscribe and resubscribe
+   * around it to leave some out). Text when `data` is a string, else binary.
+   */
+  publish(topic: string, data: string | Uint8Array): void;
 }
 
 /** What the core decided when the application accepted; the adapter applies it to the upgrade. */

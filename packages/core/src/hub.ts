@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
 import type { UniWebSocket } from "./socket.ts";
 
@@ -59,6 +60,13 @@ export interface HubOptions {
    * served regardless. @default logs the first failure of each outage with console.error
    */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Fan out through the engine's own pub/sub when it has one (Bun's topics) and every
+   * local recipient shares it: one native publish instead of a send per member, with
+   * the same `except` and slow-consumer semantics. `false` always loops over sends.
+   * @default true
+   */
+  readonly nativeFanOut?: boolean;
 }
 
 /** Options of a group send or a broadcast. */
@@ -71,6 +79,8 @@ interface Member {
   readonly id: string;
   readonly socket: UniWebSocket;
   readonly groups: Set<string>;
+  /** The engine's native pub/sub for this socket, mirrored from the hub's membership when in use. */
+  readonly topics: EngineTopics | undefined;
 }
 
 /** The envelope header a hub puts in front of the payload on the backplane. */
@@ -156,6 +166,9 @@ export class WebSocketHub {
   readonly #backplane: Backplane | undefined;
   readonly #prefix: string;
   readonly #onError: ((error: unknown) => void) | undefined;
+  readonly #native: boolean;
+  /** Starts this hub's native topic names: unique, so two hubs on one engine never share a topic. */
+  readonly #topicPrefix: string;
   /** Backplane subscriptions, by channel: settle when in place. */
   readonly #subscriptions = new Map<string, Promise<void>>();
   readonly #bySocket = new Map<UniWebSocket, Member>();
@@ -181,6 +194,8 @@ export class WebSocketHub {
     this.#backplane = options.backplane;
     this.#prefix = `${name}:`;
     this.#onError = options.onError;
+    this.#native = options.nativeFanOut ?? true;
+    this.#topicPrefix = `uniws-hub:${this.instanceId}:`;
     this.#started = this.#backplane === undefined ? Promise.resolve() : Promise.all([
       this.#subscribe(this.#allChannel()),
       this.#subscribe(this.#memberChannel(this.instanceId)),
@@ -212,7 +227,9 @@ export class WebSocketHub {
     let member = this.#bySocket.get(socket);
     if (member === undefined) {
       if (socket.state !== "open") throw new WebSocketError("INVALID_STATE", `Cannot add a socket in state '${socket.state}'`);
-      member = { id: `${this.instanceId}.${++this.#counter}`, socket, groups: new Set() };
+      const topics = this.#native ? socket.engineTopics : undefined;
+      member = { id: `${this.instanceId}.${++this.#counter}`, socket, groups: new Set(), topics };
+      topics?.subscribe(this.#topic(undefined));
       this.#bySocket.set(socket, member);
       this.#byId.set(member.id, member);
       void socket.closed.then(() => this.remove(socket));
@@ -226,6 +243,7 @@ export class WebSocketHub {
     const found = this.#find(member);
     if (found === undefined) return false;
     for (const group of [...found.groups]) this.#leave(found, group);
+    found.topics?.unsubscribe(this.#topic(undefined));
     this.#bySocket.delete(found.socket);
     this.#byId.delete(found.id);
     return true;
@@ -247,6 +265,7 @@ export class WebSocketHub {
     const found = this.#memberOrThrow(member);
     if (!found.groups.has(group)) {
       found.groups.add(group);
+      found.topics?.subscribe(this.#topic(group));
       let members = this.#groups.get(group);
       if (members === undefined) this.#groups.set(group, (members = new Set()));
       members.add(found);
@@ -288,7 +307,7 @@ export class WebSocketHub {
   sendToGroup(group: string, message: HubMessage, options: FanOutOptions = {}): void {
     checkName("group", group);
     const except = this.#exceptId(options.except);
-    this.#fanOut(this.#groups.get(group), message, except);
+    this.#fanOut(this.#groups.get(group), message, except, group);
     if (this.#backplane !== undefined) {
       this.#publish(this.#groupChannel(group), this.#envelope("group", group, except, message), message);
     }
@@ -297,7 +316,7 @@ export class WebSocketHub {
   /** Sends to every member on every instance. */
   broadcast(message: HubMessage, options: FanOutOptions = {}): void {
     const except = this.#exceptId(options.except);
-    this.#fanOut(this.#bySocket.values(), message, except);
+    this.#fanOut(this.#bySocket.values(), message, except, undefined);
     if (this.#backplane !== undefined) {
       this.#publish(this.#allChannel(), this.#envelope("all", undefined, except, message), message);
     }
@@ -321,24 +340,61 @@ export class WebSocketHub {
 
   // ---- local delivery ----
 
-  #fanOut(members: Iterable<Member> | undefined, message: HubMessage, except: string | undefined): void {
+  /** `group` undefined: every member (the hub's "all" topic). */
+  #fanOut(members: Iterable<Member> | undefined, message: HubMessage, except: string | undefined, group: string | undefined): void {
     if (members === undefined) return;
     // A copy: the slow-consumer policy may remove members while we iterate.
-    for (const member of [...members]) if (member.id !== except) this.#deliver(member, message);
+    const list = [...members];
+    if (this.#native && this.#publishNatively(list, message, except, group)) return;
+    for (const member of list) if (member.id !== except) this.#deliver(member, message);
+  }
+
+  /** Whether `member` may get a message now; applies the slow-consumer policy when it may not. */
+  #admit(member: Member): boolean {
+    const socket = member.socket;
+    const state = socket.state;
+    if (state !== "open" && state !== "closeReceived") return false;
+    if (socket.bufferedAmount <= this.#maxBufferedAmount) return true;
+    if (this.#slowConsumer === "close") {
+      this.remove(member.id);
+      socket.closeOutput(TRY_AGAIN_LATER, "Slow consumer").catch(() => {});
+    }
+    return false;
   }
 
   #deliver(member: Member, message: HubMessage): void {
-    const socket = member.socket;
-    const state = socket.state;
-    if (state !== "open" && state !== "closeReceived") return;
-    if (socket.bufferedAmount > this.#maxBufferedAmount) {
-      if (this.#slowConsumer === "drop") return;
-      this.remove(member.id);
-      socket.closeOutput(TRY_AGAIN_LATER, "Slow consumer").catch(() => {});
-      return;
-    }
     // Not awaited: the hub never waits on one member. The promise only reports the buffer.
-    socket.send(message).catch(() => {});
+    if (this.#admit(member)) member.socket.send(message).catch(() => {});
+  }
+
+  /**
+   * One native publish to the topic mirroring `members`, when every one of them shares
+   * one engine pub/sub domain. The same semantics as a loop of sends: each member is
+   * admitted first (a closed slow consumer is unsubscribed by `remove`), and those
+   * left out (`except`, dropped) are unsubscribed around the publish, which queues
+   * synchronously. Returns false when the loop must do it.
+   */
+  #publishNatively(members: Member[], message: HubMessage, except: string | undefined, group: string | undefined): boolean {
+    if (members.length < 2) return false;
+    const topics = members[0]!.topics;
+    if (topics === undefined) return false;
+    for (const member of members) if (member.topics?.domain !== topics.domain) return false;
+    const topic = this.#topic(group);
+    const left: EngineTopics[] = [];
+    for (const member of members) {
+      if (member.id === except || !this.#admit(member)) {
+        // A removed member is no longer subscribed; the others come back after the publish.
+        if (this.#byId.has(member.id)) left.push(member.topics!);
+      }
+    }
+    for (const out of left) out.unsubscribe(topic);
+    topics.publish(topic, message);
+    for (const out of left) out.subscribe(topic);
+    return true;
+  }
+
+  #topic(group: string | undefined): string {
+    return group === undefined ? `${this.#topicPrefix}all` : `${this.#topicPrefix}group:${group}`;
   }
 
   // ---- membership ----
@@ -355,6 +411,7 @@ export class WebSocketHub {
 
   #leave(member: Member, group: string): void {
     if (!member.groups.delete(group)) return;
+    member.topics?.unsubscribe(this.#topic(group));
     const members = this.#groups.get(group)!;
     members.delete(member);
     if (members.size > 0) return;
@@ -416,10 +473,10 @@ export class WebSocketHub {
     const { envelope, payload } = decoded;
     switch (envelope.k) {
       case "all":
-        this.#fanOut(this.#bySocket.values(), payload, envelope.x);
+        this.#fanOut(this.#bySocket.values(), payload, envelope.x, undefined);
         break;
       case "group":
-        if (envelope.t !== undefined) this.#fanOut(this.#groups.get(envelope.t), payload, envelope.x);
+        if (envelope.t !== undefined) this.#fanOut(this.#groups.get(envelope.t), payload, envelope.x, envelope.t);
         break;
       case "member": {
         const member = envelope.t === undefined ? undefined : this.#byId.get(envelope.t);

@@ -26,6 +26,7 @@ export type {
   EngineEvents,
   EngineSendOptions,
   EngineSocket,
+  EngineTopics,
   UpgradeBinding,
   UpgradePlan,
 } from "./engine.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { CloseStatus, validateCloseStatus } from "./close-status.ts";
-import type { EngineCapabilities, EngineEvents, EngineSocket } from "./engine.ts";
+import type { EngineCapabilities, EngineEvents, EngineSocket, EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
 import { Liveness, type LivenessActions, type LivenessSettings } from "./liveness.ts";
 import type { ScheduledTask, Scheduler } from "./scheduler.ts";
@@ -297,6 +297,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   /** @internal The events the adapter reports into. */
   get engineEvents(): EngineEvents {
     return this.#events;
+  }
+
+  /** @internal The engine's native pub/sub for this socket, if it has one (used by the hub). */
+  get engineTopics(): EngineTopics | undefined {
+    return this.#engine?.topics;
   }
 
   // One small object per socket (not a closure per event) serves the engine and the deadlines.
