@@ -3,7 +3,7 @@
  * `fanout <bytes>` from any of them makes the server broadcast one text message of that
  * size to every member (the sender included). Time to last delivery is what a client
  * side measures: from sending the trigger until the last socket has the message.
- * Runtime-neutral; bench servers and `fanout-bench.ts` bind it to an adapter.
+ * Runtime-neutral; `bench/fanout.ts` binds it to each adapter it measures.
  *
  * @module
  */
