@@ -227,7 +227,7 @@ measured in the same run as its runtime's raw server. **Ratios to the raw server
 same runtime are the result**; absolute numbers depend on a shared, noisy 2-core machine.
 
 Run of ${results.date.slice(0, 16).replace("T", " ")} UTC (${minutes.toFixed(0)} min), uniws \`${m.commit}\`${(m.uncommitted ?? []).length > 0 ? ` (measured with uncommitted changes in ${m.uncommitted.map((f) => `\`${f}\``).join(", ")})` : ""}, ${results.settings.rounds} alternating round(s)${results.settings.quick ? " (**quick run**: short windows, small memory test)" : ""}.
-Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; load average ${m.loadAverage.join(" / ")} at the start and ${results.loadAverageAfter.join(" / ")} at the end (other work shared the machine).
+Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; load average ${m.loadAverage.join(" / ")} at the start and ${results.loadAverageAfter.join(" / ")} at the end (the machine is shared with other work).
 
 ## Headline: each adapter against its runtime's raw server
 
