@@ -42,6 +42,28 @@ describe("handshake", () => {
     client.destroy();
   });
 
+  test("Context_HeadersUrlAndOrigin_AsTheClientSentThem", async () => {
+    let seen: { headers: unknown; custom: string | null; url: string; origin: string | undefined; method: string } | undefined;
+    const server = await startServer(async (context) => {
+      seen = {
+        headers: context.headers,
+        custom: context.headers.get("X-Custom"),
+        url: context.url.pathname + context.url.search,
+        origin: context.origin,
+        method: context.method,
+      };
+      const socket = await context.accept();
+      await socket.closed;
+    });
+    const { client } = await RawClient.open(server.port, "/ws?room=7", { "X-Custom": "a value", Origin: "http://site.test" });
+    expect(seen!.headers).toBeInstanceOf(Headers);
+    expect(seen!.custom).toBe("a value");
+    expect(seen!.url).toBe("/ws?room=7");
+    expect(seen!.origin).toBe("http://site.test");
+    expect(seen!.method).toBe("GET");
+    client.destroy();
+  });
+
   test("PlainRequest_ReachesHandler_WhichAnswers400", async () => {
     let seen: boolean | undefined;
     const server = await startServer((context) => {

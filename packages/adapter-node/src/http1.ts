@@ -5,11 +5,11 @@
  *
  * @module
  */
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import type { HandshakeRequest } from "@uniws/core";
+import type { HandshakeRequest, LazyHeaders } from "@uniws/core";
 
 /** Copies Node's header object into web `Headers`, leaving out HTTP/2 pseudo-headers. */
 export function toHeaders(raw: IncomingMessage["headers"]): Headers {
@@ -34,15 +34,52 @@ export function requestUrl(path: string, host: string | undefined, secure: boole
   }
 }
 
+/** Node's header object read in place; a web `Headers` copy is made only when the application asks for one. */
+export class NodeHeaders implements LazyHeaders {
+  readonly #raw: IncomingHttpHeaders;
+
+  constructor(raw: IncomingHttpHeaders) {
+    this.#raw = raw;
+  }
+
+  get(name: string): string | null {
+    const value = this.#raw[name.toLowerCase()];
+    if (value === undefined) return null;
+    return Array.isArray(value) ? value.join(", ") : value;
+  }
+
+  has(name: string): boolean {
+    return this.#raw[name.toLowerCase()] !== undefined;
+  }
+
+  toHeaders(): Headers {
+    return toHeaders(this.#raw);
+  }
+}
+
+/** An HTTP/1.1 request in the core's terms; its URL is built when first read. */
+class NodeHandshakeRequest implements HandshakeRequest {
+  readonly method: string;
+  readonly headers: NodeHeaders;
+  readonly httpVersion = "1.1" as const;
+  readonly #req: IncomingMessage;
+  #url: URL | undefined;
+
+  constructor(req: IncomingMessage) {
+    this.#req = req;
+    this.method = req.method ?? "GET";
+    this.headers = new NodeHeaders(req.headers);
+  }
+
+  get url(): URL {
+    const req = this.#req;
+    return (this.#url ??= requestUrl(req.url ?? "/", req.headers.host, (req.socket as TLSSocket).encrypted === true));
+  }
+}
+
 /** An HTTP/1.1 request in the core's terms. */
 export function toHandshakeRequest(req: IncomingMessage): HandshakeRequest {
-  const secure = (req.socket as TLSSocket).encrypted === true;
-  return {
-    method: req.method ?? "GET",
-    url: requestUrl(req.url ?? "/", req.headers.host, secure),
-    headers: toHeaders(req.headers),
-    httpVersion: "1.1",
-  };
+  return new NodeHandshakeRequest(req);
 }
 
 /** Writes `response` on a socket that was not upgraded, then closes it. */

@@ -77,11 +77,11 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   readonly isWebSocketRequest: boolean;
   readonly requestedProtocols: readonly string[];
   readonly method: string;
-  readonly url: URL;
-  readonly headers: Headers;
   readonly httpVersion: "1.1" | "2";
   readonly native: Native;
   readonly #host: ContextHost;
+  readonly #request: HandshakeRequest;
+  #headers: Headers | undefined;
   // Dropped once used: an accepted connection keeps only what its handler can still reach.
   #binding: UpgradeBinding | undefined;
   #answer: ((outcome: DispatchOutcome) => void) | undefined;
@@ -99,16 +99,24 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     this.isWebSocketRequest = isWebSocketRequest;
     this.requestedProtocols = isWebSocketRequest ? requestedProtocols(request.headers) : [];
     this.method = request.method;
-    this.url = request.url;
-    this.headers = request.headers;
+    this.#request = request;
     this.httpVersion = request.httpVersion;
     this.native = native;
     this.#binding = binding;
     this.#answer = answer;
   }
 
+  get url(): URL {
+    return this.#request.url;
+  }
+
+  get headers(): Headers {
+    const source = this.#request.headers;
+    return (this.#headers ??= "toHeaders" in source ? source.toHeaders() : source);
+  }
+
   get origin(): string | undefined {
-    return this.headers.get("origin") ?? undefined;
+    return this.#request.headers.get("origin") ?? undefined;
   }
 
   accept(acceptContext: WebSocketAcceptContext = {}): Promise<UniWebSocket> {

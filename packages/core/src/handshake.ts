@@ -6,14 +6,29 @@
  * @module
  */
 
+/** The header lookups the core itself needs; a web `Headers` is one. */
+export interface HeaderReader {
+  get(name: string): string | null;
+  has(name: string): boolean;
+}
+
+/**
+ * Headers an adapter reads from its runtime's own request object, turned into a web
+ * `Headers` only if the application asks for them: an accepted connection then keeps
+ * no copy of every header for its whole life.
+ */
+export interface LazyHeaders extends HeaderReader {
+  toHeaders(): Headers;
+}
+
 /** What an adapter knows of an HTTP request, in web-standard terms. */
 export interface HandshakeRequest {
   /** The request method (`GET`, or `CONNECT` for an HTTP/2 extended CONNECT). */
   readonly method: string;
   /** The absolute request URL. */
   readonly url: URL;
-  /** The request headers (without HTTP/2 pseudo-headers). */
-  readonly headers: Headers;
+  /** The request headers (without HTTP/2 pseudo-headers): a web `Headers`, or {@link LazyHeaders}. */
+  readonly headers: Headers | LazyHeaders;
   /** The HTTP version the request arrived on. */
   readonly httpVersion: "1.1" | "2";
   /** The HTTP/2 `:protocol` pseudo-header of an extended CONNECT (RFC 8441 §4). */
@@ -87,7 +102,7 @@ export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
 }
 
 /** The sub-protocols the client offered, in its order of preference, without duplicates. */
-export function requestedProtocols(headers: Headers): string[] {
+export function requestedProtocols(headers: HeaderReader): string[] {
   return [...new Set(headerList(headers.get("sec-websocket-protocol")))];
 }
 

@@ -31,7 +31,17 @@ export type {
   UpgradePlan,
 } from "./engine.ts";
 export { WebSocketError, type WebSocketErrorCode } from "./errors.ts";
-export { type HandshakeRequest, type HandshakeVerdict, headerList, isOriginAllowed, isToken, readHandshake, requestedProtocols } from "./handshake.ts";
+export {
+  type HandshakeRequest,
+  type HandshakeVerdict,
+  headerList,
+  type HeaderReader,
+  isOriginAllowed,
+  isToken,
+  type LazyHeaders,
+  readHandshake,
+  requestedProtocols,
+} from "./handshake.ts";
 export {
   type DispatchOutcome,
   type ShutdownOptions,
