@@ -98,6 +98,27 @@ export function parseArgs(args: readonly string[]): EchoConfig | "help" {
   return config;
 }
 
+/**
+ * Reads the flags as every entry does: a bad flag prints its message and the usage and exits 2 through the
+ * runtime's `exit`; `--help` prints the usage and gives `undefined`. Where the server cannot take cleartext
+ * HTTP/2 WebSockets, `h2cUnsupported` names it and `--h2c` is a usage error.
+ */
+export function readConfig(args: readonly string[], exit: (code: number) => never, h2cUnsupported?: string): EchoConfig | undefined {
+  try {
+    const config = parseArgs(args);
+    if (config === "help") {
+      console.log(USAGE);
+      return undefined;
+    }
+    if (config.h2c && h2cUnsupported !== undefined) throw new UsageError(`--h2c is not supported ${h2cUnsupported}`);
+    return config;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    return exit(2);
+  }
+}
+
 /** The `Listening on …` line every entry prints when ready. */
 export function listeningLine(secure: boolean, host: string, port: number): string {
   const shownHost = host.includes(":") ? `[${host}]` : host;

@@ -1,22 +1,10 @@
 /** The echo sample on Bun: `npm run start:bun -- [flags]`. */
 import { BunWebSocketServer } from "@uniws/bun";
-import { echoHandler, listeningLine, pageResponse, parseArgs, USAGE, UsageError } from "./app.ts";
+import { echoHandler, listeningLine, pageResponse, readConfig } from "./app.ts";
 
 function main(args: string[]): void {
-  let config;
-  try {
-    config = parseArgs(args);
-    // Bun.serve speaks HTTP/1.1 to cleartext clients only.
-    if (config !== "help" && config.h2c) throw new UsageError("--h2c is not supported on Bun");
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  if (config === "help") {
-    console.log(USAGE);
-    return;
-  }
+  const config = readConfig(args, (code) => process.exit(code), "on Bun");
+  if (config === undefined) return;
   const echo = echoHandler(config.subProtocols, config.accept);
   // Only /ws reaches the echo handler; every other path falls through to the page routes.
   const sockets = new BunWebSocketServer((context) => (context.url.pathname === "/ws" ? echo(context) : undefined), config.options);

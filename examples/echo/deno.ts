@@ -1,22 +1,10 @@
 /** The echo sample on Deno: `npm run start:deno -- [flags]`. */
 import { DenoWebSocketServer } from "@uniws/deno";
-import { echoHandler, listeningLine, pageResponse, parseArgs, USAGE, UsageError } from "./app.ts";
+import { echoHandler, listeningLine, pageResponse, readConfig } from "./app.ts";
 
 function main(args: string[]): void {
-  let config;
-  try {
-    config = parseArgs(args);
-    // Deno.serve has no RFC 8441 server side: HTTP/2 WebSockets are Node's (docs/http2.md).
-    if (config !== "help" && config.h2c) throw new UsageError("--h2c is not supported on Deno");
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n\n${USAGE}`);
-    Deno.exit(2);
-  }
-  if (config === "help") {
-    console.log(USAGE);
-    return;
-  }
+  const config = readConfig(args, (code) => Deno.exit(code), "on Deno");
+  if (config === undefined) return;
   const echo = echoHandler(config.subProtocols);
   // Only /ws reaches the echo handler; every other path falls through to the page routes.
   const sockets = new DenoWebSocketServer((context) => (context.url.pathname === "/ws" ? echo(context) : undefined), config.options);

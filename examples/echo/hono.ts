@@ -6,14 +6,14 @@
  *
  * On Node, Deno and Bun this module is the program. On workerd `echoWorker` is the
  * Worker (start-hono.mjs bundles it as the default export): the flags arrive in the `ECHO_ARGS` binding (start-hono.mjs checks
- * them first with `readConfig`) and the app is built on the first request.
+ * them first with `readHonoConfig`) and the app is built on the first request.
  *
  * @module
  */
 import { createWebSocket, type HonoWebSocketRuntime, type WebSocketMiddleware } from "@uniws/hono";
 import { cloudflareWorkersRuntime } from "@uniws/hono/cloudflare-workers";
 import { Hono } from "hono";
-import { type EchoConfig, echoHandler, listeningLine, pageResponse, parseArgs, USAGE, UsageError } from "./app.ts";
+import { type EchoConfig, echoHandler, listeningLine, pageResponse, parseArgs, readConfig, UsageError } from "./app.ts";
 
 export { listeningLine };
 
@@ -26,22 +26,9 @@ export function mountEcho(app: Hono, runtime: HonoWebSocketRuntime, config: Echo
   return sockets;
 }
 
-/** Parses the flags as every sample entry does: usage errors exit 2, `--help` prints the usage. */
-export function readConfig(args: readonly string[], exit: (code: number) => never): EchoConfig | undefined {
-  try {
-    const config = parseArgs(args);
-    if (config === "help") {
-      console.log(USAGE);
-      return undefined;
-    }
-    // None of Hono's servers here takes cleartext HTTP/2 WebSockets.
-    if (config.h2c) throw new UsageError("--h2c is not supported with Hono");
-    return config;
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n\n${USAGE}`);
-    return exit(2);
-  }
+/** Reads the flags as every entry does; none of Hono's servers here takes cleartext HTTP/2 WebSockets. */
+export function readHonoConfig(args: readonly string[], exit: (code: number) => never): EchoConfig | undefined {
+  return readConfig(args, exit, "with Hono");
 }
 
 // ---- the runtimes ----
@@ -72,7 +59,7 @@ function stopOnSignal(sockets: WebSocketMiddleware, stopServer: () => unknown, o
 }
 
 async function onNode(args: string[]): Promise<void> {
-  const config = readConfig(args, (code) => process.exit(code));
+  const config = readHonoConfig(args, (code) => process.exit(code));
   if (config === undefined) return;
   const { readFileSync } = await import("node:fs");
   const { createServer } = await import("node:https");
@@ -91,7 +78,7 @@ async function onNode(args: string[]): Promise<void> {
 }
 
 async function onDeno(deno: DenoGlobal): Promise<void> {
-  const config = readConfig(deno.args, (code) => deno.exit(code));
+  const config = readHonoConfig(deno.args, (code) => deno.exit(code));
   if (config === undefined) return;
   const { denoRuntime } = await import("@uniws/hono/deno");
   const app = new Hono();
@@ -108,7 +95,7 @@ async function onDeno(deno: DenoGlobal): Promise<void> {
 }
 
 async function onBun(bun: BunGlobal): Promise<void> {
-  const config = readConfig(process.argv.slice(2), (code) => process.exit(code));
+  const config = readHonoConfig(process.argv.slice(2), (code) => process.exit(code));
   if (config === undefined) return;
   const { bunRuntime } = await import("@uniws/hono/bun");
   const runtime = bunRuntime();

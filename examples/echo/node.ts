@@ -4,21 +4,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { createSecureServer, createServer as createH2cServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { NodeWebSocketServer, writeResponse } from "@uniws/node";
-import { echoHandler, listeningLine, pageResponse, parseArgs, USAGE, UsageError } from "./app.ts";
+import { echoHandler, listeningLine, pageResponse, readConfig } from "./app.ts";
 
 function main(args: string[]): void {
-  let config;
-  try {
-    config = parseArgs(args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  if (config === "help") {
-    console.log(USAGE);
-    return;
-  }
+  const config = readConfig(args, (code) => process.exit(code));
+  if (config === undefined) return;
   const sockets = new NodeWebSocketServer(echoHandler(config.subProtocols, config.accept), config.options);
   const onRequest = async (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;

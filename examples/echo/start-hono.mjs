@@ -48,7 +48,7 @@ async function bundleWorker() {
   const { rolldown } = await import("rolldown");
   const source = (path) => `${root}packages/${path}`;
   // The Worker's entry: hono.ts's Worker as the default export, and what this script calls before serving it.
-  const entry = `export { echoWorker as default, listeningLine, readConfig } from ${JSON.stringify(`${here}hono.ts`)};`;
+  const entry = `export { echoWorker as default, listeningLine, readHonoConfig } from ${JSON.stringify(`${here}hono.ts`)};`;
   const bundle = await rolldown({
     input: "worker-entry",
     plugins: [{ name: "worker-entry", resolveId: (id) => (id === "worker-entry" ? id : null), load: (id) => (id === "worker-entry" ? entry : null) }],
@@ -78,7 +78,7 @@ async function onWorkerd(args) {
   writeFileSync(path, contents);
   // The Worker module checks the flags here, where a usage error can still exit 2.
   const worker = await import(pathToFileURL(path).href);
-  const config = worker.readConfig(args, (code) => process.exit(code));
+  const config = worker.readHonoConfig(args, (code) => process.exit(code));
   if (config === undefined) return;
   const secure = config.tlsCert !== undefined && config.tlsKey !== undefined;
   const { Miniflare } = await import("miniflare");
