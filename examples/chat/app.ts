@@ -60,6 +60,23 @@ export function parseArgs(args: readonly string[]): ChatConfig | "help" {
   return config;
 }
 
+/**
+ * Reads the flags as every entry does: a bad flag prints its message and the usage and exits 2 through the
+ * runtime's `exit`; `--help` prints the usage and gives `undefined`.
+ */
+export function readConfig(args: readonly string[], exit: (code: number) => never): ChatConfig | undefined {
+  try {
+    const config = parseArgs(args);
+    if (config !== "help") return config;
+    console.log(USAGE);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    return exit(2);
+  }
+}
+
 /** The `Listening on …` line every entry prints when ready. */
 export function listeningLine(host: string, port: number): string {
   return `Listening on http://${host.includes(":") ? `[${host}]` : host}:${port}`;

@@ -1,20 +1,10 @@
 /** The chat sample on Bun: `bun examples/chat/bun.ts [flags]`. */
 import { BunWebSocketServer } from "@uniws/bun";
-import { chatHandler, chatHub, listeningLine, pageResponse, parseArgs, USAGE, UsageError } from "./app.ts";
+import { chatHandler, chatHub, listeningLine, pageResponse, readConfig } from "./app.ts";
 
 function main(args: string[]): void {
-  let config;
-  try {
-    config = parseArgs(args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  if (config === "help") {
-    console.log(USAGE);
-    return;
-  }
+  const config = readConfig(args, (code) => process.exit(code));
+  if (config === undefined) return;
   const chat = chatHub(config.redis);
   const handler = chatHandler(chat.hub, "bun");
   // Only /ws reaches the chat handler; every other path falls through to the page routes.

@@ -2,21 +2,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { NodeWebSocketServer, writeResponse } from "@uniws/node";
-import { chatHandler, chatHub, listeningLine, pageResponse, parseArgs, USAGE, UsageError } from "./app.ts";
+import { chatHandler, chatHub, listeningLine, pageResponse, readConfig } from "./app.ts";
 
 function main(args: string[]): void {
-  let config;
-  try {
-    config = parseArgs(args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  if (config === "help") {
-    console.log(USAGE);
-    return;
-  }
+  const config = readConfig(args, (code) => process.exit(code));
+  if (config === undefined) return;
   const chat = chatHub(config.redis);
   const sockets = new NodeWebSocketServer(chatHandler(chat.hub, "node"), config.options);
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
