@@ -44,6 +44,8 @@ export {
 } from "./handshake.ts";
 export {
   type DispatchOutcome,
+  type ResponseBody,
+  type ResponseHeaders,
   type ShutdownOptions,
   type WebSocketContext,
   type WebSocketHandler,
