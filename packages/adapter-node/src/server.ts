@@ -92,6 +92,7 @@ export class NodeWebSocketServer {
   readonly #subProtocols = new WeakMap<IncomingMessage, string>();
   readonly #extensions = new WeakMap<IncomingMessage, string>();
 
+  /** Runs `handler` for every request given to `handleRequest` or taken by `attach`, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<NodeRequest>, options?: NodeWebSocketOptions) {
     this.#host = new WebSocketHost(handler, options);
     const { maxMessageSize, closeTimeout } = this.#host.options;

@@ -19,9 +19,9 @@ export type { DispatchOutcome, ResponseBody, ResponseHeaders, WebSocketContext, 
 
 /** Options of {@link WebSocketHost.close}. */
 export interface ShutdownOptions {
-  /** @default 1001 */
+  /** The close status sent to every socket. @default 1001 */
   readonly closeStatus?: number;
-  /** @default "Server shutting down" */
+  /** The close reason sent to every socket. @default "Server shutting down" */
   readonly statusDescription?: string;
   /** How long to wait for peers to answer the Close before aborting them. @default `closeTimeout` */
   readonly timeout?: number;
@@ -39,6 +39,7 @@ export class WebSocketHost<Native = unknown> {
   // What this server's request contexts see of it: creating sockets stays off the public API (and out of the .d.ts).
   readonly #contextHost: ContextHost;
 
+  /** Runs `handler` for every request under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<Native>, options?: WebSocketOptions) {
     if (typeof handler !== "function") throw new TypeError("A WebSocket handler function is required");
     this.options = resolveOptions(options);

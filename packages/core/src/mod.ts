@@ -62,6 +62,7 @@ export {
 } from "./options.ts";
 export {
   type CloseResult,
+  type DataMessage,
   type MessageType,
   type ReceiveResult,
   type SendData,
