@@ -105,12 +105,13 @@ class BunEngineSocket implements EngineSocket {
     this.#ws.pong(payload);
   }
 
-  close(code: number, reason: string): void {
+  close(code: number | undefined, reason: string): void {
     // Bun sends its Close frame and ends the connection at once, without reading the peer's,
     // and reports the end (with the status it sent) from inside this call: that report waits
     // for the next task, as other engines' reports do, so the socket is seen in `closeSent` first.
     this.#ws.data.closing = true;
-    this.#ws.close(code, reason);
+    if (code === undefined) this.#ws.close();
+    else this.#ws.close(code, reason);
   }
 
   terminate(): void {

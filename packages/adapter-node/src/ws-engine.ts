@@ -83,8 +83,9 @@ class WsEngineSocket implements EngineSocket {
     this.#ws.pong(payload);
   }
 
-  close(code: number, reason: string): void {
-    this.#ws.close(code, reason);
+  close(code: number | undefined, reason: string): void {
+    if (code === undefined) this.#ws.close();
+    else this.#ws.close(code, reason);
   }
 
   terminate(): void {

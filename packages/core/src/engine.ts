@@ -54,8 +54,11 @@ export interface EngineSocket {
   ping(payload: Uint8Array): void;
   /** Sends an unsolicited Pong (only called when `pingControl`). */
   pong(payload: Uint8Array): void;
-  /** Sends a Close frame; the engine then waits for the peer's and ends the connection. */
-  close(code: number, reason: string): void;
+  /**
+   * Sends a Close frame; the engine then waits for the peer's and ends the connection.
+   * `code` is `undefined` for a Close frame without a body (no status, no reason; RFC 6455 §5.5.1).
+   */
+  close(code: number | undefined, reason: string): void;
   /** Ends the connection at once, without a Close frame. */
   terminate(): void;
   /** Bytes queued and not yet written to the network. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { CloseStatus, validateCloseStatus } from "./close-status.ts";
+import { CloseStatus, isEmptyCloseStatus, validateCloseStatus } from "./close-status.ts";
 import type { EngineCapabilities, EngineEvents, EngineSocket, EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
 import { Liveness, type LivenessActions, type LivenessSettings } from "./liveness.ts";
@@ -508,7 +508,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (this.#state !== "open" && this.#state !== "closeReceived") return;
     this.#state = "closeSent";
     this.#liveness.closing();
-    this.#engine!.close(code, reason);
+    // A "no status" value closes with an empty Close frame (RFC 6455 §5.5.1).
+    this.#engine!.close(isEmptyCloseStatus(code) ? undefined : code, reason);
   }
 
   #abort(error: unknown): void {
