@@ -110,7 +110,8 @@ class BunEngineSocket implements EngineSocket {
     // and reports the end (with the status it sent) from inside this call: that report waits
     // for the next task, as other engines' reports do, so the socket is seen in `closeSent` first.
     this.#ws.data.closing = true;
-    if (code === undefined) this.#ws.close();
+    // Bun's close() without a code sends 1000; 1005 is its way to send a Close without a body.
+    if (code === undefined) this.#ws.close(1005);
     else this.#ws.close(code, reason);
   }
 
