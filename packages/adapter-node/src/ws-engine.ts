@@ -7,7 +7,33 @@
  */
 import type { Duplex } from "node:stream";
 import type { EngineCapabilities, EngineEvents, EngineSendOptions, EngineSocket } from "@uniws/core";
-import type { WebSocket } from "ws";
+
+/**
+ * The part of a `ws` WebSocket this engine drives. A `ws` `WebSocket` is one; declaring it here keeps `ws`'s
+ * types (`@types/ws`) out of the published declarations.
+ */
+export interface WsWebSocket {
+  /** Bytes queued by `ws` and not yet handed to the transport. */
+  readonly bufferedAmount: number;
+  /** Sends a data frame (`fin: false` starts or continues a fragmented message, RFC 6455 §5.4). */
+  send(data: string | Uint8Array, options: { binary: boolean; fin: boolean; compress: boolean }): void;
+  /** Sends a Ping (RFC 6455 §5.5.2). */
+  ping(data: Uint8Array): void;
+  /** Sends a Pong (RFC 6455 §5.5.3). */
+  pong(data: Uint8Array): void;
+  /** Starts the close handshake (RFC 6455 §7.1.2); without a code the Close frame has no body (§5.5.1). */
+  close(code?: number, reason?: string): void;
+  /** Destroys the connection at once. */
+  terminate(): void;
+  /** A data message arrived (binary as a `Buffer`; text too, as UTF-8, with `isBinary` false). */
+  on(event: "message", listener: (data: Buffer, isBinary: boolean) => void): unknown;
+  /** A Ping or Pong arrived (`ws` answers a Ping itself). */
+  on(event: "ping" | "pong", listener: () => void): unknown;
+  /** A protocol or transport error; `close` follows. */
+  on(event: "error", listener: (error: Error) => void): unknown;
+  /** The connection ended, with the close code and reason `ws` reports. */
+  on(event: "close", listener: (code: number, reason: Buffer) => void): unknown;
+}
 
 /** What `ws` on Node can do. */
 export const NODE_CAPABILITIES: EngineCapabilities = {
@@ -35,11 +61,11 @@ function uncorkAll(): void {
 }
 
 class WsEngineSocket implements EngineSocket {
-  readonly #ws: WebSocket;
+  readonly #ws: WsWebSocket;
   readonly #transport: Duplex;
   readonly extensions: string;
 
-  constructor(ws: WebSocket, transport: Duplex, extensions: string) {
+  constructor(ws: WsWebSocket, transport: Duplex, extensions: string) {
     this.#ws = ws;
     this.#transport = transport;
     this.extensions = extensions;
@@ -97,8 +123,11 @@ class WsEngineSocket implements EngineSocket {
   }
 }
 
-/** Wires an upgraded `ws` socket (over `transport`) to the core's events and reports it open. */
-export function bindWsSocket(ws: WebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
+/**
+ * Wires an upgraded `ws` socket (over `transport`, with the negotiated `extensions` header value) to the core's
+ * `events` and reports it open.
+ */
+export function bindWsSocket(ws: WsWebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
   let lastError: unknown;
   ws.on("message", (data: Buffer, isBinary: boolean) => {
     events.message(isBinary ? data : data.toString("utf8"), isBinary);

@@ -31,11 +31,13 @@ export type WebSocketMessage =
 export interface ReceiveResult {
   /** Bytes written into the buffer. */
   readonly count: number;
+  /** The message's type (`"text"` or `"binary"`), or `"close"` when the peer's Close arrived instead. */
   readonly type: MessageType | "close";
   /** Whether these were the message's last bytes. */
   readonly endOfMessage: boolean;
   /** The peer's close status, when `type` is `"close"`. */
   readonly closeStatus?: number;
+  /** The peer's close reason, when `type` is `"close"`. */
   readonly closeStatusDescription?: string;
 }
 
@@ -53,6 +55,7 @@ export interface SendOptions {
 export interface CloseResult {
   /** The peer's close status; 1005 when its Close frame had none, 1006 when the connection ended without one. */
   readonly closeStatus: number;
+  /** The peer's close reason (`""` when it gave none). */
   readonly closeStatusDescription: string;
   /** A Close frame was exchanged. */
   readonly wasClean: boolean;
