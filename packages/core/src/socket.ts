@@ -194,7 +194,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // Parts of the message being sent, gathered (a copy) and not yet given to the engine; allocated when needed.
   #gathered: Uint8Array | undefined;
   #gatheredLength = 0;
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  // Sockets with parts gathered, flushed together by one timer at the next task (engines with `fragmentedSend`
+  // only, none of which has `requestScopedIo`: one timer may serve every socket).
+  static readonly #unflushed = new Set<UniWebSocket>();
+  static #flushTimer: ReturnType<typeof setTimeout> | undefined;
   // Each waits until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
   #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; mark: number }> = [];
   #drainPoll: ScheduledTask | undefined;
@@ -490,7 +493,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
           else if (engine.send(whole, { text, fin: true, compress }) !== true) reuseGathering(whole);
         } else if (fragmented) {
           if (this.#gatheredLength >= PART_FLUSH_BYTES) this.#flushPart(text, compress);
-          else this.#flushTimer ??= setTimeout(() => this.#flushPart(this.#outgoingType === "text", this.#outgoingCompress), 0);
+          else this.#flushLater();
         }
       }
     } else if (typeof data === "string") {
@@ -537,15 +540,24 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #dropGathered(): void {
-    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
+    UniWebSocket.#unflushed.delete(this);
     this.#gathered = undefined;
     this.#gatheredLength = 0;
   }
 
+  #flushLater(): void {
+    const unflushed = UniWebSocket.#unflushed;
+    if (unflushed.has(this)) return;
+    unflushed.add(this);
+    UniWebSocket.#flushTimer ??= setTimeout(() => {
+      UniWebSocket.#flushTimer = undefined;
+      for (const socket of unflushed) socket.#flushPart(socket.#outgoingType === "text", socket.#outgoingCompress);
+      unflushed.clear();
+    }, 0);
+  }
+
   // Sends the parts gathered so far as one non-final frame (engines with `fragmentedSend`).
   #flushPart(text: boolean, compress: boolean): void {
-    this.#flushTimer = undefined;
     const state = this.#state;
     if (this.#gatheredLength === 0 || (state !== "open" && state !== "closeReceived")) return;
     const part = this.#takeGathered();
