@@ -53,6 +53,8 @@ export const NODE_CAPABILITIES: EngineCapabilities = {
 // one read leave in one writev. Large messages, and transports with data queued (a slow peer: backpressure must
 // see each write), are written at once.
 const CORK_MAX_BYTES = 16 * 1024;
+// Small text is decoded here (Buffer#toString beats a TextDecoder call on Node at these sizes).
+const TEXT_AS_STRING_MAX = 1024;
 const corked = new Set<Duplex>();
 
 function uncorkAll(): void {
@@ -130,7 +132,8 @@ class WsEngineSocket implements EngineSocket {
 export function bindWsSocket(ws: WsWebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
   let lastError: unknown;
   ws.on("message", (data: Buffer, isBinary: boolean) => {
-    events.message(isBinary ? data : data.toString("utf8"), isBinary);
+    // Large text stays the UTF-8 bytes `ws` validated: the core decodes it only if it is handed out whole.
+    events.message(isBinary || data.byteLength > TEXT_AS_STRING_MAX ? data : data.toString("utf8"), isBinary);
   });
   // A Ping from the peer proves it alive as much as a Pong; `ws` answers it itself (autoPong).
   ws.on("pong", () => events.pong());

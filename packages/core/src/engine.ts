@@ -124,7 +124,11 @@ export interface EngineEvents {
   opened(socket: EngineSocket): void;
   /** The upgrade could not complete (instead of `opened`); `accept` rejects with `UPGRADE_FAILED`. */
   failed(error: unknown): void;
-  /** A whole message from the peer. */
+  /**
+   * A whole message from the peer. Text may come as a string or as its UTF-8 bytes, which
+   * the engine has validated (RFC 6455 §8.1): the core decodes them only when it hands the
+   * message out whole. Binary comes as bytes.
+   */
   message(data: string | Uint8Array, binary: boolean): void;
   /** A Pong (or any control frame that proves the peer alive). */
   pong(): void;
