@@ -4,7 +4,7 @@
  * the decision. `ws` takes its permessage-deflate settings once per server, so the
  * adapter keeps a second `ws` engine whose settings name no window or takeover
  * choice of their own, and shows it a request whose `Sec-WebSocket-Extensions` is
- * exactly the core's answer: `ws` accepts that single offer as it stands, answers it
+ * exactly the core's answer (ws-upgrade.ts): `ws` accepts that single offer as it stands, answers it
  * verbatim and configures zlib from it. Connections without compression go through
  * the engine that has permessage-deflate off, and never see an offer.
  *
@@ -80,15 +80,4 @@ export function wsDeflateOptions(options: NodeDeflateOptions = {}): WsPerMessage
 export function negotiateForRequest(req: IncomingMessage, compression: CompressionRequest | undefined): PerMessageDeflateNegotiation {
   const offers = req.headers["sec-websocket-extensions"];
   return negotiatePerMessageDeflate(Array.isArray(offers) ? offers.join(", ") : offers, compression);
-}
-
-/**
- * `req` as the compressing engine must see it: the same request with its
- * `Sec-WebSocket-Extensions` replaced by the core's answer, as the only offer. The
- * application's request object is left untouched.
- */
-export function withAcceptedOffer(req: IncomingMessage, answer: string): IncomingMessage {
-  const view = Object.create(req) as IncomingMessage;
-  Object.defineProperty(view, "headers", { value: { ...req.headers, "sec-websocket-extensions": answer }, enumerable: true });
-  return view;
 }

@@ -21,8 +21,8 @@ export interface WsWebSocket {
   ping(data: Uint8Array): void;
   /** Sends a Pong (RFC 6455 §5.5.3). */
   pong(data: Uint8Array): void;
-  /** Starts the close handshake (RFC 6455 §7.1.2). */
-  close(code: number, reason: string): void;
+  /** Starts the close handshake (RFC 6455 §7.1.2); without a code the Close frame has no body (§5.5.1). */
+  close(code?: number, reason?: string): void;
   /** Destroys the connection at once. */
   terminate(): void;
   /** A data message arrived (binary as a `Buffer`; text too, as UTF-8, with `isBinary` false). */
@@ -53,6 +53,8 @@ export const NODE_CAPABILITIES: EngineCapabilities = {
 // one read leave in one writev. Large messages, and transports with data queued (a slow peer: backpressure must
 // see each write), are written at once.
 const CORK_MAX_BYTES = 16 * 1024;
+// Small text is decoded here (Buffer#toString beats a TextDecoder call on Node at these sizes).
+const TEXT_AS_STRING_MAX = 1024;
 const corked = new Set<Duplex>();
 
 function uncorkAll(): void {
@@ -109,8 +111,9 @@ class WsEngineSocket implements EngineSocket {
     this.#ws.pong(payload);
   }
 
-  close(code: number, reason: string): void {
-    this.#ws.close(code, reason);
+  close(code: number | undefined, reason: string): void {
+    if (code === undefined) this.#ws.close();
+    else this.#ws.close(code, reason);
   }
 
   terminate(): void {
@@ -129,7 +132,8 @@ class WsEngineSocket implements EngineSocket {
 export function bindWsSocket(ws: WsWebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
   let lastError: unknown;
   ws.on("message", (data: Buffer, isBinary: boolean) => {
-    events.message(isBinary ? data : data.toString("utf8"), isBinary);
+    // Large text stays the UTF-8 bytes `ws` validated: the core decodes it only if it is handed out whole.
+    events.message(isBinary || data.byteLength > TEXT_AS_STRING_MAX ? data : data.toString("utf8"), isBinary);
   });
   // A Ping from the peer proves it alive as much as a Pong; `ws` answers it itself (autoPong).
   ws.on("pong", () => events.pong());

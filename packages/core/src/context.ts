@@ -8,7 +8,7 @@
 import { CloseStatus } from "./close-status.ts";
 import type { UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
-import { type HandshakeRequest, requestedProtocols } from "./handshake.ts";
+import { type HandshakeRequest, type HttpVersion, requestedProtocols } from "./handshake.ts";
 import { type ResolvedWebSocketOptions, validateAcceptContext, type WebSocketAcceptContext } from "./options.ts";
 import type { UniWebSocket } from "./socket.ts";
 
@@ -38,8 +38,8 @@ export interface WebSocketContext<Native = unknown> {
   readonly url: URL;
   /** The request headers. */
   readonly headers: Headers;
-  /** `"2"` for a WebSocket over an HTTP/2 extended CONNECT (RFC 8441). */
-  readonly httpVersion: "1.1" | "2";
+  /** The request's HTTP version: `"2"` for a WebSocket over an HTTP/2 extended CONNECT (RFC 8441). */
+  readonly httpVersion: HttpVersion;
   /** The adapter's own request object. */
   readonly native: Native;
   /**
@@ -92,7 +92,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   readonly isWebSocketRequest: boolean;
   readonly requestedProtocols: readonly string[];
   readonly method: string;
-  readonly httpVersion: "1.1" | "2";
+  readonly httpVersion: HttpVersion;
   readonly native: Native;
   readonly #host: ContextHost;
   readonly #request: HandshakeRequest;

@@ -54,8 +54,11 @@ export interface EngineSocket {
   ping(payload: Uint8Array): void;
   /** Sends an unsolicited Pong (only called when `pingControl`). */
   pong(payload: Uint8Array): void;
-  /** Sends a Close frame; the engine then waits for the peer's and ends the connection. */
-  close(code: number, reason: string): void;
+  /**
+   * Sends a Close frame; the engine then waits for the peer's and ends the connection.
+   * `code` is `undefined` for a Close frame without a body (no status, no reason; RFC 6455 §5.5.1).
+   */
+  close(code: number | undefined, reason: string): void;
   /** Ends the connection at once, without a Close frame. */
   terminate(): void;
   /** Bytes queued and not yet written to the network. */
@@ -121,7 +124,11 @@ export interface EngineEvents {
   opened(socket: EngineSocket): void;
   /** The upgrade could not complete (instead of `opened`); `accept` rejects with `UPGRADE_FAILED`. */
   failed(error: unknown): void;
-  /** A whole message from the peer. */
+  /**
+   * A whole message from the peer. Text may come as a string or as its UTF-8 bytes, which
+   * the engine has validated (RFC 6455 §8.1): the core decodes them only when it hands the
+   * message out whole. Binary comes as bytes.
+   */
   message(data: string | Uint8Array, binary: boolean): void;
   /** A Pong (or any control frame that proves the peer alive). */
   pong(): void;

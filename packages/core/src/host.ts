@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { CloseStatus } from "./close-status.ts";
+import { CloseStatus, validateCloseStatus } from "./close-status.ts";
 import { type ContextHost, type DispatchOutcome, RequestContext, textResponse, type WebSocketHandler } from "./context.ts";
 import type { UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { type HandshakeRequest, isOriginAllowed, readHandshake } from "./handshake.ts";
@@ -17,13 +17,13 @@ import { UniWebSocket } from "./socket.ts";
 
 export type { DispatchOutcome, ResponseBody, ResponseHeaders, WebSocketContext, WebSocketHandler } from "./context.ts";
 
-/** Options of {@link WebSocketHost.close}. */
+/** Options of {@link WebSocketHost.close}; checked before any socket is touched. */
 export interface ShutdownOptions {
-  /** The close status sent to every socket. @default 1001 */
+  /** The status of every socket's Close frame: one `close()` accepts (RFC 6455 §7.4). @default 1001 */
   readonly closeStatus?: number;
-  /** The close reason sent to every socket. @default "Server shutting down" */
+  /** The reason in every Close frame, at most 123 UTF-8 bytes (RFC 6455 §5.5). @default "Server shutting down" */
   readonly statusDescription?: string;
-  /** How long to wait for peers to answer the Close before aborting them. @default `closeTimeout` */
+  /** How long to wait for peers to answer the Close before aborting them, in ms (a finite number >= 0). @default `closeTimeout` */
   readonly timeout?: number;
 }
 
@@ -88,12 +88,19 @@ export class WebSocketHost<Native = unknown> {
     return new Promise((answer) => new RequestContext(this.#contextHost, request, native, binding, isWebSocketRequest, answer).run(this.#handler));
   }
 
-  /** Closes every socket with 1001 and resolves once all have ended (aborting those that do not answer in time). */
+  /**
+   * Closes every socket with 1001 and resolves once all have ended (aborting those
+   * that do not answer in time). Rejects with `INVALID_CLOSE_STATUS` (a status or
+   * description no Close frame may carry) or a `RangeError` (a bad timeout) before
+   * touching any socket or refusing any request.
+   */
   async close(options: ShutdownOptions = {}): Promise<void> {
-    this.#closing = true;
     const status = options.closeStatus ?? CloseStatus.EndpointUnavailable;
     const description = options.statusDescription ?? "Server shutting down";
     const timeout = options.timeout ?? this.options.closeTimeout;
+    validateCloseStatus(status, description);
+    if (!Number.isFinite(timeout) || timeout < 0) throw new RangeError(`timeout must be a finite number >= 0, got ${String(timeout)}`);
+    this.#closing = true;
     const sockets = [...this.#sockets];
     for (const socket of sockets) socket.closeOutput(status, description).catch(this.options.onError);
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -215,6 +215,8 @@ export class WebSocketHub {
    */
   async ready(): Promise<void> {
     await this.#started;
+    // Without a backplane every member is reachable at once: nothing to wait for.
+    if (this.#backplane === undefined) return;
     await Promise.all([...this.#groups.keys()].map((group) => this.#subscribe(this.#groupChannel(group))));
   }
 
