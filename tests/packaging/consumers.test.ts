@@ -352,6 +352,16 @@ describe("Bun consumer (bun install of the tarballs)", () => {
     writeFileSync(join(dir, "consumer-bun.ts"), consumerModule(entriesFor("bun")));
   });
 
+  test("BunCondition_ResolvesToThePublishedSources", () => {
+    // The "bun" export condition gives Bun the TypeScript sources: the code the Bun test suite runs
+    // (Node and Deno run the built dist). The examples below run through it.
+    for (const pkg of packages) {
+      const resolved = run(bin("bun"), ["-e", `console.log(Bun.resolveSync(${JSON.stringify(pkg.manifest.name)}, process.cwd()))`], dir).trim();
+      const expected = (pkg.manifest.exports?.["."] as Record<string, string> | undefined)?.["bun"];
+      if (expected !== undefined) expect(resolved, pkg.manifest.name).toBe(join(dir, "node_modules", pkg.manifest.name, expected));
+    }
+  });
+
   for (const [resolution, module] of [["NodeNext", "NodeNext"], ["Bundler", "ESNext"]] as const) {
     test(`TypeCheck_PublishedTypes_${resolution}_StrictWithoutSkipLibCheck_BunTypes`, () => {
       typeCheck(dir, `types-${resolution}`, ["consumer-bun.ts"], { module, moduleResolution: resolution, lib: ["ESNext"], types: ["bun"] });

@@ -124,6 +124,7 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
     const files = filesUnder(dir).filter((file) => /\.(m?js|ts|mts)$/.test(file));
     expect(files.length).toBeGreaterThan(0);
     const problems: string[] = [];
+    const used = new Set<string>();
     for (const file of files) {
       const text = readFileSync(file, "utf8");
       const info = ts.preProcessFile(text, true, true);
@@ -152,6 +153,7 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
           continue;
         }
         const dependency = packageOf(specifier);
+        used.add(dependency);
         if (!declared.has(dependency)) problems.push(`${where}: '${specifier}' is not a declared dependency or peer`);
         // Published declarations must not need another package's @types that users would not have.
         if (file.endsWith(".d.ts") && !dependency.startsWith("@types/")) {
@@ -167,6 +169,13 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
       // Deno's and Bun's globals in published declarations need their types declared too.
       if (file.endsWith(".d.ts") && /\bDeno\./.test(text.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, "")) && !declared.has("@types/deno")) {
         problems.push(`${where}: uses the Deno namespace but @types/deno is not declared`);
+      }
+    }
+    // And nothing declared goes unused (optional dependencies such as bufferutil are loaded by a dependency;
+    // @types/* peers serve the declarations' runtime globals and modules).
+    for (const field of ["dependencies", "peerDependencies"] as const) {
+      for (const dependency of Object.keys(packed[field] ?? {})) {
+        if (!dependency.startsWith("@types/") && !used.has(dependency)) problems.push(`${field}.${dependency} is declared but no published file imports it`);
       }
     }
     expect(problems).toEqual([]);
