@@ -100,7 +100,7 @@ function exampleDependencies(): string[] {
 }
 
 function writeExamples(dir: string, list: Example[]): void {
-  for (const example of list) writeFileSync(join(dir, example.file), example.code.replaceAll("5000", String(example.port)));
+  for (const example of list) writeFileSync(join(dir, example.file), example.code.replace(/\b5000\b/g, String(example.port)));
 }
 
 /** Runs a command; on failure the error carries its whole output. */

@@ -216,6 +216,10 @@ test("Jsr_DenoPublishDryRun_Succeeds_ForEveryWorkspacePackage", () => {
   const output = result.stdout + result.stderr;
   expect(output).toContain("Success Dry run complete");
   expect(output).not.toMatch(/^warning/m);
-  for (const pkg of packages) expect(output).toContain(`Simulating publish of ${pkg.manifest.name}@${pkg.manifest.version}`);
+  for (const pkg of packages) {
+    expect(output).toContain(`Simulating publish of ${pkg.manifest.name}@${pkg.manifest.version}`);
+    // JSR shows the README; the license travels with the code.
+    for (const file of ["README.md", "LICENSE"]) expect(output).toContain(`${pkg.dir}/${file}`);
+  }
   expect(result.status).toBe(0);
 });
