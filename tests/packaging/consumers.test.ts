@@ -5,7 +5,8 @@
  * workerd through a Worker bundled from the installed tarballs with rolldown and served by Miniflare.
  *
  * Each consumer imports every published entry for its runtime and type-checks with `--strict` and no
- * `skipLibCheck` (Node and Bun: NodeNext and Bundler resolution; Node and workerd with a `lib` without DOM);
+ * `skipLibCheck` (NodeNext and Bundler resolution; Node and workerd with a `lib` without DOM; Bun with its types;
+ * Deno with `deno check`, and tsc with @types/deno for npm users of its entries);
  * then every checked example of README.md and docs/*.md (docs/README.md) is type-checked the same way, and
  * the servers among them run as written and echo through a real WebSocket client.
  */
@@ -240,11 +241,13 @@ describe("Node consumer (npm install of the tarballs)", () => {
   beforeAll(() => {
     dir = freshDir("node-consumer");
     writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "uniws-node-consumer", private: true, type: "module" }));
-    const tools = ["typescript", "@types/node", ...(workersTypes ? [WORKERS_TYPES] : [])].map((name) => `${name}@${rootManifest.devDependencies![name]}`);
+    // @types/deno: the optional peer of @uniws/deno, for tsc users of its npm package.
+    const tools = ["typescript", "@types/node", "@types/deno", ...(workersTypes ? [WORKERS_TYPES] : [])].map((name) => `${name}@${rootManifest.devDependencies![name]}`);
     run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", ...Object.values(packs), ...exampleDependencies(), ...tools], dir);
     writeExamples(dir, examples);
     writeFileSync(join(dir, "consumer-node.ts"), consumerModule(entriesFor("node")));
     writeFileSync(join(dir, "consumer-workerd.ts"), consumerModule(entriesFor("workerd")));
+    writeFileSync(join(dir, "consumer-deno.ts"), consumerModule(entriesFor("deno")));
     if (examples.some((example) => example.tls)) {
       execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", "key.pem", "-out", "cert.pem"], { cwd: dir, stdio: "ignore" });
@@ -277,6 +280,13 @@ describe("Node consumer (npm install of the tarballs)", () => {
     typeCheck(dir, "examples-bundler", examplesFor("node").map((example) => example.file), { module: "ESNext", moduleResolution: "Bundler", lib: ["ES2023", "DOM"], types: ["node"] });
   });
 
+  // Deno's entries from npm, for tsc users: @types/deno needs ESNext and DOM beside it.
+  for (const [resolution, module] of [["NodeNext", "NodeNext"], ["Bundler", "ESNext"]] as const) {
+    test(`TypeCheck_PublishedTypes_${resolution}_StrictWithoutSkipLibCheck_DenoTypes`, () => {
+      typeCheck(dir, `deno-types-${resolution}`, ["consumer-deno.ts"], { module, moduleResolution: resolution, lib: ["ESNext", "DOM"], types: ["deno"] });
+    });
+  }
+
   test("TypeCheck_Workerd_Bundler_StrictWithoutSkipLibCheck", () => {
     const files = ["consumer-workerd.ts", ...examplesFor("workerd").map((example) => example.file)];
     // Cloudflare's own types when the workspace develops against them (a Durable Objects binding needs them),
@@ -303,7 +313,6 @@ describe("Node consumer (npm install of the tarballs)", () => {
         }
       }
       writeFileSync(join(dir, "deno.json"), JSON.stringify({ imports, nodeModulesDir: "manual" }, null, 2));
-      writeFileSync(join(dir, "consumer-deno.ts"), consumerModule(entriesFor("deno")));
     });
 
     test("TypeCheck_DenoCheck_Strict", () => {
