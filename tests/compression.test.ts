@@ -145,8 +145,9 @@ describe("compression capability", () => {
       const extensions = answer.headers["sec-websocket-extensions"];
       if (capabilities.compressionParameters === "per-connection") {
         expect(extensions).toBe("permessage-deflate; client_max_window_bits=15; server_no_context_takeover; server_max_window_bits=11");
-      } else if (capabilities.compression) {
-        expect(extensions).toMatch(/^permessage-deflate/);
+      } else if (capabilities.compressionParameters === "presets") {
+        // Bun cannot limit its context-free compressor's window: asked for both, it declines (docs/bun.md).
+        expect(extensions).toBeUndefined();
       } else {
         expect(extensions).toBeUndefined();
       }
