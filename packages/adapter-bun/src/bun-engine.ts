@@ -39,6 +39,7 @@ export interface BunSocketData {
 
 /** The part of a Bun `Server` the native pub/sub needs. */
 export interface BunTopicServer {
+  /** Bun's `server.publish`: sends `data` to `topic`'s subscribers; returns bytes sent (0 when none). */
   publish(topic: string, data: string | Uint8Array, compress?: boolean): number;
 }
 

@@ -48,11 +48,17 @@ export const HONO_BUN_CAPABILITIES: EngineCapabilities = { ...BUN_CAPABILITIES, 
 
 /** Bun `websocket` handlers (such as `hono/bun`'s `websocket`), for sockets this binding did not upgrade. */
 export interface BunWebSocketHandlers {
+  /** A socket opened. */
   open?(ws: any): unknown;
+  /** A message arrived. */
   message?(ws: any, message: any): unknown;
+  /** The socket closed. */
   close?(ws: any, code: number, reason: string): unknown;
+  /** The socket's send buffer drained. */
   drain?(ws: any): unknown;
+  /** A Ping arrived. */
   ping?(ws: any, data: any): unknown;
+  /** A Pong arrived. */
   pong?(ws: any, data: any): unknown;
 }
 
@@ -81,6 +87,7 @@ export interface BunFetchApp {
 
 /** The Bun binding, plus the `websocket` object and the `fetch` to give `Bun.serve`. */
 export interface BunRuntime extends HonoWebSocketRuntime {
+  /** The `websocket` object to give `Bun.serve`. */
   readonly websocket: BunWebSocketConfig;
   /**
    * `app.fetch` for `Bun.serve`, completing the upgrades the app's uniws routes

@@ -55,17 +55,21 @@ export const HONO_NODE_CAPABILITIES: EngineCapabilities = {
 
 /** The Hono `Env` bindings on Node: those `@hono/node-server` gives, so `getConnInfo` works on upgrades too. */
 export interface NodeBindings {
+  /** The request as Node's `http` module gave it. */
   incoming: IncomingMessage;
+  /** No response object: an upgrade answers on the socket. */
   outgoing: undefined;
 }
 
 /** The part of a Hono app `injectWebSocket` needs. */
 export interface FetchApp {
+  /** The app's `fetch`: answers `request` with `env` as its `c.env`. */
   fetch(request: Request, env: NodeBindings): Response | Promise<Response>;
 }
 
 /** A server that emits HTTP/1.1 `upgrade` events (`http.Server`, `https.Server`, what `serve()` returns). */
 export interface UpgradeEmitter {
+  /** Node's `upgrade` event: an HTTP/1.1 request asking to switch protocols (RFC 9110 §7.8). */
   on(event: "upgrade", listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
 }
 

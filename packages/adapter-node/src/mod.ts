@@ -9,7 +9,7 @@ export { NODE_CAPABILITIES } from "./ws-engine.ts";
 export { DEFAULT_DEFLATE_OPTIONS, type NodeDeflateOptions } from "./compression.ts";
 // The `ws` engine on its own, for other bindings of Node servers (`@uniws/hono/node`).
 export { defaultMaxFragments, WsEngines, type WsLimits } from "./ws-upgrade.ts";
-export { wsDeflateOptions } from "./compression.ts";
+export { wsDeflateOptions, type WsPerMessageDeflateOptions } from "./compression.ts";
 export { nodeHttpVersion, toHeaders, writeRawResponse } from "./http1.ts";
 export type { NodeWebSocketOptions } from "./server.ts";
 export { writeResponse } from "./http1.ts";

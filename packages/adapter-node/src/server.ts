@@ -93,6 +93,7 @@ export class NodeWebSocketServer {
   readonly #engines: WsEngines;
   readonly #limits: WsLimits;
 
+  /** Runs `handler` for every request given to `handleRequest` or taken by `attach`, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<NodeRequest>, options?: NodeWebSocketOptions) {
     this.#host = new WebSocketHost(handler, options);
     const { maxMessageSize, closeTimeout } = this.#host.options;

@@ -8,7 +8,9 @@
 
 /** The header lookups the core itself needs; a web `Headers` is one. */
 export interface HeaderReader {
+  /** The header's value (several joined with `, `), or `null`; `name` is case-insensitive. */
   get(name: string): string | null;
+  /** Whether the header is present; `name` is case-insensitive. */
   has(name: string): boolean;
 }
 
@@ -18,6 +20,7 @@ export interface HeaderReader {
  * no copy of every header for its whole life.
  */
 export interface LazyHeaders extends HeaderReader {
+  /** Every header as a web `Headers` (built on first call). */
   toHeaders(): Headers;
 }
 

@@ -15,7 +15,7 @@ import { type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } 
 import { Scheduler } from "./scheduler.ts";
 import { UniWebSocket } from "./socket.ts";
 
-export type { DispatchOutcome, WebSocketContext, WebSocketHandler } from "./context.ts";
+export type { DispatchOutcome, ResponseBody, ResponseHeaders, WebSocketContext, WebSocketHandler } from "./context.ts";
 
 /** Options of {@link WebSocketHost.close}; checked before any socket is touched. */
 export interface ShutdownOptions {
@@ -28,19 +28,31 @@ export interface ShutdownOptions {
 }
 
 /** The policy and live sockets of one server. Adapters create one per server. */
-export class WebSocketHost<Native = unknown> implements ContextHost {
+export class WebSocketHost<Native = unknown> {
+  /** The resolved options (every default filled in). */
   readonly options: ResolvedWebSocketOptions;
   readonly #handler: WebSocketHandler<Native>;
   readonly #scheduler: Scheduler;
   readonly #sockets = new Set<UniWebSocket>();
   readonly #forget = (socket: UniWebSocket) => this.#sockets.delete(socket);
   #closing = false;
+  // What this server's request contexts see of it: creating sockets stays off the public API (and out of the .d.ts).
+  readonly #contextHost: ContextHost;
 
+  /** Runs `handler` for every request under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<Native>, options?: WebSocketOptions) {
     if (typeof handler !== "function") throw new TypeError("A WebSocket handler function is required");
     this.options = resolveOptions(options);
     this.#handler = handler;
     this.#scheduler = new Scheduler(10, this.options.onError);
+    const host = this;
+    this.#contextHost = {
+      get closing() {
+        return host.#closing;
+      },
+      options: this.options,
+      createSocket: (plan, binding) => this.#createSocket(plan, binding),
+    };
   }
 
   /** Sockets accepted and not yet ended. */
@@ -73,7 +85,7 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
         return Promise.resolve({ kind: "response", response: new Response(null, { status: 403 }) });
       }
     }
-    return new Promise((answer) => new RequestContext(this, request, native, binding, isWebSocketRequest, answer).run(this.#handler));
+    return new Promise((answer) => new RequestContext(this.#contextHost, request, native, binding, isWebSocketRequest, answer).run(this.#handler));
   }
 
   /**
@@ -99,8 +111,8 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
     await Promise.all(sockets.map((socket) => socket.closed));
   }
 
-  /** @internal Creates and tracks the socket an accept opens (called by the request's context). */
-  createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
+  /** Creates and tracks the socket an accept opens (called by the request's context). */
+  #createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
     const { options } = this;
     const { capabilities } = binding;
     const socket = new UniWebSocket({

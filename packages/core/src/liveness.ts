@@ -82,7 +82,7 @@ export class Liveness implements ScheduledTask {
     this.#scheduler.cancel(this);
   }
 
-  /** @internal Called by the scheduler. */
+  /** Called by the scheduler ({@link ScheduledTask}): runs the due checks and returns the next deadline. */
   onDue(time: number): number | undefined {
     if (this.#stopped) return undefined;
     const { keepAliveInterval, keepAliveTimeout, idleTimeout, closeTimeout } = this.#settings;

@@ -45,6 +45,8 @@ export {
 } from "./handshake.ts";
 export {
   type DispatchOutcome,
+  type ResponseBody,
+  type ResponseHeaders,
   type ShutdownOptions,
   type WebSocketContext,
   type WebSocketHandler,
@@ -61,6 +63,7 @@ export {
 } from "./options.ts";
 export {
   type CloseResult,
+  type DataMessage,
   type MessageType,
   type ReceiveResult,
   type SendData,
