@@ -13,8 +13,8 @@ import { randomBytes } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { EngineEvents, UpgradePlan } from "@uniws/core";
-import { type PerMessageDeflateOptions, WebSocketServer } from "ws";
-import { negotiateForRequest } from "./compression.ts";
+import { WebSocketServer } from "ws";
+import { negotiateForRequest, type WsPerMessageDeflateOptions } from "./compression.ts";
 import { bindWsSocket } from "./ws-engine.ts";
 
 /** The limits one `ws` engine applies; `ws` takes them per server, not per connection. */
@@ -69,12 +69,12 @@ interface Answer {
  * shown to it as the request's only offer, see compression.ts).
  */
 export class WsEngines {
-  readonly #deflate: PerMessageDeflateOptions;
+  readonly #deflate: WsPerMessageDeflateOptions;
   readonly #engines = new Map<string, WebSocketServer>();
   readonly #answers = new WeakMap<object, Answer>();
 
   /** `deflate`: the compressing engines' zlib settings (`wsDeflateOptions`). */
-  constructor(deflate: PerMessageDeflateOptions) {
+  constructor(deflate: WsPerMessageDeflateOptions) {
     this.#deflate = deflate;
   }
 
