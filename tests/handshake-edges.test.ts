@@ -56,6 +56,15 @@ describe(`handshake edges on ${runtime} (${adapter})`, async () => {
     client.destroy();
   });
 
+  // Pins the documented gap (docs/semantics.md): if the runtime starts telling the version, this fails and the row changes.
+  if (!knowsHttpVersion) test("Http10Handshake_RuntimeDoesNotTellTheVersion_Upgraded", async () => {
+    const { server, runs } = await echoServer();
+    const { client, answer } = await exchange(server, requestHead(server, {}, "GET /ws HTTP/1.0"));
+    expect(answer.status).toBe(101);
+    expect(runs).toEqual([true]);
+    client.destroy();
+  });
+
   test("UpgradeNamingMoreThanWebsocket_Answered400_HandlerNeverRuns", async () => {
     // RFC 6455 §4.2.1 asks only that Upgrade contain "websocket", but workerd upgrades nothing else: no runtime does.
     const { server, runs } = await echoServer();
