@@ -123,7 +123,7 @@ export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
     }
   }
   // RFC 6455 §4.4: an unsupported version is answered 426 with the versions we speak. §4.2.1 item 6 asks for
-  // the value 13 itself; a list ("13, 8") is refused, as the engines under Deno and Bun would refuse it.
+  // the value 13 itself; a list ("13, 8") is refused, as Bun and `ws` would refuse it after an accept.
   if (headers.get("sec-websocket-version")?.trim() !== "13") {
     return { kind: "invalid", status: 426, reason: "Only WebSocket version 13 is supported", headers: { "sec-websocket-version": "13" } };
   }
