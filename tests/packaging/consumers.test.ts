@@ -82,11 +82,7 @@ function consumerModule(specifiers: string[]): string {
   return lines.join("\n") + "\n";
 }
 
-/**
- * The third-party packages the examples import, at the versions the workspace develops against: a new user's,
- * so an `npm:` alias of a newer major in the root devDependencies (`@hono/node-server-v2`) wins over the plain
- * entry (the workspace's own suites cover the older one).
- */
+/** The third-party packages the examples import, at the versions the workspace develops against. */
 function exampleDependencies(): string[] {
   const wanted = new Set<string>();
   const ours = new Set(packages.map((pkg) => pkg.manifest.name));
@@ -98,8 +94,7 @@ function exampleDependencies(): string[] {
     }
   }
   return [...wanted].map((name) => {
-    const aliases = Object.values(rootManifest.devDependencies ?? {}).filter((value) => value.startsWith(`npm:${name}@`));
-    const range = aliases.length > 0 ? aliases.at(-1)!.slice(`npm:${name}@`.length) : rootManifest.devDependencies?.[name];
+    const range = rootManifest.devDependencies?.[name];
     if (range === undefined) throw new Error(`The docs import '${name}': add it to the root devDependencies`);
     return `${name}@${range}`;
   });

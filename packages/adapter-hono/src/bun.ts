@@ -81,7 +81,7 @@ export interface BunRuntimeOptions {
 
 /** The part of a Hono app {@link BunRuntime.fetch} needs. */
 export interface BunFetchApp {
-  /** The app's `fetch`: answers `request` (Bun passes its `server` as `c.env`). */
+  /** Answers `request`; `server` (Bun's) becomes the app's `c.env`. */
   fetch(request: Request, server: any): Response | Promise<Response>;
 }
 
