@@ -105,16 +105,16 @@ function writeExamples(dir: string, list: Example[]): void {
 }
 
 /** Runs a command; on failure the error carries its whole output. */
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): string {
+function run(command: string, args: string[], cwd: string): string {
   try {
-    return execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", ...env } });
+    return execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
   } catch (error) {
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
     throw new Error(`${command} ${args.join(" ")} failed in ${cwd}:\n${stdout ?? ""}${stderr ?? ""}`);
   }
 }
 
-/** `tsc --strict` without skipLibCheck over `files`, with the given resolution and environment. */
+/** The workspace's `tsc --strict` without skipLibCheck over `files`, with the given resolution and environment. */
 function typeCheck(dir: string, label: string, files: string[], options: Record<string, unknown>): void {
   const config = {
     compilerOptions: {
@@ -237,7 +237,7 @@ describe("Node consumer (npm install of the tarballs)", () => {
     dir = freshDir("node-consumer");
     writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "uniws-node-consumer", private: true, type: "module" }));
     // @types/deno: the optional peer of @uniws/deno, for tsc users of its npm package.
-    const tools = ["typescript", "@types/node", "@types/deno", ...(workersTypes ? [WORKERS_TYPES] : [])].map((name) => `${name}@${rootManifest.devDependencies![name]}`);
+    const tools = ["@types/node", "@types/deno", ...(workersTypes ? [WORKERS_TYPES] : [])].map((name) => `${name}@${rootManifest.devDependencies![name]}`);
     run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", ...Object.values(packs), ...exampleDependencies(), ...tools], dir);
     writeExamples(dir, examples);
     writeFileSync(join(dir, "consumer-node.ts"), consumerModule(entriesFor("node")));
