@@ -155,14 +155,15 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
         const dependency = packageOf(specifier);
         used.add(dependency);
         if (!declared.has(dependency)) problems.push(`${where}: '${specifier}' is not a declared dependency or peer`);
+        if (statSync(join(root, "node_modules", dependency, "package.json"), { throwIfNoEntry: false }) === undefined) {
+          problems.push(`${where}: '${dependency}' is not installed in the workspace (add it as a devDependency, so its types are checked)`);
+          continue;
+        }
         // Published declarations must not need another package's @types that users would not have.
         if (file.endsWith(".d.ts") && !dependency.startsWith("@types/")) {
           const types = `@types/${dependency.replace(/^@(.*)\//, "$1__")}`;
-          const hasOwnTypes = statSync(join(root, "node_modules", dependency, "package.json"), { throwIfNoEntry: false }) !== undefined
-            && (() => {
-              const theirs = readJson<Manifest & { types?: string; typings?: string }>(join(root, "node_modules", dependency, "package.json"));
-              return theirs.types !== undefined || theirs.typings !== undefined || JSON.stringify(theirs.exports ?? {}).includes("types");
-            })();
+          const theirs = readJson<Manifest & { types?: string; typings?: string }>(join(root, "node_modules", dependency, "package.json"));
+          const hasOwnTypes = theirs.types !== undefined || theirs.typings !== undefined || JSON.stringify(theirs.exports ?? {}).includes('"types"');
           if (!hasOwnTypes && !declared.has(types)) problems.push(`${where}: '${specifier}' has no types of its own and ${types} is not declared`);
         }
       }
