@@ -139,11 +139,12 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
 
   return {
     capabilities: HONO_NODE_CAPABILITIES,
+    name: "node",
     handshakeRequest: (c: Context) => {
       const incoming = (c.env as Partial<NodeBindings> | undefined)?.incoming;
       // The upgrade's own request line: `app.fetch` saw a web Request, which cannot carry every method.
       const method = incoming?.method ?? c.req.method;
-      return { method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion: "1.1" };
+      return { method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion: "1.1", remoteAddress: incoming?.socket.remoteAddress };
     },
     upgrade: (c, plan, events, options) => {
       const env = c.env as (NodeBindings & { [PENDING]?: PendingUpgrade }) | undefined;

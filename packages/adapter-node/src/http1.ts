@@ -71,6 +71,10 @@ class NodeHandshakeRequest implements HandshakeRequest {
     this.headers = new NodeHeaders(req.headers);
   }
 
+  get remoteAddress(): string | undefined {
+    return this.#req.socket.remoteAddress;
+  }
+
   get url(): URL {
     const req = this.#req;
     return (this.#url ??= requestUrl(req.url ?? "/", req.headers.host, (req.socket as TLSSocket).encrypted === true));

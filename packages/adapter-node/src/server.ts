@@ -17,6 +17,7 @@ import {
   WebSocketError,
   WebSocketHost,
   type WebSocketOptions,
+  type WebSocketServerStats,
 } from "@uniws/core";
 import { WebSocketServer as WsServer } from "ws";
 import { negotiateForRequest, type NodeDeflateOptions, withAcceptedOffer, wsDeflateOptions } from "./compression.ts";
@@ -93,7 +94,7 @@ export class NodeWebSocketServer {
   readonly #extensions = new WeakMap<IncomingMessage, string>();
 
   constructor(handler: WebSocketHandler<NodeRequest>, options?: NodeWebSocketOptions) {
-    this.#host = new WebSocketHost(handler, options);
+    this.#host = new WebSocketHost(handler, options, "node");
     const { maxMessageSize, closeTimeout } = this.#host.options;
     const engineOptions: ConstructorParameters<typeof WsServer>[0] & { closeTimeout: number } = {
       noServer: true,
@@ -126,6 +127,11 @@ export class NodeWebSocketServer {
   /** Deadlines of live sockets filed on the shared timer; 0 once every socket has ended. */
   get scheduledTasks(): number {
     return this.#host.scheduledTasks;
+  }
+
+  /** This server's figures now (connections, refused handshakes, messages, bytes): docs/operations.md. */
+  stats(): WebSocketServerStats {
+    return this.#host.stats();
   }
 
   /**

@@ -50,6 +50,15 @@ export {
   WebSocketHost,
 } from "./host.ts";
 export { type Backplane, type FanOutOptions, type HubMessage, type HubOptions, type SlowConsumerPolicy, WebSocketHub } from "./hub.ts";
+export type {
+  MessageCounts,
+  MetricsAttributes,
+  MetricsCounter,
+  MetricsHistogram,
+  MetricsInstrumentOptions,
+  MetricsMeter,
+  WebSocketServerStats,
+} from "./metrics.ts";
 export { negotiatePerMessageDeflate, PERMESSAGE_DEFLATE, type PerMessageDeflateDeclineReason, type PerMessageDeflateNegotiation, type PerMessageDeflateParameters } from "./permessage-deflate.ts";
 export {
   DEFAULT_OPTIONS,
