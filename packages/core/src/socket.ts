@@ -307,6 +307,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     return this.#events;
   }
 
+  /** @internal Counts a whole message the hub queued on this socket through the engine's own publish. */
+  countPublished(binary: boolean, bytes: number): void {
+    this.#settings.metrics.sent(binary, bytes, true);
+  }
+
   /** @internal The engine's native pub/sub for this socket, if it has one (used by the hub). */
   get engineTopics(): EngineTopics | undefined {
     return this.#engine?.topics;
