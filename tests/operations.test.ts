@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, test } from "vitest";
 import type { UniWebSocket, WebSocketHandler } from "@uniws/core";
+import { clientAddress } from "../examples/operations/forwarded.ts";
 import { delay } from "./support/accepted.ts";
 import { handshakeHeaders, Opcode, RawClient } from "./support/raw-client.ts";
 import { closeServers, startServer } from "./support/runtime.ts";
@@ -214,6 +215,21 @@ describe("remoteAddress", () => {
     const { client } = await RawClient.open(server.port, "/ws");
     expect(await client.readText()).toBe("127.0.0.1");
     client.destroy();
+  });
+
+  test("ForwardedRecipe_BelievedOnlyFromTrustedProxies_ReadFromTheRight", async () => {
+    // examples/operations/forwarded.ts, as docs/operations.md gives it.
+    const server = await startServer((context) => new Response(String(clientAddress(context, proxies))));
+    const proxies = new Set(["127.0.0.1", "10.0.0.2"]);
+    const seen = async (headers: Record<string, string>) => await (await fetch(`${server.url}/`, { headers })).text();
+    // The peer (127.0.0.1) is a trusted proxy: the right-most address that is not one of ours is the client.
+    expect(await seen({ "X-Forwarded-For": "198.51.100.1, 203.0.113.7, 10.0.0.2" })).toBe("203.0.113.7");
+    expect(await seen({ Forwarded: 'for=198.51.100.1, for="[2001:db8::7]:4711";proto=https, for=10.0.0.2' })).toBe("2001:db8::7");
+    expect(await seen({ Forwarded: "for=unknown" })).toBe("undefined");
+    expect(await seen({})).toBe("undefined");
+    // Without the peer among the trusted proxies, the headers are not read at all.
+    const direct = await startServer((context) => new Response(String(clientAddress(context, new Set(["10.0.0.2"])))));
+    expect(await (await fetch(`${direct.url}/`, { headers: { "X-Forwarded-For": "203.0.113.7" } })).text()).toBe("127.0.0.1");
   });
 
   test("RemoteAddress_OnPlainRequestsToo", async () => {
