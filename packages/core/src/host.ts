@@ -42,6 +42,7 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
   #closing = false;
 
   /**
+   * Creates the policy of one server; adapters call it once per server.
    * @param handler the application's handler
    * @param options the server-wide policy; throws a RangeError for an invalid value
    * @param runtime the adapter's runtime, the `uniws.runtime` attribute of every metric

@@ -13,19 +13,23 @@ export type MetricsAttributes = Record<string, string | number | boolean>;
 
 /** The options uniws gives an instrument (a subset of OpenTelemetry's `MetricOptions`). */
 export interface MetricsInstrumentOptions {
+  /** What the instrument measures. */
   readonly description?: string;
   /** UCUM unit: `s`, `By`, or an annotation such as `{connection}`. */
   readonly unit?: string;
+  /** Hints for the SDK: a histogram's bucket boundaries. */
   readonly advice?: { readonly explicitBucketBoundaries?: number[] };
 }
 
 /** A Counter or UpDownCounter. */
 export interface MetricsCounter {
+  /** Adds `value` (negative only on an UpDownCounter) under `attributes`. */
   add(value: number, attributes?: MetricsAttributes): void;
 }
 
 /** A Histogram. */
 export interface MetricsHistogram {
+  /** Records one measurement under `attributes`. */
   record(value: number, attributes?: MetricsAttributes): void;
 }
 
@@ -34,14 +38,19 @@ export interface MetricsHistogram {
  * `metrics.getMeter("uniws")` after registering a `MeterProvider` (docs/operations.md).
  */
 export interface MetricsMeter {
+  /** Creates a monotonic Counter. */
   createCounter(name: string, options?: MetricsInstrumentOptions): MetricsCounter;
+  /** Creates an UpDownCounter. */
   createUpDownCounter(name: string, options?: MetricsInstrumentOptions): MetricsCounter;
+  /** Creates a Histogram. */
   createHistogram(name: string, options?: MetricsInstrumentOptions): MetricsHistogram;
 }
 
 /** Messages by type, in one direction. */
 export interface MessageCounts {
+  /** Text messages (opcode 0x1). */
   readonly text: number;
+  /** Binary messages (opcode 0x2). */
   readonly binary: number;
 }
 

@@ -161,13 +161,17 @@ export interface ResolvedWebSocketOptions {
   readonly receiveBufferLimit: number;
   /** 0 when off. */
   readonly maxConnections: number;
+  /** In ms. */
   readonly maxConnectionsRetryAfter: number;
   /** 0 when off. */
   readonly maxMessagesPerSecond: number;
+  /** At least 1. */
   readonly messageBurst: number;
   /** 0 when off. */
   readonly maxBytesPerSecond: number;
+  /** At least 1. */
   readonly byteBurst: number;
+  /** `undefined`: no metrics. */
   readonly meter: MetricsMeter | undefined;
   readonly onError: (error: unknown) => void;
 }
