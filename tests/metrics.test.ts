@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "vitest";
 import { metrics } from "@opentelemetry/api";
-import { type DataPoint, type MetricData, MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
+import { type DataPoint, DataPointType, type MetricData, MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 import type { UniWebSocket } from "@uniws/core";
 import { handshakeHeaders, Opcode, RawClient } from "./support/raw-client.ts";
 import { closeServers, runtime, startServer } from "./support/runtime.ts";
@@ -88,7 +88,9 @@ describe(`OpenTelemetry instruments (${runtime})`, () => {
     ]);
 
     const messages = found.get("uniws.server.messages")!;
-    expect(messages.descriptor).toMatchObject({ type: "COUNTER", unit: "{message}" });
+    // Observed at collection from the server's totals: exported as a monotonic sum, as any Counter.
+    expect(messages.descriptor).toMatchObject({ type: "OBSERVABLE_COUNTER", unit: "{message}" });
+    expect(messages).toMatchObject({ dataPointType: DataPointType.SUM, isMonotonic: true });
     const message = (direction: string, type: string) => ({
       attributes: { ...attributes, "uniws.message.direction": direction, "uniws.message.type": type },
       value: 1,
@@ -99,7 +101,8 @@ describe(`OpenTelemetry instruments (${runtime})`, () => {
     expect(points(messages)).toHaveLength(4);
 
     const bytes = found.get("uniws.server.message.bytes")!;
-    expect(bytes.descriptor).toMatchObject({ type: "COUNTER", unit: "By" });
+    expect(bytes.descriptor).toMatchObject({ type: "OBSERVABLE_COUNTER", unit: "By" });
+    expect(bytes).toMatchObject({ dataPointType: DataPointType.SUM, isMonotonic: true });
     expect(points(bytes).map(({ attributes, value }) => ({ attributes, value }))).toEqual(
       expect.arrayContaining([
         { attributes: { ...attributes, "uniws.message.direction": "receive" }, value: 9 },
@@ -111,6 +114,25 @@ describe(`OpenTelemetry instruments (${runtime})`, () => {
     // The same figures without OpenTelemetry.
     expect(server.stats()).toMatchObject({ rejectedHandshakes: { 403: 1 }, closedConnections: { 4000: 1 }, bytes: { receive: 9, send: 9 } });
     metrics.disable();
+    await provider.shutdown();
+  });
+
+  test("TwoServersOneMeter_CountsAddUp", async () => {
+    const reader = new CollectingReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    const meter = provider.getMeter("uniws");
+    const first = await echoServer(meter);
+    const second = await echoServer(meter);
+    for (const { server } of [first, second]) {
+      const { client } = await RawClient.open(server.port, "/ws");
+      client.sendText("hi");
+      expect(await client.readText()).toBe("hi");
+      client.destroy();
+    }
+    const received = points((await reader.uniws()).get("uniws.server.messages"))
+      .find((point) => point.attributes["uniws.message.direction"] === "receive" && point.attributes["uniws.message.type"] === "text");
+    expect(received?.value).toBe(2);
+    expect(points((await reader.uniws()).get("uniws.server.active_connections")).length).toBe(1);
     await provider.shutdown();
   });
 

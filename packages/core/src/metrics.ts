@@ -27,6 +27,18 @@ export interface MetricsCounter {
   add(value: number, attributes?: MetricsAttributes): void;
 }
 
+/** What an asynchronous instrument's callback reports its values through. */
+export interface MetricsObservableResult {
+  /** Reports the instrument's current `value` under `attributes`. */
+  observe(value: number, attributes?: MetricsAttributes): void;
+}
+
+/** An asynchronous (observable) instrument: the SDK calls its callbacks at each collection. */
+export interface MetricsObservable {
+  /** Adds a callback the SDK calls at each collection. */
+  addCallback(callback: (result: MetricsObservableResult) => void): void;
+}
+
 /** A Histogram. */
 export interface MetricsHistogram {
   /** Records one measurement under `attributes`. */
@@ -44,6 +56,8 @@ export interface MetricsMeter {
   createUpDownCounter(name: string, options?: MetricsInstrumentOptions): MetricsCounter;
   /** Creates a Histogram. */
   createHistogram(name: string, options?: MetricsInstrumentOptions): MetricsHistogram;
+  /** Creates an asynchronous Counter, whose callbacks report its cumulative value at each collection. */
+  createObservableCounter(name: string, options?: MetricsInstrumentOptions): MetricsObservable;
 }
 
 /** Messages by type, in one direction. */
@@ -105,74 +119,105 @@ export function payloadLength(data: string | Uint8Array): number {
 // Connection lifetimes run from milliseconds to days.
 const DURATION_BUCKETS = [0.01, 0.1, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400];
 
-/** The OpenTelemetry instruments, with their constant attribute sets built once. */
-class Instruments {
-  readonly #runtime: MetricsAttributes;
-  readonly #active: MetricsCounter;
-  readonly #duration: MetricsHistogram;
-  readonly #rejected: MetricsCounter;
-  readonly #messages: MetricsCounter;
-  readonly #bytes: MetricsCounter;
-  // [direction][binary]: receive text, receive binary, send text, send binary.
-  readonly #messageAttributes: readonly MetricsAttributes[];
-  readonly #receiveAttributes: MetricsAttributes;
-  readonly #sendAttributes: MetricsAttributes;
+/** Messages received (text, binary) and sent (text, binary), then bytes received and sent. */
+type MessageTotals = [number, number, number, number, number, number];
 
-  constructor(meter: MetricsMeter, runtime: string) {
-    this.#runtime = { "uniws.runtime": runtime };
-    this.#active = meter.createUpDownCounter("uniws.server.active_connections", {
+// Each runtime's attribute sets for the message counts, built once: receive text, receive binary, send text, send binary.
+const messageAttributes = new Map<string, readonly MetricsAttributes[]>();
+function attributesOf(runtime: string): readonly MetricsAttributes[] {
+  let sets = messageAttributes.get(runtime);
+  if (sets === undefined) {
+    const set = (direction: string, type: string) => ({ "uniws.runtime": runtime, "uniws.message.direction": direction, "uniws.message.type": type });
+    sets = [
+      set("receive", "text"),
+      set("receive", "binary"),
+      set("send", "text"),
+      set("send", "binary"),
+      { "uniws.runtime": runtime, "uniws.message.direction": "receive" },
+      { "uniws.runtime": runtime, "uniws.message.direction": "send" },
+    ];
+    messageAttributes.set(runtime, sets);
+  }
+  return sets;
+}
+
+/**
+ * The instruments of one meter, shared by every server recording on it. Connections
+ * and refused handshakes are recorded as they happen; messages and bytes, which come
+ * at a rate where a call into the SDK per message would cost more than the message,
+ * are observed: at each collection the SDK reads the servers' running totals (an
+ * asynchronous Counter exports the same monotonic sum as a synchronous one).
+ */
+class MeterInstruments {
+  readonly active: MetricsCounter;
+  readonly duration: MetricsHistogram;
+  readonly rejected: MetricsCounter;
+  readonly #servers = new Set<ServerMetrics>();
+
+  constructor(meter: MetricsMeter) {
+    this.active = meter.createUpDownCounter("uniws.server.active_connections", {
       description: "WebSocket connections open on the server",
       unit: "{connection}",
     });
-    this.#duration = meter.createHistogram("uniws.server.connection.duration", {
+    this.duration = meter.createHistogram("uniws.server.connection.duration", {
       description: "How long WebSocket connections lasted, from the upgrade to their end",
       unit: "s",
       advice: { explicitBucketBoundaries: DURATION_BUCKETS },
     });
-    this.#rejected = meter.createCounter("uniws.server.rejected_handshakes", {
+    this.rejected = meter.createCounter("uniws.server.rejected_handshakes", {
       description: "WebSocket requests answered with an HTTP status instead of an upgrade",
       unit: "{handshake}",
     });
-    this.#messages = meter.createCounter("uniws.server.messages", { description: "WebSocket data messages", unit: "{message}" });
-    this.#bytes = meter.createCounter("uniws.server.message.bytes", { description: "Payload bytes of WebSocket data messages", unit: "By" });
-    const message = (direction: string, type: string) => ({ "uniws.runtime": runtime, "uniws.message.direction": direction, "uniws.message.type": type });
-    this.#messageAttributes = [message("receive", "text"), message("receive", "binary"), message("send", "text"), message("send", "binary")];
-    this.#receiveAttributes = { "uniws.runtime": runtime, "uniws.message.direction": "receive" };
-    this.#sendAttributes = { "uniws.runtime": runtime, "uniws.message.direction": "send" };
+    const messages = meter.createObservableCounter("uniws.server.messages", { description: "WebSocket data messages", unit: "{message}" });
+    const bytes = meter.createObservableCounter("uniws.server.message.bytes", { description: "Payload bytes of WebSocket data messages", unit: "By" });
+    messages.addCallback((result) => {
+      for (const [runtime, totals] of this.#totals()) {
+        const sets = attributesOf(runtime);
+        for (let i = 0; i < 4; i++) result.observe(totals[i]!, sets[i]);
+      }
+    });
+    bytes.addCallback((result) => {
+      for (const [runtime, totals] of this.#totals()) {
+        const sets = attributesOf(runtime);
+        result.observe(totals[4], sets[4]);
+        result.observe(totals[5], sets[5]);
+      }
+    });
   }
 
-  opened(): void {
-    this.#active.add(1, this.#runtime);
+  /** Records `server`'s messages and bytes from now on (its counts so far included). */
+  add(server: ServerMetrics): void {
+    this.#servers.add(server);
   }
 
-  ended(closeStatus: number, seconds: number): void {
-    this.#active.add(-1, this.#runtime);
-    this.#duration.record(seconds, { "uniws.runtime": this.#runtime["uniws.runtime"]!, "uniws.close.code": closeStatus });
-  }
-
-  rejected(status: number): void {
-    this.#rejected.add(1, { "uniws.runtime": this.#runtime["uniws.runtime"]!, "http.response.status_code": status });
-  }
-
-  message(send: boolean, binary: boolean): void {
-    this.#messages.add(1, this.#messageAttributes[(send ? 2 : 0) + (binary ? 1 : 0)]);
-  }
-
-  bytes(send: boolean, bytes: number): void {
-    this.#bytes.add(bytes, send ? this.#sendAttributes : this.#receiveAttributes);
+  // The servers' totals summed by runtime, in the order of `attributesOf`.
+  #totals(): Map<string, MessageTotals> {
+    const byRuntime = new Map<string, MessageTotals>();
+    for (const server of this.#servers) {
+      let totals = byRuntime.get(server.runtime);
+      if (totals === undefined) byRuntime.set(server.runtime, (totals = [0, 0, 0, 0, 0, 0]));
+      server.addTotals(totals);
+    }
+    return byRuntime;
   }
 }
+
+const instrumentsByMeter = new WeakMap<MetricsMeter, MeterInstruments>();
 
 function increment(counts: Record<number, number>, key: number): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
 /**
- * The counting of one server, shared by its sockets. Each event updates plain
- * numbers and, only when a meter was given, the instruments.
+ * The counting of one server, shared by its sockets: plain numbers, which `stats()`
+ * reads and, when a meter was given, the meter's instruments too (see
+ * `MeterInstruments`). A message costs a few additions, with or without a meter.
  */
 export class ServerMetrics {
-  readonly #instruments: Instruments | undefined;
+  /** The `uniws.runtime` attribute. */
+  readonly runtime: string;
+  readonly #instruments: MeterInstruments | undefined;
+  readonly #runtimeAttributes: MetricsAttributes;
   #active = 0;
   #accepted = 0;
   readonly #rejected: Record<number, number> = {};
@@ -185,31 +230,40 @@ export class ServerMetrics {
   #sentBytes = 0;
 
   /**
-   * @param meter where the instruments are created; `undefined` records nothing
+   * @param meter where the instruments are recorded; `undefined` records nothing
    * @param runtime the `uniws.runtime` attribute (`node`, `deno`, `bun`, `workerd`)
    */
   constructor(meter: MetricsMeter | undefined, runtime: string) {
-    this.#instruments = meter === undefined ? undefined : new Instruments(meter, runtime);
+    this.runtime = runtime;
+    this.#runtimeAttributes = { "uniws.runtime": runtime };
+    if (meter === undefined) return;
+    let instruments = instrumentsByMeter.get(meter);
+    if (instruments === undefined) instrumentsByMeter.set(meter, (instruments = new MeterInstruments(meter)));
+    instruments.add(this);
+    this.#instruments = instruments;
   }
 
   /** A socket opened. */
   opened(): void {
     this.#active++;
     this.#accepted++;
-    this.#instruments?.opened();
+    this.#instruments?.active.add(1, this.#runtimeAttributes);
   }
 
   /** A socket that had opened ended with `closeStatus` after `seconds`. */
   ended(closeStatus: number, seconds: number): void {
     this.#active--;
     increment(this.#closed, closeStatus);
-    this.#instruments?.ended(closeStatus, seconds);
+    const instruments = this.#instruments;
+    if (instruments === undefined) return;
+    instruments.active.add(-1, this.#runtimeAttributes);
+    instruments.duration.record(seconds, { "uniws.runtime": this.runtime, "uniws.close.code": closeStatus });
   }
 
   /** A WebSocket request was answered with `status` instead of an upgrade. */
   rejected(status: number): void {
     increment(this.#rejected, status);
-    this.#instruments?.rejected(status);
+    this.#instruments?.rejected.add(1, { "uniws.runtime": this.runtime, "http.response.status_code": status });
   }
 
   /** A whole data message of `bytes` bytes arrived. */
@@ -217,11 +271,6 @@ export class ServerMetrics {
     if (binary) this.#receivedBinary++;
     else this.#receivedText++;
     this.#receivedBytes += bytes;
-    const instruments = this.#instruments;
-    if (instruments !== undefined) {
-      instruments.message(false, binary);
-      instruments.bytes(false, bytes);
-    }
   }
 
   /** `bytes` bytes of a data message were queued; `endOfMessage` when they were its last. */
@@ -231,11 +280,16 @@ export class ServerMetrics {
       else this.#sentText++;
     }
     this.#sentBytes += bytes;
-    const instruments = this.#instruments;
-    if (instruments !== undefined) {
-      if (endOfMessage) instruments.message(true, binary);
-      instruments.bytes(true, bytes);
-    }
+  }
+
+  /** Adds this server's message and byte totals to `totals` (receive text, binary, send text, binary, bytes in, out). */
+  addTotals(totals: MessageTotals): void {
+    totals[0] += this.#receivedText;
+    totals[1] += this.#receivedBinary;
+    totals[2] += this.#sentText;
+    totals[3] += this.#sentBinary;
+    totals[4] += this.#receivedBytes;
+    totals[5] += this.#sentBytes;
   }
 
   /** The figures now; `pendingHandshakes` is the host's. */
