@@ -1,5 +1,5 @@
 /** Which runtime the suite runs on, and how to start the uniws adapter for it. */
-import type { EngineCapabilities, WebSocketHandler, WebSocketOptions, WebSocketServerStats } from "@uniws/core";
+import type { EngineCapabilities, ShutdownOptions, WebSocketHandler, WebSocketOptions, WebSocketServerStats } from "@uniws/core";
 
 export type RuntimeName = "node" | "deno" | "bun";
 
@@ -24,6 +24,8 @@ export interface TestServer {
   scheduledTasks?(): number;
   /** The adapter's `stats()`. */
   stats(): WebSocketServerStats;
+  /** The adapter's own shutdown with `options` (the server keeps listening). */
+  shutdown(options?: ShutdownOptions): Promise<void>;
   /** Shuts the WebSocket side down (1001) and stops listening. */
   close(): Promise<void>;
 }

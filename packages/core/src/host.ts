@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { CloseStatus } from "./close-status.ts";
+import { CloseStatus, validateCloseStatus } from "./close-status.ts";
 import { type ContextHost, type DispatchOutcome, RequestContext, textResponse, type WebSocketHandler } from "./context.ts";
 import type { UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { type HandshakeRequest, isOriginAllowed, readHandshake } from "./handshake.ts";
@@ -17,20 +17,21 @@ import { type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } 
 import { Scheduler } from "./scheduler.ts";
 import { UniWebSocket } from "./socket.ts";
 
-export type { DispatchOutcome, WebSocketContext, WebSocketHandler } from "./context.ts";
+export type { DispatchOutcome, ResponseBody, ResponseHeaders, WebSocketContext, WebSocketHandler } from "./context.ts";
 
-/** Options of {@link WebSocketHost.close}. */
+/** Options of {@link WebSocketHost.close}; checked before any socket is touched. */
 export interface ShutdownOptions {
-  /** @default 1001 */
+  /** The status of every socket's Close frame: one `close()` accepts (RFC 6455 §7.4). @default 1001 */
   readonly closeStatus?: number;
-  /** @default "Server shutting down" */
+  /** The reason in every Close frame, at most 123 UTF-8 bytes (RFC 6455 §5.5). @default "Server shutting down" */
   readonly statusDescription?: string;
-  /** How long to wait for peers to answer the Close before aborting them. @default `closeTimeout` */
+  /** How long to wait for peers to answer the Close before aborting them, in ms (a finite number >= 0). @default `closeTimeout` */
   readonly timeout?: number;
 }
 
 /** The policy and live sockets of one server. Adapters create one per server. */
-export class WebSocketHost<Native = unknown> implements ContextHost {
+export class WebSocketHost<Native = unknown> {
+  /** The resolved options (every default filled in). */
   readonly options: ResolvedWebSocketOptions;
   readonly #handler: WebSocketHandler<Native>;
   readonly #scheduler: Scheduler;
@@ -40,11 +41,12 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
   // WebSocket requests whose handler has not answered: with the sockets, what `maxConnections` bounds.
   #pendingHandshakes = 0;
   #closing = false;
+  // What this server's request contexts see of it: creating sockets stays off the public API (and out of the .d.ts).
+  readonly #contextHost: ContextHost;
 
   /**
-   * Creates the policy of one server; adapters call it once per server.
-   * @param handler the application's handler
-   * @param options the server-wide policy; throws a RangeError for an invalid value
+   * Runs `handler` for every request under `options`; adapters create one per server.
+   * Throws `TypeError` without a handler and `RangeError` for an invalid option.
    * @param runtime the adapter's runtime, the `uniws.runtime` attribute of every metric
    *   (`node`, `deno`, `bun`, `workerd`)
    */
@@ -54,6 +56,14 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
     this.#handler = handler;
     this.#scheduler = new Scheduler(10, this.options.onError);
     this.#metrics = new ServerMetrics(this.options.meter, runtime);
+    const host = this;
+    this.#contextHost = {
+      get closing() {
+        return host.#closing;
+      },
+      options: this.options,
+      createSocket: (plan, binding) => this.#createSocket(plan, binding),
+    };
   }
 
   /** Sockets accepted and not yet ended. */
@@ -84,7 +94,7 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
     const verdict = readHandshake(request);
     if (verdict.kind === "invalid") return this.#refuse(textResponse(verdict.status, verdict.reason, verdict.headers));
     if (verdict.kind === "plain") {
-      return new Promise((answer) => new RequestContext(this, request, native, binding, false, answer).run(this.#handler));
+      return new Promise((answer) => new RequestContext(this.#contextHost, request, native, binding, false, answer).run(this.#handler));
     }
     if (this.#closing) return this.#refuse(textResponse(503, "Server shutting down"));
     // The origin check runs before any upgrade (RFC 6455 §10.2): 403, and the handler never runs.
@@ -103,16 +113,23 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
         if (outcome.kind === "response") this.#metrics.rejected(outcome.response.status);
         resolve(outcome);
       };
-      new RequestContext(this, request, native, binding, true, answer).run(this.#handler);
+      new RequestContext(this.#contextHost, request, native, binding, true, answer).run(this.#handler);
     });
   }
 
-  /** Closes every socket with 1001 and resolves once all have ended (aborting those that do not answer in time). */
+  /**
+   * Closes every socket with 1001 and resolves once all have ended (aborting those
+   * that do not answer in time). Rejects with `INVALID_CLOSE_STATUS` (a status or
+   * description no Close frame may carry) or a `RangeError` (a bad timeout) before
+   * touching any socket or refusing any request.
+   */
   async close(options: ShutdownOptions = {}): Promise<void> {
-    this.#closing = true;
     const status = options.closeStatus ?? CloseStatus.EndpointUnavailable;
     const description = options.statusDescription ?? "Server shutting down";
     const timeout = options.timeout ?? this.options.closeTimeout;
+    validateCloseStatus(status, description);
+    if (!Number.isFinite(timeout) || timeout < 0) throw new RangeError(`timeout must be a finite number >= 0, got ${String(timeout)}`);
+    this.#closing = true;
     const sockets = [...this.#sockets];
     for (const socket of sockets) socket.closeOutput(status, description).catch(this.options.onError);
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -129,8 +146,8 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
     return Promise.resolve({ kind: "response", response });
   }
 
-  /** @internal Creates and tracks the socket an accept opens (called by the request's context). */
-  createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
+  /** Creates and tracks the socket an accept opens (called by the request's context). */
+  #createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
     const { options } = this;
     const { capabilities } = binding;
     const socket = new UniWebSocket({

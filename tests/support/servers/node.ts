@@ -18,6 +18,7 @@ export const start: StartServer = async (handler, options) => {
     connections: () => sockets.connections,
     scheduledTasks: () => sockets.scheduledTasks,
     stats: () => sockets.stats(),
+    shutdown: (shutdown) => sockets.close(shutdown),
     close: async () => {
       await sockets.close({ timeout: 2000 });
       server.closeAllConnections();
