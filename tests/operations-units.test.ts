@@ -38,7 +38,7 @@ describe("token bucket", () => {
 });
 
 describe("utf8Length", () => {
-  test.each(["", "ascii", "héllo", "✓ check", "emoji 😀 pair", "lone \ud800 high", "lone \udc00 low", "end \ud83d", "ÿ".repeat(300)])(
+  test.each(["", "ascii", "héllo", "✓ check", "emoji 😀 pair", "lone \ud800 high", "lone \udc00 low", "end \ud83d", "ÿ".repeat(300), "a".repeat(40_000), `${"b".repeat(16_383)}😀${"c".repeat(20_000)}`, `${"€".repeat(30_000)}\ud800`])(
     "Utf8Length_MatchesTextEncoder_%#",
     (text) => expect(utf8Length(text)).toBe(new TextEncoder().encode(text).byteLength),
   );

@@ -94,19 +94,28 @@ export interface WebSocketServerStats {
   readonly bytes: { readonly receive: number; readonly send: number };
 }
 
-/** Bytes `text` takes in UTF-8 (a lone surrogate counts as U+FFFD, as `TextEncoder` writes it). */
+const encoder = new TextEncoder();
+// A chunk of at most 16,384 UTF-16 units encodes to at most 49,152 bytes: it always fits the scratch buffer.
+const CHUNK = 16_384;
+let scratch: Uint8Array | undefined;
+
+/**
+ * Bytes `text` takes in UTF-8 (a lone surrogate counts as U+FFFD, as `TextEncoder`
+ * writes it). The runtime's native encoder does the counting, into a reused buffer:
+ * several times faster than a JavaScript loop over the string, and nothing allocated
+ * for a string up to 16,384 units.
+ */
 export function utf8Length(text: string): number {
-  const length = text.length;
-  let bytes = length;
-  for (let i = 0; i < length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) continue;
-    if (unit < 0x800) bytes += 1;
-    else if (unit >= 0xd800 && unit < 0xdc00 && i + 1 < length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      // A surrogate pair: two units, four bytes.
-      bytes += 2;
-      i++;
-    } else bytes += 2;
+  scratch ??= new Uint8Array(3 * CHUNK);
+  if (text.length <= CHUNK) return encoder.encodeInto(text, scratch).written;
+  let bytes = 0;
+  for (let start = 0; start < text.length;) {
+    let end = Math.min(start + CHUNK, text.length);
+    // Never split a surrogate pair: each half alone would count as U+FFFD.
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last < 0xdc00) end--;
+    bytes += encoder.encodeInto(text.slice(start, end), scratch).written;
+    start = end;
   }
   return bytes;
 }
