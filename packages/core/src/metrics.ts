@@ -161,6 +161,7 @@ class MeterInstruments {
   readonly active: MetricsCounter;
   readonly duration: MetricsHistogram;
   readonly rejected: MetricsCounter;
+  // Kept for good: a closed server's messages stay in the cumulative totals, which never go down.
   readonly #servers = new Set<ServerMetrics>();
 
   constructor(meter: MetricsMeter) {
