@@ -60,6 +60,8 @@ export type {
   MetricsHistogram,
   MetricsInstrumentOptions,
   MetricsMeter,
+  MetricsObservable,
+  MetricsObservableResult,
   WebSocketServerStats,
 } from "./metrics.ts";
 export { negotiatePerMessageDeflate, PERMESSAGE_DEFLATE, type PerMessageDeflateDeclineReason, type PerMessageDeflateNegotiation, type PerMessageDeflateParameters } from "./permessage-deflate.ts";
