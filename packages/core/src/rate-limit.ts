@@ -3,8 +3,8 @@
  * per second. A bucket holds at most its burst; it refills continuously at its rate;
  * a message takes one token from the message bucket and its size from the byte
  * bucket, and a message that finds too few tokens is over the limit (the socket then
- * closes with 1008, RFC 6455 §7.4.1). Nothing is queued or delayed: a server cannot
- * slow a peer's sending, only refuse it.
+ * closes with 1008, RFC 6455 §7.4.1). Nothing is queued or delayed: a peer over its
+ * limit is refused, not slowed (pausing reads would also hold back its Pongs and Close).
  *
  * @module
  */
