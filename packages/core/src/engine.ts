@@ -70,7 +70,7 @@ export interface EngineSocket {
    * message out to a group with one native publish instead of a send per member.
    * Optional; engines without it leave it out and the hub sends to each member.
    */
-  readonly topics?: EngineTopics;
+  readonly topics?: EngineTopics | undefined;
 }
 
 /**
