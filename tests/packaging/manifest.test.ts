@@ -13,7 +13,7 @@ import { publint } from "publint";
 import { formatMessage } from "publint/utils";
 import ts from "typescript";
 import { afterAll, describe, expect, inject, test } from "vitest";
-import { type Manifest, readJson, root, workspacePackages } from "./workspace.ts";
+import { type Manifest, readJson, root, sourceOf, workspacePackages } from "./workspace.ts";
 
 const packages = workspacePackages();
 const packs = inject("packs");
@@ -104,6 +104,13 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
     for (const optional of Object.keys(manifest.peerDependenciesMeta ?? {})) {
       expect(manifest.peerDependencies, `peerDependenciesMeta.${optional} without a peer`).toHaveProperty([optional]);
     }
+  });
+
+  test("Tarball_EveryBuildOutputHasItsSource", () => {
+    const dir = extract(name);
+    const outputs = filesUnder(join(dir, "dist")).map((file) => relative(dir, file));
+    expect(outputs.length).toBeGreaterThan(0);
+    expect(outputs.filter((output) => statSync(join(dir, sourceOf(output)), { throwIfNoEntry: false }) === undefined)).toEqual([]);
   });
 
   test("Tarball_HoldsReadmeAndTheRepositoryLicense", () => {
