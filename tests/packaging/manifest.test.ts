@@ -1,11 +1,12 @@
 /**
  * What each published package is, checked on the packed tarballs of every workspace package: its
- * package.json (metadata, ranges not pins, README and LICENSE inside), that every import in its published
+ * package.json (metadata, ranges not pins, README and LICENSE inside, no build output without its source),
+ * that every import in its published
  * files is a builtin or a declared dependency or peer, publint --strict, @arethetypeswrong/cli
  * (esm-only profile), and JSR's view: `deno doc --lint` on every entry and `deno publish --dry-run`.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -23,10 +24,8 @@ afterAll(() => rmSync(unpacked, { recursive: true, force: true }));
 /** The tarball's files, extracted once: the folder holding its package.json. */
 function extract(name: string): string {
   const target = join(unpacked, name.replace("/", "+"));
-  try {
-    statSync(target);
-  } catch {
-    execFileSync("mkdir", ["-p", target]);
+  if (statSync(target, { throwIfNoEntry: false }) === undefined) {
+    mkdirSync(target, { recursive: true });
     execFileSync("tar", ["-xzf", packs[name]!, "-C", target]);
   }
   return join(target, "package");
