@@ -5,6 +5,12 @@
  * have no open event), so nothing could be sent after `accept()`, and it never
  * answers a sub-protocol.
  *
+ * A plain Worker can use a socket only from the request that opened it: a
+ * `WebSocketHub` (`add` throws) and the middleware's `close()` (rejects for the
+ * other requests' sockets, which stay open) fail at once with `REQUEST_SCOPED_IO`.
+ * Keep sockets shared between requests in a Durable Object: `@uniws/cloudflare`,
+ * or this runtime with `{ durableObject: true }` inside one (docs/cloudflare.md).
+ *
  * Keep-alive follows what workerd allows: a Worker cannot send Ping or Pong
  * frames, and workerd answers the client's Pings itself, so `keepAliveInterval` has
  * no effect here and a `keepAliveTimeout` fails the upgrade with `UNSUPPORTED`
@@ -29,16 +35,11 @@
  *
  * @module
  */
-import { type EngineCapabilities, type EngineEvents, type EngineSocket, WebSocketError } from "@uniws/core";
+import { bindWebSocket, type EngineCapabilities, type WebEngineOptions, WebSocketError, type WebSocketLike } from "@uniws/core";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
-/** workerd's server-side WebSocket, as far as this binding uses it. */
-interface WorkerWebSocket extends WebSocket {
-  accept(): void;
-}
-
 // workerd's globals (the package builds without @cloudflare/workers-types).
-declare const WebSocketPair: new () => { 0: WorkerWebSocket; 1: WorkerWebSocket };
+declare const WebSocketPair: new () => { 0: WebSocketLike; 1: WebSocketLike & { accept(): void } };
 
 /**
  * What workerd can do: no Ping or Pong on request and no keep-alive timer of its own,
@@ -60,91 +61,45 @@ export const HONO_WORKERD_CAPABILITIES: EngineCapabilities = {
   requestScopedIo: true,
 };
 
-class WorkerEngineSocket implements EngineSocket {
-  readonly #socket: WorkerWebSocket;
-  readonly #closing: () => void;
-  readonly extensions = "";
+/** Inside a Durable Object every request shares the object's I/O: sockets and timers may be shared. */
+const DURABLE_OBJECT_CAPABILITIES: EngineCapabilities = { ...HONO_WORKERD_CAPABILITIES, requestScopedIo: false };
 
-  constructor(socket: WorkerWebSocket, closing: () => void) {
-    this.#socket = socket;
-    this.#closing = closing;
-  }
+/**
+ * workerd's differences from the web engine's defaults: it cannot drop a
+ * connection without a Close frame (1011 is the nearest, docs/hono.md) and does not
+ * answer a peer's Close itself.
+ */
+export const WORKERD_ENGINE: WebEngineOptions = { abortClose: 1011, answerPeerClose: true };
 
-  send(data: string | Uint8Array): void {
-    this.#socket.send(data as string | Uint8Array<ArrayBuffer>);
-  }
-
-  ping(): void {
-    throw new WebSocketError("UNSUPPORTED", "A Worker cannot send a Ping");
-  }
-
-  pong(): void {
-    throw new WebSocketError("UNSUPPORTED", "A Worker cannot send a Pong");
-  }
-
-  close(code: number, reason: string): void {
-    this.#closing();
-    this.#socket.close(code, reason);
-  }
-
-  terminate(): void {
-    // A Worker cannot drop the connection without a Close frame; 1011 is the nearest (docs/hono.md).
-    this.#closing();
-    try {
-      this.#socket.close(1011, "");
-    } catch {
-      // Already closing (the close timeout ran out): workerd ends the connection on its own.
-    }
-  }
-
-  get bufferedAmount(): number {
-    return 0;
-  }
+/** Options of {@link cloudflareWorkersRuntime}. */
+export interface CloudflareWorkersRuntimeOptions {
+  /**
+   * The app runs inside a Durable Object (its `fetch`): sockets are shared by the
+   * object's requests, so a hub and `close()` reach them all. The object stays in
+   * memory while sockets are open; for hibernation use `@uniws/cloudflare`.
+   * @default false
+   */
+  readonly durableObject?: boolean;
 }
 
 /** The Cloudflare Workers binding. */
-export function cloudflareWorkersRuntime(): HonoWebSocketRuntime {
+export function cloudflareWorkersRuntime(options: CloudflareWorkersRuntimeOptions = {}): HonoWebSocketRuntime {
+  const durableObject = options.durableObject === true;
+  const engine: WebEngineOptions = { ...WORKERD_ENGINE, requestScopedIo: !durableObject };
   return {
-    capabilities: HONO_WORKERD_CAPABILITIES,
+    capabilities: durableObject ? DURABLE_OBJECT_CAPABILITIES : HONO_WORKERD_CAPABILITIES,
     upgrade: (_c, plan, events) => {
       if (plan.keepAliveTimeout > 0) {
         // Waiting for a Pong needs a Ping first. Use idleTimeout to end silent peers here.
         throw new WebSocketError("UNSUPPORTED", "keepAliveTimeout needs Ping frames, which a Worker cannot send; use idleTimeout");
       }
       const pair = new WebSocketPair();
-      const client = pair[0];
       const server = pair[1];
       server.accept();
-      bindWorkerSocket(server, events);
+      // A Worker's accepted socket is open at once; data sent before the 101 goes out is queued.
+      bindWebSocket(server, events, engine);
       const headers = plan.subProtocol === undefined ? undefined : { "Sec-WebSocket-Protocol": plan.subProtocol };
-      return new Response(null, { status: 101, webSocket: client, headers } as ResponseInit);
+      return new Response(null, { status: 101, webSocket: pair[0], headers } as ResponseInit);
     },
   };
-}
-
-function bindWorkerSocket(socket: WorkerWebSocket, events: EngineEvents): void {
-  socket.binaryType = "arraybuffer";
-  let closing = false;
-  let lastError: unknown;
-  socket.addEventListener("message", (event: MessageEvent<string | ArrayBuffer>) => {
-    if (typeof event.data === "string") events.message(event.data, false);
-    else events.message(new Uint8Array(event.data), true);
-  });
-  socket.addEventListener("error", (event) => (lastError = (event as ErrorEvent).error ?? new Error("WebSocket error")));
-  socket.addEventListener("close", (event: CloseEvent) => {
-    if (!closing && event.wasClean) {
-      // Answer the peer's Close with the same status (RFC 6455 §5.5.1), unless workerd already did.
-      closing = true;
-      try {
-        if (event.code === 1005) socket.close();
-        else socket.close(event.code, event.reason);
-      } catch {
-        // Already answered.
-      }
-    }
-    if (!event.wasClean || event.code === 1006) events.closed(1006, "", lastError);
-    else events.closed(event.code, event.reason);
-  });
-  // A Worker's accepted socket is open at once; data sent before the 101 goes out is queued.
-  events.opened(new WorkerEngineSocket(socket, () => (closing = true)));
 }

@@ -77,8 +77,14 @@ export interface EngineSocket {
 export interface EngineTopics {
   /** Identifies the pub/sub domain: a publish reaches the subscribers of this domain only. */
   readonly domain: object;
-  subscribe(topic: string): void;
-  unsubscribe(topic: string): void;
+  /**
+   * Subscribes this socket to `topic`. `group` names the hub group the topic
+   * mirrors (`undefined` for the hub's everyone topic), for an engine that keeps
+   * membership across restarts (a Durable Object's attachments).
+   */
+  subscribe(topic: string, group?: string): void;
+  /** Unsubscribes this socket from `topic` (`group` as for `subscribe`). */
+  unsubscribe(topic: string, group?: string): void;
   /**
    * Queues one whole message on every subscriber of `topic` in the domain, this
    * socket included, before it returns (the caller may unsubscribe and resubscribe

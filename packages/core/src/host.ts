@@ -12,10 +12,19 @@ import { type ContextHost, type DispatchOutcome, RequestContext, textResponse, t
 import type { UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { type HandshakeRequest, isOriginAllowed, readHandshake } from "./handshake.ts";
 import { type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } from "./options.ts";
+import { WebSocketError } from "./errors.ts";
 import { Scheduler } from "./scheduler.ts";
 import { UniWebSocket } from "./socket.ts";
 
 export type { DispatchOutcome, WebSocketContext, WebSocketHandler } from "./context.ts";
+
+function requestScoped(): WebSocketError {
+  return new WebSocketError(
+    "REQUEST_SCOPED_IO",
+    "Sockets opened by other requests cannot be closed from this one on a plain Cloudflare Worker: " +
+      "they stay open; keep sockets a shutdown must reach in a Durable Object (@uniws/cloudflare)",
+  );
+}
 
 /** Options of {@link WebSocketHost.close}. */
 export interface ShutdownOptions {
@@ -76,14 +85,27 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
     return new Promise((answer) => new RequestContext(this, request, native, binding, isWebSocketRequest, answer).run(this.#handler));
   }
 
-  /** Closes every socket with 1001 and resolves once all have ended (aborting those that do not answer in time). */
+  /**
+   * Closes every socket with 1001 and resolves once all have ended (aborting those
+   * that do not answer in time). Rejects at once with `REQUEST_SCOPED_IO` when some
+   * socket belongs to another request of a plain Cloudflare Worker: those stay open
+   * and counted (the others are closed as usual).
+   */
   async close(options: ShutdownOptions = {}): Promise<void> {
     this.#closing = true;
     const status = options.closeStatus ?? CloseStatus.EndpointUnavailable;
     const description = options.statusDescription ?? "Server shutting down";
     const timeout = options.timeout ?? this.options.closeTimeout;
     const sockets = [...this.#sockets];
-    for (const socket of sockets) socket.closeOutput(status, description).catch(this.options.onError);
+    let unreachable: WebSocketError | undefined;
+    for (const socket of sockets) {
+      socket.closeOutput(status, description).catch((error) => {
+        if (!(error instanceof WebSocketError && error.code === "REQUEST_SCOPED_IO")) this.options.onError(error);
+      });
+      // A Worker's socket from another request stays open and counted; the caller hears it at once.
+      if (socket.state === "open" && socket.capabilities.requestScopedIo === true) unreachable ??= requestScoped();
+    }
+    if (unreachable !== undefined) throw unreachable;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)));
     await Promise.race([Promise.all(sockets.map((socket) => socket.closed)), expired]);

@@ -227,6 +227,13 @@ export class WebSocketHub {
     let member = this.#bySocket.get(socket);
     if (member === undefined) {
       if (socket.state !== "open") throw new WebSocketError("INVALID_STATE", `Cannot add a socket in state '${socket.state}'`);
+      // Fail now rather than at every later send from another request (docs/cloudflare.md).
+      if (socket.capabilities.requestScopedIo === true) {
+        throw new WebSocketError(
+          "REQUEST_SCOPED_IO",
+          "A hub writes to sockets from other requests, which a plain Cloudflare Worker forbids: run the hub in a Durable Object (@uniws/cloudflare)",
+        );
+      }
       const topics = this.#native ? socket.engineTopics : undefined;
       member = { id: `${this.instanceId}.${++this.#counter}`, socket, groups: new Set(), topics };
       topics?.subscribe(this.#topic(undefined));
@@ -265,7 +272,7 @@ export class WebSocketHub {
     const found = this.#memberOrThrow(member);
     if (!found.groups.has(group)) {
       found.groups.add(group);
-      found.topics?.subscribe(this.#topic(group));
+      found.topics?.subscribe(this.#topic(group), group);
       let members = this.#groups.get(group);
       if (members === undefined) this.#groups.set(group, (members = new Set()));
       members.add(found);
@@ -411,7 +418,7 @@ export class WebSocketHub {
 
   #leave(member: Member, group: string): void {
     if (!member.groups.delete(group)) return;
-    member.topics?.unsubscribe(this.#topic(group));
+    member.topics?.unsubscribe(this.#topic(group), group);
     const members = this.#groups.get(group)!;
     members.delete(member);
     if (members.size > 0) return;

@@ -124,8 +124,12 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return whole;
 }
 
-// UTF-8 takes at least one byte per UTF-16 unit and at most three, so most strings need no encoding to size.
-function exceeds(data: string | Uint8Array, max: number): boolean {
+/**
+ * Whether a message is over `max` bytes (a string by its UTF-8 length): the
+ * `maxMessageSize` check, for bindings that deliver messages themselves.
+ */
+export function exceedsMessageSize(data: string | Uint8Array, max: number): boolean {
+  // UTF-8 takes at least one byte per UTF-16 unit and at most three, so most strings need no encoding to size.
   if (typeof data !== "string") return data.byteLength > max;
   if (data.length > max) return true;
   if (data.length * 3 <= max) return false;
@@ -299,6 +303,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     return this.#events;
   }
 
+  /** @internal What the socket's engine can do (the hub reads `requestScopedIo`). */
+  get capabilities(): EngineCapabilities {
+    return this.#settings.capabilities;
+  }
+
   /** @internal The engine's native pub/sub for this socket, if it has one (used by the hub). */
   get engineTopics(): EngineTopics | undefined {
     return this.#engine?.topics;
@@ -367,7 +376,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #message(data: string | Uint8Array, binary: boolean): void {
     if (this.#state === "closed" || this.#state === "aborted") return;
     this.#liveness.inbound(true);
-    if (!this.#settings.capabilities.enforcesMaxMessageSize && exceeds(data, this.#settings.maxMessageSize)) {
+    if (!this.#settings.capabilities.enforcesMaxMessageSize && exceedsMessageSize(data, this.#settings.maxMessageSize)) {
       this.#startClose(CloseStatus.MessageTooBig, "Message too big");
       return;
     }
@@ -505,10 +514,17 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#pendingClose ??= { code, reason };
       return;
     }
-    if (this.#state !== "open" && this.#state !== "closeReceived") return;
+    const state = this.#state;
+    if (state !== "open" && state !== "closeReceived") return;
     this.#state = "closeSent";
+    try {
+      this.#engine!.close(code, reason);
+    } catch (error) {
+      // The engine could not send the Close (a Worker's socket used from another request): nothing changed.
+      if (this.#state === "closeSent") this.#state = state;
+      throw error;
+    }
     this.#liveness.closing();
-    this.#engine!.close(code, reason);
   }
 
   #abort(error: unknown): void {
