@@ -35,41 +35,12 @@
  *
  * @module
  */
-import { bindWebSocket, type EngineCapabilities, type WebEngineOptions, WebSocketError, type WebSocketLike } from "@uniws/core";
+import { DURABLE_OBJECT_CAPABILITIES, upgradeWorkerd, WORKERD_CAPABILITIES } from "@uniws/cloudflare";
+import type { EngineCapabilities } from "@uniws/core";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
-// workerd's globals (the package builds without @cloudflare/workers-types).
-declare const WebSocketPair: new () => { 0: WebSocketLike; 1: WebSocketLike & { accept(): void } };
-
-/**
- * What workerd can do: no Ping or Pong on request and no keep-alive timer of its own,
- * whole messages only, no compression, no drain event or `bufferedAmount` (sends
- * are queued by workerd), and its own message limit is fixed by the platform, so
- * the core checks each message against `maxMessageSize`. A socket belongs to the
- * request that opened it, so its timers cannot be shared with other requests'.
- */
-export const HONO_WORKERD_CAPABILITIES: EngineCapabilities = {
-  pingControl: false,
-  fragmentedSend: false,
-  compression: false,
-  perMessageCompression: false,
-  compressionParameters: "none",
-  drainEvent: false,
-  enforcesMaxMessageSize: false,
-  http2: false,
-  // A Worker may touch a socket only from the request that opened it: each socket gets its own timers.
-  requestScopedIo: true,
-};
-
-/** Inside a Durable Object every request shares the object's I/O: sockets and timers may be shared. */
-const DURABLE_OBJECT_CAPABILITIES: EngineCapabilities = { ...HONO_WORKERD_CAPABILITIES, requestScopedIo: false };
-
-/**
- * workerd's differences from the web engine's defaults: it cannot drop a
- * connection without a Close frame (1011 is the nearest, docs/hono.md) and does not
- * answer a peer's Close itself.
- */
-export const WORKERD_ENGINE: WebEngineOptions = { abortClose: 1011, answerPeerClose: true };
+/** What workerd can do: `@uniws/cloudflare`'s `WORKERD_CAPABILITIES` (docs/hono.md, docs/capabilities.md). */
+export const HONO_WORKERD_CAPABILITIES: EngineCapabilities = WORKERD_CAPABILITIES;
 
 /** Options of {@link cloudflareWorkersRuntime}. */
 export interface CloudflareWorkersRuntimeOptions {
@@ -82,24 +53,11 @@ export interface CloudflareWorkersRuntimeOptions {
   readonly durableObject?: boolean;
 }
 
-/** The Cloudflare Workers binding. */
+/** The Cloudflare Workers binding: upgrades through a `WebSocketPair` with the core's web engine. */
 export function cloudflareWorkersRuntime(options: CloudflareWorkersRuntimeOptions = {}): HonoWebSocketRuntime {
   const durableObject = options.durableObject === true;
-  const engine: WebEngineOptions = { ...WORKERD_ENGINE, requestScopedIo: !durableObject };
   return {
     capabilities: durableObject ? DURABLE_OBJECT_CAPABILITIES : HONO_WORKERD_CAPABILITIES,
-    upgrade: (_c, plan, events) => {
-      if (plan.keepAliveTimeout > 0) {
-        // Waiting for a Pong needs a Ping first. Use idleTimeout to end silent peers here.
-        throw new WebSocketError("UNSUPPORTED", "keepAliveTimeout needs Ping frames, which a Worker cannot send; use idleTimeout");
-      }
-      const pair = new WebSocketPair();
-      const server = pair[1];
-      server.accept();
-      // A Worker's accepted socket is open at once; data sent before the 101 goes out is queued.
-      bindWebSocket(server, events, engine);
-      const headers = plan.subProtocol === undefined ? undefined : { "Sec-WebSocket-Protocol": plan.subProtocol };
-      return new Response(null, { status: 101, webSocket: pair[0], headers } as ResponseInit);
-    },
+    upgrade: (_c, plan, events) => upgradeWorkerd(plan, events, !durableObject),
   };
 }

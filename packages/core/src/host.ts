@@ -114,6 +114,30 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
     await Promise.all(sockets.map((socket) => socket.closed));
   }
 
+  /**
+   * Tracks a socket whose handshake was judged earlier and whose engine socket is
+   * already open: a Durable Object's hibernated socket, when the object is built
+   * again after eviction. `binding.upgrade(plan, events)` must report `opened` at
+   * once (its response is ignored); the socket then follows this host's options.
+   * Throws `SERVER_CLOSING` while the host closes, and what the binding throws.
+   */
+  adopt(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
+    if (this.#closing) throw new WebSocketError("SERVER_CLOSING", "The server is shutting down");
+    const socket = this.createSocket(plan, binding);
+    try {
+      binding.upgrade(plan, socket.engineEvents);
+    } catch (error) {
+      socket.engineEvents.failed(error);
+      throw error;
+    }
+    if (socket.state !== "open") {
+      const error = new WebSocketError("UPGRADE_FAILED", "The adopted socket did not report itself open");
+      socket.engineEvents.failed(error);
+      throw error;
+    }
+    return socket;
+  }
+
   /** @internal Creates and tracks the socket an accept opens (called by the request's context). */
   createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
     const { options } = this;

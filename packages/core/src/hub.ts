@@ -159,8 +159,8 @@ function checkName(what: string, name: string): void {
  * ```
  */
 export class WebSocketHub {
-  /** This instance's id on the backplane; member ids start with it. */
-  readonly instanceId: string = randomId();
+  // Drawn on first use: a Worker forbids random values at module scope, where a hub is typically made.
+  #instanceId: string | undefined;
   readonly #maxBufferedAmount: number;
   readonly #slowConsumer: SlowConsumerPolicy;
   readonly #backplane: Backplane | undefined;
@@ -168,7 +168,7 @@ export class WebSocketHub {
   readonly #onError: ((error: unknown) => void) | undefined;
   readonly #native: boolean;
   /** Starts this hub's native topic names: unique, so two hubs on one engine never share a topic. */
-  readonly #topicPrefix: string;
+  #topicPrefix: string | undefined;
   /** Backplane subscriptions, by channel: settle when in place. */
   readonly #subscriptions = new Map<string, Promise<void>>();
   readonly #bySocket = new Map<UniWebSocket, Member>();
@@ -195,11 +195,15 @@ export class WebSocketHub {
     this.#prefix = `${name}:`;
     this.#onError = options.onError;
     this.#native = options.nativeFanOut ?? true;
-    this.#topicPrefix = `uniws-hub:${this.instanceId}:`;
     this.#started = this.#backplane === undefined ? Promise.resolve() : Promise.all([
       this.#subscribe(this.#allChannel()),
       this.#subscribe(this.#memberChannel(this.instanceId)),
     ]).then(() => {});
+  }
+
+  /** This instance's id on the backplane; member ids start with it. */
+  get instanceId(): string {
+    return (this.#instanceId ??= randomId());
   }
 
   /** Members on this instance. */
@@ -401,7 +405,8 @@ export class WebSocketHub {
   }
 
   #topic(group: string | undefined): string {
-    return group === undefined ? `${this.#topicPrefix}all` : `${this.#topicPrefix}group:${group}`;
+    const prefix = (this.#topicPrefix ??= `uniws-hub:${this.instanceId}:`);
+    return group === undefined ? `${prefix}all` : `${prefix}group:${group}`;
   }
 
   // ---- membership ----
