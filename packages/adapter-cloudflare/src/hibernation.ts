@@ -278,7 +278,10 @@ export class HibernatableWebSocketServer<Attachment = unknown> {
       if (now >= due) socket.closeOutput(1001, "Idle timeout").catch(this.#onError);
       else next = Math.min(next, due);
     }
-    if (next !== Infinity) this.#armAlarm(next);
+    if (next === Infinity) return;
+    // Set, not compared: the alarm that is running still reads as set until this handler returns.
+    this.#alarmAt = next;
+    await this.#ctx.storage.setAlarm(next);
   }
 
   /** Closes every socket (1001 by default) and resolves when all have ended; new WebSocket requests get 503. */
