@@ -348,12 +348,14 @@ export class HibernatableWebSocketServer<Attachment = unknown> {
     this.hub.add(socket, { groups });
     entry.ended = socket.closed.then(async (result) => {
       this.#ended.add(entry.native);
-      this.#byNative.delete(entry.native);
-      this.#bySocket.delete(socket);
       try {
         await this.#handlers.close?.(socket, result);
       } catch (error) {
         this.#onError(error);
+      } finally {
+        // Forgotten only now: `close` may still read the socket's attachment.
+        this.#byNative.delete(entry.native);
+        this.#bySocket.delete(socket);
       }
     });
     if (this.#idleTimeout > 0) this.#armAlarm(this.#lastActivity(entry) + this.#idleTimeout);
