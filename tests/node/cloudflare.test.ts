@@ -5,6 +5,10 @@
  * client. workerd evicts an object that has had no event for about 10 s while its
  * hibernatable sockets stay connected; the eviction tests wait for that.
  */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bundleWorker } from "../workerd/bundle.ts";
@@ -225,5 +229,73 @@ describe("@uniws/cloudflare in Durable Objects on workerd (Miniflare)", () => {
     expect(await closing).toBe("closed, 0 left");
     first.destroy();
     second.destroy();
+  });
+});
+
+describe("docs/cloudflare.md", () => {
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const markdown = readFileSync(`${root}docs/cloudflare.md`, "utf8");
+  /** The page's complete example: the first TypeScript block after "## A complete example". */
+  const example = /## A complete example[\s\S]*?```ts\n([\s\S]*?)```/.exec(markdown)![1]!;
+  let port = 0;
+  let dispose: () => Promise<void> = async () => {};
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "uniws-cloudflare-doc-"));
+    try {
+      writeFileSync(join(dir, "example.ts"), example);
+      const contents = await bundleWorker(join(dir, "example.ts"));
+      const { Miniflare } = await import("miniflare");
+      const miniflare = new Miniflare({
+        modules: [{ type: "ESModule", path: "example.mjs", contents }],
+        compatibilityDate: "2024-09-23",
+        durableObjects: { ROOMS: "GameRoom" },
+        host: "127.0.0.1",
+        port: 0,
+      });
+      port = Number((await miniflare.ready).port);
+      dispose = () => miniflare.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  afterAll(() => dispose());
+
+  test("CodeBlocksAndPackageExamples_TypeCheckStrictly_WithoutWorkersTypes", () => {
+    const deno = `${root}node_modules/.bin/deno`;
+    const pages = spawnSync(deno, ["check", "--quiet", "--doc-only", "docs/cloudflare.md"], { cwd: root, encoding: "utf8" });
+    expect(pages.status, pages.stderr).toBe(0);
+    const sources = ["packages/adapter-cloudflare/src/mod.ts", "packages/adapter-cloudflare/src/durable-object.ts", "examples/chat/workerd.ts", "tests/workerd/durable-worker.ts"];
+    const code = spawnSync(deno, ["check", "--quiet", "--doc", ...sources], { cwd: root, encoding: "utf8" });
+    expect(code.status, code.stderr).toBe(0);
+  }, 60_000);
+
+  test("CompleteExample_RunsOnWorkerd_TeamsNamesAndEdgeKeepAlive", async () => {
+    const join = async (name: string, team: string) => {
+      const { client, answer } = await RawClient.open(port, `/?room=docs&name=${name}&team=${team}`, { "Sec-WebSocket-Protocol": "game.v1" });
+      expect(answer.headers["sec-websocket-protocol"]).toBe("game.v1");
+      expect(await client.readText()).toBe(`welcome ${name}, team ${team}`);
+      return client;
+    };
+    expect((await fetch(`http://127.0.0.1:${port}/?room=docs`)).status).toBe(400);
+    const ada = await join("ada", "red");
+    const bob = await join("bob", "red");
+    const cy = await join("cy", "blue");
+    ada.sendText("go red");
+    expect(await ada.readText()).toBe("ada: go red");
+    expect(await bob.readText()).toBe("ada: go red");
+    bob.sendText("/name robert");
+    bob.sendText("/team blue");
+    bob.sendText("hello blue");
+    expect(await bob.readText()).toBe("robert: hello blue");
+    expect(await cy.readText()).toBe("robert: hello blue");
+    cy.sendText("ping");
+    expect(await cy.readText()).toBe("pong");
+    ada.sendClose(1000);
+    expect((await ada.readClose()).code).toBe(1000);
+    expect(await bob.readText()).toBe("ada left (1000)");
+    expect(await cy.readText()).toBe("ada left (1000)");
+    for (const client of [ada, bob, cy]) client.destroy();
   });
 });

@@ -50,6 +50,7 @@ export class DurableObjectWebSocketServer {
   };
 
   /**
+   * Creates the server, typically as a field of the object.
    * @param handler runs for each request; its promise is the connection's lifetime (as on every runtime)
    * @param options the server-wide options (`idleTimeout`, `maxMessageSize`, `allowedOrigins`…)
    */

@@ -159,6 +159,7 @@ export class HibernatableWebSocketServer<Attachment = unknown> {
   #alarmAt: number | undefined;
 
   /**
+   * Creates the server in the object's constructor and rebuilds the sockets the object already holds.
    * @param ctx the object's state (`this.ctx` of a `DurableObject`)
    * @param handlers what the application does on open, message and close
    * @param options the core's options (`idleTimeout`, `maxMessageSize`…) and `autoResponse`

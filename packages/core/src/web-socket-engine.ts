@@ -15,13 +15,17 @@ import { WebSocketError } from "./errors.ts";
 
 /** A `message` event: a string for text, an `ArrayBuffer` for binary (with `binaryType = "arraybuffer"`). */
 export interface WebSocketLikeMessageEvent {
+  /** The message: a string, or an `ArrayBuffer` (a view on some runtimes). */
   readonly data: unknown;
 }
 
 /** A `close` event (WHATWG `CloseEvent`): the peer's status, 1005 without one, 1006 without a Close frame. */
 export interface WebSocketLikeCloseEvent {
+  /** The peer's close status (1005 when its Close had none, 1006 without a Close frame; 0 on some runtimes). */
   readonly code: number;
+  /** The peer's close reason. */
   readonly reason: string;
+  /** Whether a Close frame was exchanged. */
   readonly wasClean: boolean;
 }
 
@@ -93,6 +97,7 @@ export class WebEngineSocket implements EngineSocket {
   closing = false;
 
   /**
+   * Wraps an open web socket.
    * @param socket the open web socket
    * @param options the runtime's differences
    */
@@ -161,6 +166,7 @@ export class WebEngineSocket implements EngineSocket {
  * `webSocketError`, `webSocketClose`). {@link bindWebSocket} drives one from listeners.
  */
 export class WebEngineLink {
+  /** The engine socket reported to the core as opened. */
   readonly engine: WebEngineSocket;
   readonly #socket: WebSocketLike;
   readonly #events: EngineEvents;
@@ -222,7 +228,7 @@ export interface BindWebSocketOptions extends WebEngineOptions {
    * has not opened within `openGrace` ms after it failed its upgrade (the client left).
    */
   readonly responded?: Promise<void>;
-  /** @default 2000 */
+  /** How long (ms) after `responded` the socket may take to open. @default 2000 */
   readonly openGrace?: number;
 }
 
