@@ -37,6 +37,42 @@ export interface IdleJob {
   settleMs: number;
 }
 
+/** Handshakes: `parallel` clients each open a socket, wait for "open", close it with 1000, wait for "close", repeat. */
+export interface HandshakeJob {
+  mode: "handshake";
+  url: string;
+  serverPid: number;
+  parallel: number;
+  warmupMs: number;
+  durationMs: number;
+}
+
+/** Many idle sockets over several URLs (ports) of one server; then the server's CPU over an idle window. */
+export interface ScaleJob {
+  mode: "scale";
+  urls: string[];
+  serverPid: number;
+  connections: number;
+  windowMs: number;
+}
+
+export interface HandshakeResult {
+  handshakes: number;
+  seconds: number;
+  serverCpuSeconds: number;
+  failed: number;
+}
+
+export interface ScaleResult {
+  open: number;
+  failed: number;
+  rssFirst: number;
+  rssAll: number;
+  idleCpuSeconds: number;
+  windowSeconds: number;
+  openSeconds: number;
+}
+
 export interface LoadResult {
   messages: number;
   seconds: number;
@@ -174,12 +210,87 @@ async function idle(job: IdleJob): Promise<IdleResult> {
   return { rss, open, failed };
 }
 
-const job = JSON.parse(process.argv[2] ?? "{}") as LoadJob | IdleJob;
+/** One complete handshake and close: open, wait for "open", Close 1000, wait for the connection to end. */
+function openAndClose(url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const timer = setTimeout(() => reject(new Error("handshake timed out")), OPEN_TIMEOUT_MS);
+    ws.onopen = () => ws.close(1000);
+    ws.onclose = (event) => {
+      clearTimeout(timer);
+      if (event.code === 1000) resolve();
+      else reject(new Error(`closed with ${event.code}`));
+    };
+  });
+}
+
+async function handshakes(job: HandshakeJob): Promise<HandshakeResult> {
+  let done = 0;
+  let failed = 0;
+  let running = true;
+  const worker = async () => {
+    while (running) {
+      try {
+        await openAndClose(job.url);
+        done++;
+      } catch {
+        failed++;
+        if (failed > 100) running = false;
+      }
+    }
+  };
+  const workers = Array.from({ length: job.parallel }, worker);
+  await sleep(job.warmupMs);
+  const start = { done, server: cpuTicks(job.serverPid), time: performance.now() };
+  await sleep(job.durationMs);
+  const end = { done, server: cpuTicks(job.serverPid), time: performance.now() };
+  running = false;
+  await Promise.all(workers);
+  return { handshakes: end.done - start.done, seconds: (end.time - start.time) / 1000, serverCpuSeconds: (end.server - start.server) / 100, failed };
+}
+
+async function scale(job: ScaleJob): Promise<ScaleResult> {
+  const sockets: WebSocket[] = [];
+  let failed = 0;
+  let rssFirst = 0;
+  const started = performance.now();
+  while (sockets.length < job.connections && failed < 100) {
+    const batch = Math.min(200, job.connections - sockets.length);
+    // Alternate the ports, so neither runs out of ephemeral ports on the client's side.
+    const opened = await Promise.allSettled(Array.from({ length: batch }, (_, i) => openIdle(job.urls[(sockets.length + i) % job.urls.length]!)));
+    for (const result of opened) {
+      if (result.status === "fulfilled") sockets.push(result.value);
+      else failed++;
+    }
+    if (rssFirst === 0 && sockets.length >= 1000) rssFirst = rssBytes(job.serverPid);
+  }
+  const openSeconds = (performance.now() - started) / 1000;
+  console.error(`OPEN ${sockets.length}`);
+  // Let the opening burst settle (GC, JIT) before the idle window.
+  await sleep(3000);
+  const rssAll = rssBytes(job.serverPid);
+  const start = { server: cpuTicks(job.serverPid), time: performance.now() };
+  await sleep(job.windowMs);
+  const end = { server: cpuTicks(job.serverPid), time: performance.now() };
+  const open = sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length;
+  for (const ws of sockets) ws.close(1000);
+  await sleep(500);
+  return { open, failed, rssFirst, rssAll, idleCpuSeconds: (end.server - start.server) / 100, windowSeconds: (end.time - start.time) / 1000, openSeconds };
+}
+
+const job = JSON.parse(process.argv[2] ?? "{}") as (LoadJob | IdleJob | HandshakeJob | ScaleJob) & { maxSeconds?: number };
 // Bounded whatever happens: the orchestrator also kills the client, but never rely on it.
+const maxSeconds = job.maxSeconds ?? 120;
 setTimeout(() => {
-  console.error("client: gave up after 120 s");
+  console.error(`client: gave up after ${maxSeconds} s`);
   process.exit(3);
-}, 120_000).unref();
-const result = job.mode === "load" ? await load(job) : await idle(job);
+}, maxSeconds * 1000).unref();
+const result = job.mode === "load"
+  ? await load(job)
+  : job.mode === "idle"
+  ? await idle(job)
+  : job.mode === "handshake"
+  ? await handshakes(job)
+  : await scale(job);
 console.log(JSON.stringify(result));
 process.exit(0);

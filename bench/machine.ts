@@ -52,6 +52,7 @@ export function machineInfo(): MachineInfo {
       hono: packageVersion("hono"),
       "@hono/node-ws": packageVersion("@hono/node-ws"),
       "@hono/node-server": packageVersion("@hono/node-server"),
+      "@hono/node-server (peer, alias @hono/node-server-v2)": packageVersion("@hono/node-server-v2"),
     },
     commit: output(["git", "describe", "--always", "--dirty"]),
     uncommitted: (spawnSync("git", ["status", "--porcelain", "--untracked-files=no", "--", "packages"], { cwd: ROOT, encoding: "utf8" }).stdout ?? "")

@@ -12,6 +12,17 @@ import { BUN, command, ROOT, type ServerSpec } from "./servers.ts";
 export const SERVER_CORE = "0";
 export const CLIENT_CORE = "1";
 const START_TIMEOUT_MS = 30_000;
+/**
+ * Open files every bench process may hold: the scale case keeps 50,000 sockets in the
+ * server and as many in the client, past the usual 1,024–20,000. Raised in a child
+ * shell just before the process starts (root may raise the hard limit up to nr_open).
+ */
+export const OPEN_FILES = 120_000;
+
+/** `argv` run under a raised open-files limit. */
+function withOpenFiles(argv: string[]): string[] {
+  return ["sh", "-c", `ulimit -n ${OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`, "sh", ...argv];
+}
 
 /** A running server: its process id (the one /proc is read for) and port. */
 export interface RunningServer {
@@ -19,6 +30,8 @@ export interface RunningServer {
   pid: number;
   port: number;
   url: string;
+  /** Every port the server listens on (two in the scale case), as WebSocket URLs. */
+  urls: string[];
   stop(): Promise<void>;
 }
 
@@ -47,10 +60,10 @@ async function drain(stream: ReadableStream<Uint8Array>, sink: string[], onText?
 }
 
 /** Starts `spec` on the server core and waits for its `READY <port>` line. */
-export async function startServer(spec: ServerSpec, flags: string[] = []): Promise<RunningServer> {
-  const child = Bun.spawn(["taskset", "-c", SERVER_CORE, ...command(spec, flags)], {
+export async function startServer(spec: ServerSpec, flags: string[] = [], env: Record<string, string> = {}): Promise<RunningServer> {
+  const child = Bun.spawn(withOpenFiles(["taskset", "-c", SERVER_CORE, ...command(spec, flags)]), {
     cwd: ROOT,
-    env: { ...process.env, ...spec.env },
+    env: { ...process.env, ...spec.env, ...env },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
@@ -58,13 +71,13 @@ export async function startServer(spec: ServerSpec, flags: string[] = []): Promi
   running.add(child);
   const out: string[] = [];
   const err: string[] = [];
-  const port = await new Promise<number>((resolve, reject) => {
+  const ports = await new Promise<number[]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no READY line within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     void drain(child.stdout, out, (text) => {
-      const match = /READY (\d+)/.exec(text);
+      const match = /READY ([\d ]+)\n/.exec(text);
       if (match !== null) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        resolve(match[1]!.trim().split(" ").map(Number));
       }
     });
     void drain(child.stderr, err);
@@ -80,8 +93,9 @@ export async function startServer(spec: ServerSpec, flags: string[] = []): Promi
   return {
     spec,
     pid: child.pid,
-    port,
-    url: `ws://127.0.0.1:${port}/ws`,
+    port: ports[0]!,
+    url: `ws://127.0.0.1:${ports[0]}/ws`,
+    urls: ports.map((port) => `ws://127.0.0.1:${port}/ws`),
     async stop() {
       child.kill("SIGTERM");
       const ended = await Promise.race([child.exited.then(() => true), Bun.sleep(3000).then(() => false)]);
@@ -94,7 +108,7 @@ export async function startServer(spec: ServerSpec, flags: string[] = []): Promi
 
 /** Runs the load client on the client core with `job`, and parses its one-line JSON result. */
 export async function runClient<T>(job: object, timeoutMs: number): Promise<T> {
-  const child = Bun.spawn(["taskset", "-c", CLIENT_CORE, BUN, join(ROOT, "bench/client.ts"), JSON.stringify(job)], {
+  const child = Bun.spawn(withOpenFiles(["taskset", "-c", CLIENT_CORE, BUN, join(ROOT, "bench/client.ts"), JSON.stringify(job)]), {
     cwd: ROOT,
     stdin: "ignore",
     stdout: "pipe",

@@ -6,12 +6,19 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cpuPerMessage, medianOf, ratio, type Results, throughput } from "./results.ts";
+import { HANDSHAKE_PARALLEL, HANDSHAKE_TARGET_CPU, LARGE_TARGET, SEED_CASES } from "./cases.ts";
+import { cpuPerMessage, type HandshakeSample, median, medianOf, ratio, type Results, throughput } from "./results.ts";
 import { ROOT } from "./servers.ts";
 import { IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS } from "./servers/settings.mjs";
 
-/** Targets from issue 9: within 3% of raw on throughput and CPU per message; within 1 KiB of raw memory per idle connection. */
+/** Default targets (issue 9): within 3% of raw on throughput and CPU per message; within 1 KiB of raw memory per idle connection. Cases carry their own. */
 const TARGET = { throughput: 0.97, cpu: 1.03, memoryKiB: 1 };
+
+/** The target of `id` in `caseId`: the seed's loop has its own (cases.ts SEED_CASES). */
+function targetOf(results: Results, id: string, caseId: string): { throughput: number; cpu: number } {
+  if (id.endsWith("-seed") && SEED_CASES[caseId] !== undefined) return SEED_CASES[caseId]!;
+  return results.cases.find((c) => c.id === caseId)?.target ?? TARGET;
+}
 
 const label = (results: Results, id: string) => results.servers.find((s) => s.id === id)?.label ?? id;
 const baselineOf = (results: Results, id: string) => results.servers.find((s) => s.id === id)!.baseline;
@@ -86,7 +93,8 @@ function headline(results: Results): string {
     const cells = cases.flatMap((c) => {
       const t = ratio(results.samples, id, base, c.id, throughput);
       const u = ratio(results.samples, id, base, c.id, cpuPerMessage);
-      return [ratioCell(t, t >= TARGET.throughput, isUniws), ratioCell(u, u <= TARGET.cpu, isUniws)];
+      const target = targetOf(results, id, c.id);
+      return [ratioCell(t, t >= target.throughput, isUniws), ratioCell(u, u <= target.cpu, isUniws)];
     });
     const delta = (memoryPerConnection(results, id) - memoryPerConnection(results, base)) / 1024;
     const memory = Number.isFinite(delta) ? `${delta >= 0 ? "+" : ""}${delta.toFixed(2)} KiB${isUniws && delta > TARGET.memoryKiB ? " ✗" : ""}` : "—";
@@ -198,6 +206,56 @@ export function chart(results: Results): string {
   return out.join("\n");
 }
 
+/** Median over rounds of the per-round ratio of `server` to `baseline` for handshakes. */
+function handshakeRatio(samples: HandshakeSample[], server: string, baseline: string, measure: (s: HandshakeSample) => number): number {
+  const ratios: number[] = [];
+  for (const s of samples) {
+    if (s.server !== server || s.failed > 0) continue;
+    const base = samples.find((b) => b.server === baseline && b.round === s.round && b.failed === 0);
+    if (base !== undefined) ratios.push(measure(s) / measure(base));
+  }
+  return median(ratios);
+}
+
+function handshakeSection(results: Results): string {
+  const samples = results.handshakes ?? [];
+  if (samples.length === 0) return "Not measured in this run.";
+  const lines = [
+    `${HANDSHAKE_PARALLEL} clients in parallel, each opening a socket, waiting for it to open, closing it with 1000 and waiting for the end, over and over; the server's CPU time over the window ÷ handshakes completed. Target (issue 15) for uniws: CPU per handshake ≤ ${HANDSHAKE_TARGET_CPU}× raw.`,
+    "",
+    "| server | handshakes/s | µs CPU/handshake | server busy | ×raw handshakes/s | ×raw CPU/handshake |",
+    "|---|---:|---:|---:|---:|---:|",
+  ];
+  for (const id of measured(results, samples as never)) {
+    const base = baselineOf(results, id);
+    const mine = samples.filter((s) => s.server === id && s.failed === 0);
+    const isUniws = results.servers.find((s) => s.id === id)!.kind === "uniws";
+    const cpu = handshakeRatio(samples, id, base, (s) => s.cpuMicrosPerHandshake);
+    lines.push(
+      `| ${label(results, id)} | ${thousands(median(mine.map((s) => s.handshakesPerSecond)))} | ${fixed(median(mine.map((s) => s.cpuMicrosPerHandshake)), 1)} | ${fixed(median(mine.map((s) => s.serverBusy * 100)), 0)}% | ${id === base ? "1" : fixed(handshakeRatio(samples, id, base, (s) => s.handshakesPerSecond), 2)} | ${id === base ? "1" : ratioCell(cpu, cpu <= HANDSHAKE_TARGET_CPU, isUniws)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function scaleSection(results: Results): string {
+  const samples = results.scale ?? [];
+  if (samples.length === 0) return "Not measured in this run.";
+  const s0 = samples[0]!;
+  const lines = [
+    `One Node process (its open-files limit raised) holds ${s0.target.toLocaleString("en-US")} sockets from one client, spread over two listening ports of the same server; each socket sent one 64 B message. Keep-alive every ${s0.keepAliveIntervalMs / 1000} s (timeout ${KEEP_ALIVE_TIMEOUT_MS / 1000} s on uniws; \`ws\` runs its README's heartbeat) and an idle timeout longer than the case. After every socket is open and 3 s have passed, the server's CPU is read over a ${fixed(s0.windowSeconds, 0)} s window in which every socket is pinged and answers.`,
+    "",
+    "| server | open | opened in | RSS | KiB per connection (1,000 → all) | idle CPU (keep-alive), % of a core | µs CPU per socket per keep-alive period |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const s of samples) {
+    const perConnection = (s.rssAll - s.rssFirst) / (s.open - 1000) / 1024;
+    const perPing = (s.idleCpuPerSecond * (s.keepAliveIntervalMs / 1000) * 1e6) / s.open;
+    lines.push(`| ${label(results, s.server)} | ${s.open.toLocaleString("en-US")}${s.failed > 0 ? ` (${s.failed} failed)` : ""} | ${fixed(s.openSeconds, 1)} s | ${fixed(s.rssAll / 2 ** 20, 0)} MiB | ${fixed(perConnection, 2)} | ${fixed(s.idleCpuPerSecond * 100, 2)}% | ${fixed(perPing, 1)} |`);
+  }
+  return lines.join("\n");
+}
+
 function deflateSection(results: Results): string {
   if (results.deflate.length === 0) {
     const reason = results.unavailable["uniws-node-deflate"] ?? results.unavailable["ws-deflate"];
@@ -233,8 +291,10 @@ Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; load
 
 Ratios are medians over rounds of (server ÷ raw server of the same runtime, same round).
 msg/s: higher is better; CPU/msg (server CPU time per echoed message): lower is better.
-Targets (issue 9) for uniws: msg/s ≥ ${TARGET.throughput}, CPU/msg ≤ ${TARGET.cpu}, idle memory within ${TARGET.memoryKiB} KiB per connection of raw; ✗ marks a miss.
-Peers (crossws, @hono/node-ws) are shown against raw \`ws\`, which both run on.
+Targets for uniws: 64 B, msg/s ≥ ${TARGET.throughput} and CPU/msg ≤ ${TARGET.cpu} (issue 9); 64 KiB, msg/s ≥ ${LARGE_TARGET.throughput} and CPU/msg ≤ ${LARGE_TARGET.cpu} (issue 15);
+the seed's loop (\`receive(buffer)\` into 4 KiB, \`send(part, { type, endOfMessage })\`, rows "seed's loop"), CPU/msg ≤ ${SEED_CASES["64B-100"]!.cpu} at 64 B and ≤ ${SEED_CASES["64K-100"]!.cpu} at 64 KiB;
+idle memory within ${TARGET.memoryKiB} KiB per connection of raw; ✗ marks a miss, — a case a server is not measured in.
+Peers (crossws, @hono/node-ws, @hono/node-server 2.x) are shown against raw \`ws\`, which they all run on.
 
 ![Ratios of each adapter and peer to its runtime's raw server](benchmarks.svg)
 
@@ -264,6 +324,14 @@ costs (code, JIT, first buffers) are not counted.
 
 ${memoryTable(results)}
 
+## Handshakes
+
+${handshakeSection(results)}
+
+## 50,000 idle connections on Node
+
+${scaleSection(results)}
+
 ## Compressed echo on Node
 
 ${deflateSection(results)}
@@ -276,7 +344,8 @@ ${unavailable.length === 0 ? "Everything listed ran." : unavailable.map(([id, re
 
 - \`npm run bench\` builds the packages, then \`bun bench/run.ts\` runs everything and
   writes this page, the chart and bench/results.json. Flags: \`--quick\`, \`--rounds N\`,
-  \`--duration MS\`, \`--only id,id\`, \`--no-memory\`, \`--no-deflate\`, \`--no-write\`.
+  \`--duration MS\`, \`--only id,id\`, \`--cases id,id\`, \`--no-memory\`, \`--no-deflate\`,
+  \`--no-handshakes\`, \`--no-scale\`, \`--no-write\`.
 - Every server runs in its own process pinned to core 0 (\`taskset -c 0\`); the load
   client (bench/client.ts) runs on Bun, pinned to core 1, with Bun's native WebSocket
   client. Everything listens on and connects to 127.0.0.1 only.
@@ -284,8 +353,9 @@ ${unavailable.length === 0 ? "Everything listed ran." : unavailable.map(([id, re
   README's heartbeat), raw \`Bun.serve\` (its \`idleTimeout\` + \`sendPings\`), raw
   \`Deno.serve\` + \`Deno.upgradeWebSocket\` (its \`idleTimeout\` pings), each with an idle sweep
   closing sockets silent for ${IDLE_TIMEOUT_MS / 1000} s; uniws adapters with \`keepAliveInterval\` ${KEEP_ALIVE_INTERVAL_MS / 1000} s,
-  \`keepAliveTimeout\` ${KEEP_ALIVE_TIMEOUT_MS / 1000} s, \`idleTimeout\` ${IDLE_TIMEOUT_MS / 1000} s, written as \`for await (const m of socket) await socket.send(m.data)\`;
-  crossws with its built-in 30 s heartbeat; @hono/node-ws as shipped (no keep-alive).
+  \`keepAliveTimeout\` ${KEEP_ALIVE_TIMEOUT_MS / 1000} s, \`idleTimeout\` ${IDLE_TIMEOUT_MS / 1000} s, written as \`for await (const m of socket) await socket.send(m.data)\`
+  (rows "seed's loop": the seed's sample loop, \`echo\` in bench/servers/settings.mjs);
+  crossws with its built-in 30 s heartbeat; @hono/node-ws and @hono/node-server 2.x's WebSocket as shipped (no keep-alive).
 - Load: each connection keeps a fixed number of messages in flight (shown per case) and
   sends the next one when an echo arrives. ${results.settings.warmupMs} ms warm-up, then a
   ${results.settings.durationMs} ms window; the client reads the server's CPU time

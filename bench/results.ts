@@ -16,6 +16,8 @@ export interface Case {
   connections: number;
   /** Messages each connection keeps in flight. */
   inflight: number;
+  /** What a uniws adapter must reach against raw (ratios); none for the compressed echo. */
+  target?: { throughput: number; cpu: number };
 }
 
 /** One server, one case, one round. */
@@ -45,6 +47,33 @@ export interface MemorySample {
   bytesPerConnection: number;
 }
 
+/** One server, one round of handshakes (open, 101, Close and its answer) from parallel clients. */
+export interface HandshakeSample {
+  server: string;
+  round: number;
+  handshakesPerSecond: number;
+  cpuMicrosPerHandshake: number;
+  serverBusy: number;
+  failed: number;
+}
+
+/** One server holding many idle connections with keep-alive on. */
+export interface ScaleSample {
+  server: string;
+  target: number;
+  open: number;
+  failed: number;
+  /** Server RSS with 1,000 sockets open, and with all of them. */
+  rssFirst: number;
+  rssAll: number;
+  /** Server CPU seconds per second while all sockets sit idle (keep-alive pings and the timers behind them). */
+  idleCpuPerSecond: number;
+  windowSeconds: number;
+  keepAliveIntervalMs: number;
+  /** Seconds the client took to open every socket. */
+  openSeconds: number;
+}
+
 export interface Results {
   date: string;
   finished: string;
@@ -58,6 +87,8 @@ export interface Results {
   samples: Sample[];
   memory: MemorySample[];
   deflate: DeflateSample[];
+  handshakes?: HandshakeSample[];
+  scale?: ScaleSample[];
 }
 
 export function median(values: number[]): number {

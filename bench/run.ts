@@ -4,7 +4,8 @@
  * bench/results.json.
  *
  * Flags: --quick (one short round, small memory test), --rounds N, --duration MS,
- * --only id,id (servers), --no-memory, --no-deflate, --no-write, --with file.mjs (an
+ * --only id,id (servers), --cases id,id (load cases), --no-memory, --no-deflate,
+ * --no-handshakes, --no-scale, --no-write, --with file.mjs (an
  * extra Node server, path relative to bench/servers/, compared with raw ws: for
  * trying a change before making it), --report (only rewrite docs/benchmarks.md and
  * the chart from bench/results.json, e.g. after editing bench/analysis.md).
@@ -14,13 +15,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import type { IdleResult, LoadResult } from "./client.ts";
+import type { HandshakeResult, IdleResult, LoadResult, ScaleResult } from "./client.ts";
 import { machineInfo } from "./machine.ts";
 import { missingReason, type RunningServer, runClient, startServer } from "./process.ts";
 import { printTable, writeReport } from "./report.ts";
-import { CASES, DEFLATE_CASE } from "./cases.ts";
-import { type Case, type DeflateSample, type MemorySample, type Results, type Sample } from "./results.ts";
-import { DEFLATE_SERVERS, ROOT, SERVERS, type ServerSpec } from "./servers.ts";
+import { CASES, DEFLATE_CASE, HANDSHAKE_PARALLEL, SCALE } from "./cases.ts";
+import { type Case, type DeflateSample, type HandshakeSample, type MemorySample, type Results, type Sample, type ScaleSample } from "./results.ts";
+import { DEFLATE_SERVERS, measuresCase, ROOT, SERVERS, type ServerSpec } from "./servers.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -33,6 +34,7 @@ const rounds = Number(value("rounds") ?? (quick ? 1 : 5));
 const durationMs = Number(value("duration") ?? (quick ? 1000 : 1500));
 const warmupMs = quick ? 300 : 500;
 const only = value("only")?.split(",");
+const onlyCases = value("cases")?.split(",");
 const idleSteps = quick ? [200, 1000] : [1000, 10_000];
 
 function log(line: string): void {
@@ -123,6 +125,7 @@ async function throughputRounds(specs: ServerSpec[], cases: Case[], deflate: boo
         for (let round = 0; round < rounds; round++) {
           for (const server of order(servers, round)) {
             const { spec } = server;
+            if (!measuresCase(spec, testCase.id)) continue;
             try {
               const result = await load(server, testCase, deflate, deflate ? "json" : undefined);
               const s = sample(spec.id, testCase, round, result);
@@ -141,10 +144,87 @@ async function throughputRounds(specs: ServerSpec[], cases: Case[], deflate: boo
   return samples;
 }
 
+/** Handshakes per second and server CPU per handshake, rounds alternating between a runtime's servers as for load. */
+async function handshakeRounds(specs: ServerSpec[]): Promise<HandshakeSample[]> {
+  const samples: HandshakeSample[] = [];
+  const chosen = specs.filter((spec) => spec.handshakes === true);
+  for (const runtime of [...new Set(chosen.map((spec) => spec.runtime))]) {
+    const servers: RunningServer[] = [];
+    for (const spec of chosen.filter((s) => s.runtime === runtime)) {
+      const server = await start(spec);
+      if (server !== undefined) servers.push(server);
+    }
+    try {
+      for (let round = 0; round < rounds; round++) {
+        for (const server of order(servers, round)) {
+          const job = { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs, durationMs };
+          try {
+            const result = await runClient<HandshakeResult>(job, warmupMs + durationMs + 30_000);
+            const s: HandshakeSample = {
+              server: server.spec.id,
+              round,
+              handshakesPerSecond: result.handshakes / result.seconds,
+              cpuMicrosPerHandshake: (result.serverCpuSeconds * 1e6) / result.handshakes,
+              serverBusy: result.serverCpuSeconds / result.seconds,
+              failed: result.failed,
+            };
+            samples.push(s);
+            log(`round ${round + 1}/${rounds} ${server.spec.label.padEnd(24)} handshakes ${Math.round(s.handshakesPerSecond).toString().padStart(6)}/s ${s.cpuMicrosPerHandshake.toFixed(1).padStart(8)} µs CPU each  server ${(s.serverBusy * 100).toFixed(0)}%${s.failed > 0 ? `  FAILED ${s.failed}` : ""}`);
+          } catch (error) {
+            log(`round ${round + 1} ${server.spec.label} handshakes: failed: ${(error as Error).message}`);
+          }
+        }
+      }
+    } finally {
+      for (const server of servers) await server.stop();
+    }
+  }
+  return samples;
+}
+
+/** One Node process holding {@link SCALE}.connections idle sockets with keep-alive on: memory, and CPU per second while idle. */
+async function scaleCase(specs: ServerSpec[]): Promise<ScaleSample[]> {
+  const samples: ScaleSample[] = [];
+  const connections = quick ? 5_000 : SCALE.connections;
+  for (const spec of specs.filter((s) => s.id === "ws" || s.id === "uniws-node")) {
+    const env = { BENCH_SECOND_PORT: "1", BENCH_KEEPALIVE_MS: String(SCALE.keepAliveIntervalMs), BENCH_IDLE_MS: String(SCALE.idleTimeoutMs) };
+    let server: RunningServer;
+    try {
+      server = await startServer(spec, [], env);
+    } catch (error) {
+      log(`scale ${spec.label}: did not start: ${(error as Error).message}`);
+      continue;
+    }
+    try {
+      const job = { mode: "scale", urls: server.urls, serverPid: server.pid, connections, windowMs: SCALE.windowMs, maxSeconds: 280 };
+      const result = await runClient<ScaleResult>(job, 290_000);
+      const s: ScaleSample = {
+        server: spec.id,
+        target: connections,
+        open: result.open,
+        failed: result.failed,
+        rssFirst: result.rssFirst,
+        rssAll: result.rssAll,
+        idleCpuPerSecond: result.idleCpuSeconds / result.windowSeconds,
+        windowSeconds: result.windowSeconds,
+        keepAliveIntervalMs: SCALE.keepAliveIntervalMs,
+        openSeconds: result.openSeconds,
+      };
+      samples.push(s);
+      log(`scale ${spec.label.padEnd(24)} ${s.open}/${connections} open (${s.failed} failed) in ${s.openSeconds.toFixed(1)} s, RSS ${(s.rssAll / 2 ** 20).toFixed(0)} MiB, idle CPU ${(s.idleCpuPerSecond * 100).toFixed(2)}% of a core`);
+    } catch (error) {
+      log(`scale ${spec.label}: failed: ${(error as Error).message}`);
+    } finally {
+      await server.stop();
+    }
+  }
+  return samples;
+}
+
 async function memory(specs: ServerSpec[]): Promise<MemorySample[]> {
   const samples: MemorySample[] = [];
   for (const spec of specs) {
-    if (unavailable[spec.id] !== undefined) continue;
+    if (unavailable[spec.id] !== undefined || spec.cases !== undefined) continue;
     const server = await start(spec);
     if (server === undefined) continue;
     try {
@@ -183,8 +263,11 @@ if (extra !== undefined) {
   only?.push(id);
 }
 const specs = selected(SERVERS);
-const samples = await throughputRounds(specs, CASES, false);
+const cases = CASES.filter((c) => onlyCases === undefined || onlyCases.includes(c.id));
+const samples = await throughputRounds(specs, cases, false);
+const handshakeSamples = flag("no-handshakes") ? [] : await handshakeRounds(specs);
 const memorySamples: MemorySample[] = flag("no-memory") ? [] : await memory(specs);
+const scaleSamples = flag("no-scale") ? [] : await scaleCase(specs);
 let deflateSamples: DeflateSample[] = [];
 if (!flag("no-deflate")) deflateSamples = await throughputRounds(selected(DEFLATE_SERVERS), [DEFLATE_CASE], true);
 
@@ -194,13 +277,15 @@ const results: Results = {
   machine: machineBefore,
   loadAverageAfter: machineInfo().loadAverage,
   settings: { rounds, warmupMs, durationMs, idleSteps, quick },
-  cases: CASES,
+  cases,
   deflateCase: DEFLATE_CASE,
   servers: [...SERVERS, ...DEFLATE_SERVERS].map(({ id, label, runtime, kind, baseline }) => ({ id, label, runtime, kind, baseline })),
   unavailable,
   samples,
   memory: memorySamples,
   deflate: deflateSamples,
+  handshakes: handshakeSamples,
+  scale: scaleSamples,
 };
 printTable(results);
 if (!flag("no-write")) {

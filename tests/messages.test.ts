@@ -106,22 +106,74 @@ describe("messages", () => {
     client.destroy();
   });
 
-  test("SendFragmentedData_PeerReceivesOneMessage", async () => {
+  test("SendFragmentedData_APartLeftAloneLeavesAtOnce_PartsSentBackToBackShareAFrame", async () => {
     const { socket, client } = await acceptOne();
     const capabilities = await adapterCapabilities();
     await socket.send("hel", { endOfMessage: false });
+    if (capabilities.fragmentedSend) {
+      // The first part is not held back until the message ends (RFC 6455 §5.4: a message may go in fragments).
+      const first = await client.readFrame();
+      expect([first.opcode, first.fin, decoder.decode(first.payload)]).toEqual([Opcode.text, false, "hel"]);
+    }
     await socket.send("lo ", { endOfMessage: false });
     await socket.send("world", { endOfMessage: true });
-    const message = await client.readMessage();
-    expect(message.opcode).toBe(Opcode.text);
-    expect(decoder.decode(message.data)).toBe("hello world");
     if (capabilities.fragmentedSend) {
-      // The engine puts each part in its own frame (RFC 6455 §5.4).
-      expect(message.frames.map((frame) => [frame.opcode, frame.fin])).toEqual([[Opcode.text, false], [Opcode.continuation, false], [Opcode.continuation, true]]);
+      // Parts sent in one go are gathered into one frame, which ends the message.
+      const rest = await client.readFrame();
+      expect([rest.opcode, rest.fin, decoder.decode(rest.payload)]).toEqual([Opcode.continuation, true, "lo world"]);
     } else {
       // Documented difference: the core holds the parts and sends one frame.
+      const message = await client.readMessage();
+      expect(decoder.decode(message.data)).toBe("hello world");
       expect(message.frames.map((frame) => [frame.opcode, frame.fin])).toEqual([[Opcode.text, true]]);
     }
+    client.destroy();
+  });
+
+  test("SeedEcho_LargeTextInSmallBuffer_PeerGetsTheSameTextInOneMessage", async () => {
+    // The seed's loop over a text message larger than its buffer, with characters of 1 to 4 UTF-8 bytes
+    // split across the parts, and longer than one gathered frame (64 KiB).
+    const { socket, client } = await acceptOne();
+    const text = "aé✓😀".repeat(9000);
+    client.sendText(text);
+    const buffer = new Uint8Array(4096);
+    let result = await socket.receive(buffer);
+    for (;;) {
+      expect(result.type).toBe("text");
+      await socket.send(buffer.subarray(0, result.count), { type: "text", endOfMessage: result.endOfMessage });
+      if (result.endOfMessage) break;
+      result = await socket.receive(buffer);
+    }
+    const echoed = await client.readMessage();
+    expect(echoed.opcode).toBe(Opcode.text);
+    expect(decoder.decode(echoed.data)).toBe(text);
+    client.destroy();
+  });
+
+  test("SeedEcho_BufferChangedBeforeSend_PeerGetsTheChangedText", async () => {
+    const { socket, client } = await acceptOne();
+    client.sendText("abc");
+    const buffer = new Uint8Array(4096);
+    const result = await socket.receive(buffer);
+    buffer[0] = 0x78; // "x"
+    await socket.send(buffer.subarray(0, result.count), { type: "text" });
+    expect(await client.readText()).toBe("xbc");
+    client.destroy();
+  });
+
+  test("EchoLargeText_SentBackAsReceivedOrChanged_PeerGetsWhatWasSent", async () => {
+    const { socket, client } = await acceptOne();
+    const text = "ü".repeat(3000);
+    client.sendText(text);
+    const first = await socket.receive();
+    expect(first).toEqual({ type: "text", data: text });
+    await socket.send((first as { data: string }).data);
+    expect(await client.readText()).toBe(text);
+    client.sendText(text);
+    await socket.receive();
+    // Same length, other characters: the bytes that arrived must not be sent instead.
+    await socket.send("ö".repeat(3000));
+    expect(await client.readText()).toBe("ö".repeat(3000));
     client.destroy();
   });
 

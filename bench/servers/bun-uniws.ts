@@ -1,12 +1,12 @@
 // @uniws/bun on Bun.serve, with the same keep-alive and idle timeout as the raw server.
 import { BunWebSocketServer } from "@uniws/bun";
-import { HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, ready } from "./settings.mjs";
+import { echo, HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, ready } from "./settings.mjs";
 
 const sockets = new BunWebSocketServer(
   async (context) => {
     if (!context.isWebSocketRequest) return context.reject(400);
     const socket = await context.accept();
-    for await (const message of socket) await socket.send(message.data);
+    await echo(socket);
   },
   { keepAliveInterval: KEEP_ALIVE_INTERVAL_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, idleTimeout: IDLE_TIMEOUT_MS },
 );

@@ -2,13 +2,13 @@
 // timeout as the raw server, written as its docs show.
 import { createServer } from "node:http";
 import { NodeWebSocketServer } from "@uniws/node";
-import { DEFLATE, deflate, HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, ready } from "./settings.mjs";
+import { DEFLATE, deflate, echo, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, listen } from "./settings.mjs";
 
 const sockets = new NodeWebSocketServer(
   async (context) => {
     if (!context.isWebSocketRequest) return context.reject(400);
     const socket = await context.accept({ dangerousEnableCompression: deflate });
-    for await (const message of socket) await socket.send(message.data);
+    await echo(socket);
   },
   {
     keepAliveInterval: KEEP_ALIVE_INTERVAL_MS,
@@ -19,4 +19,4 @@ const sockets = new NodeWebSocketServer(
 );
 const server = createServer((_req, res) => res.writeHead(400).end("Expected a WebSocket request\n"));
 sockets.attach(server);
-server.listen(0, HOST, () => ready(server.address().port));
+await listen(server);

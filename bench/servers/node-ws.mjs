@@ -4,7 +4,7 @@
 // `bufferutil` by itself when it is installed; WS_NO_BUFFER_UTIL=1 turns it off.
 import { createServer } from "node:http";
 import { WebSocketServer } from "ws";
-import { DEFLATE, deflate, HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, ready } from "./settings.mjs";
+import { DEFLATE, deflate, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, listen } from "./settings.mjs";
 
 const server = createServer((_req, res) => res.writeHead(400).end("Expected a WebSocket request\n"));
 const wss = new WebSocketServer({
@@ -43,4 +43,4 @@ setInterval(() => {
   }
 }, IDLE_TIMEOUT_MS);
 
-server.listen(0, HOST, () => ready(server.address().port));
+await listen(server);

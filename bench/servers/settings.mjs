@@ -4,12 +4,14 @@
  * orchestrator waits for, and a lifetime cap so no server outlives a run.
  */
 
-/** Ping period: a socket is pinged after this long. */
-export const KEEP_ALIVE_INTERVAL_MS = 30_000;
+const env = (name) => (globalThis.Deno ? globalThis.Deno.env.get(name) : globalThis.process.env[name]);
+
+/** Ping period: a socket is pinged after this long (BENCH_KEEPALIVE_MS overrides it for the scale case). */
+export const KEEP_ALIVE_INTERVAL_MS = Number(env("BENCH_KEEPALIVE_MS") ?? 30_000);
 /** A pinged socket that has not answered within this is dropped. */
 export const KEEP_ALIVE_TIMEOUT_MS = 10_000;
-/** A socket that sent no message within this is closed. */
-export const IDLE_TIMEOUT_MS = 60_000;
+/** A socket that sent no message within this is closed (BENCH_IDLE_MS overrides it for the scale case). */
+export const IDLE_TIMEOUT_MS = Number(env("BENCH_IDLE_MS") ?? 60_000);
 export const HOST = "127.0.0.1";
 
 /**
@@ -19,12 +21,52 @@ export const HOST = "127.0.0.1";
  */
 export const DEFLATE = { memLevel: 4, level: 6, threshold: 1024, concurrencyLimit: 10 };
 
-const env = (name) => (globalThis.Deno ? globalThis.Deno.env.get(name) : globalThis.process.env[name]);
 
 /** Whether this server should offer permessage-deflate (the compressed echo). */
 export const deflate = env("BENCH_DEFLATE") === "1";
 
+/**
+ * How the uniws servers echo: "iterate" (the default) is the idiomatic
+ * `for await (const m of socket) await socket.send(m.data)`; "seed" (BENCH_LOOP=seed)
+ * is the seed's sample loop: `receive(buffer)` into one 4 KiB buffer per socket and
+ * `send(buffer.subarray(0, count), { type, endOfMessage })` of each part.
+ */
+export const loop = env("BENCH_LOOP") === "seed" ? "seed" : "iterate";
+
+/** Echoes every message on a uniws socket, the way {@link loop} says, until the peer closes. */
+export async function echo(socket) {
+  if (loop === "iterate") {
+    for await (const message of socket) await socket.send(message.data);
+    return;
+  }
+  const buffer = new Uint8Array(4096);
+  let result = await socket.receive(buffer);
+  while (result.type !== "close") {
+    await socket.send(buffer.subarray(0, result.count), { type: result.type, endOfMessage: result.endOfMessage });
+    result = await socket.receive(buffer);
+  }
+}
+
 const exit = () => (globalThis.Deno ? globalThis.Deno.exit(0) : globalThis.process.exit(0));
+
+/**
+ * Listens with a Node `http.Server` on 127.0.0.1 and prints the ready line. With
+ * BENCH_SECOND_PORT=1 (the scale case) a second server on another port hands its
+ * upgrades to the first, so one client address can open more sockets than it has
+ * ephemeral ports for one destination.
+ */
+export async function listen(server) {
+  await new Promise((resolve) => server.listen(0, HOST, resolve));
+  const ports = [server.address().port];
+  if (env("BENCH_SECOND_PORT") === "1") {
+    const { createServer } = await import("node:http");
+    const second = createServer((req, res) => server.emit("request", req, res));
+    second.on("upgrade", (req, socket, head) => server.emit("upgrade", req, socket, head));
+    await new Promise((resolve) => second.listen(0, HOST, resolve));
+    ports.push(second.address().port);
+  }
+  ready(ports.join(" "));
+}
 
 /**
  * Prints the line the orchestrator waits for, and bounds the server's life. SIGTERM

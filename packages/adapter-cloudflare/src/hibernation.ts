@@ -12,8 +12,11 @@ import {
   type DataMessage,
   type EngineEvents,
   exceedsMessageSize,
+  type HttpVersion,
   type HubOptions,
   resolveOptions,
+  type ResponseBody,
+  type ResponseHeaders,
   type ShutdownOptions,
   type UniWebSocket,
   type UpgradeBinding,
@@ -434,7 +437,7 @@ class AcceptingContext<Attachment> implements HibernationContext<Attachment> {
   get headers(): Headers {
     return this.#context.headers;
   }
-  get httpVersion(): "1.1" | "2" {
+  get httpVersion(): HttpVersion {
     return this.#context.httpVersion;
   }
   get native(): Request {
@@ -449,7 +452,7 @@ class AcceptingContext<Attachment> implements HibernationContext<Attachment> {
     }
   }
 
-  reject(status: number, body?: BodyInit | null, headers?: HeadersInit): void {
+  reject(status: number, body?: ResponseBody | null, headers?: ResponseHeaders): void {
     this.#context.reject(status, body, headers);
   }
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { CloseStatus, validateCloseStatus } from "./close-status.ts";
+import { CloseStatus, isEmptyCloseStatus, validateCloseStatus } from "./close-status.ts";
 import type { EngineCapabilities, EngineEvents, EngineSocket, EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
 import { Liveness, type LivenessActions, type LivenessSettings } from "./liveness.ts";
@@ -31,11 +31,13 @@ export type WebSocketMessage =
 export interface ReceiveResult {
   /** Bytes written into the buffer. */
   readonly count: number;
+  /** The message's type (`"text"` or `"binary"`), or `"close"` when the peer's Close arrived instead. */
   readonly type: MessageType | "close";
   /** Whether these were the message's last bytes. */
   readonly endOfMessage: boolean;
   /** The peer's close status, when `type` is `"close"`. */
   readonly closeStatus?: number;
+  /** The peer's close reason, when `type` is `"close"`. */
   readonly closeStatusDescription?: string;
 }
 
@@ -53,6 +55,7 @@ export interface SendOptions {
 export interface CloseResult {
   /** The peer's close status; 1005 when its Close frame had none, 1006 when the connection ended without one. */
   readonly closeStatus: number;
+  /** The peer's close reason (`""` when it gave none). */
   readonly closeStatusDescription: string;
   /** A Close frame was exchanged. */
   readonly wasClean: boolean;
@@ -75,6 +78,12 @@ interface Receiver {
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+// An inbox entry: a data message, its text possibly still as the engine's UTF-8 bytes (decoded when handed out whole).
+interface Inbound {
+  readonly type: MessageType;
+  data: string | Uint8Array;
+}
 
 interface Partial {
   readonly type: MessageType;
@@ -102,6 +111,29 @@ const encoder = new TextEncoder();
 const TRY_AGAIN_LATER = 1013;
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 const EMPTY = new Uint8Array(0);
+const utf8 = new TextDecoder();
+// Parts of a message sent with `endOfMessage: false` are gathered (copied) and go out as one frame when
+// the message ends, once this many bytes are gathered, or at the next task: a part sent and left alone still
+// leaves at once (RFC 6455 §5.4 lets fragment boundaries move), but parts sent back to back cost one frame.
+const PART_FLUSH_BYTES = 64 * 1024;
+// One gathering buffer of PART_FLUSH_BYTES kept for whichever socket gathers next, once an engine has let go
+// of it: a message sent in parts then allocates nothing (one buffer for the process, not one per socket).
+let spareGathering: Uint8Array | undefined;
+// A text message received into a buffer and sent straight back (the seed's echo) is sent from the string it
+// arrived as, when its bytes are checked unchanged: up to this many, so the check stays cheaper than a decode.
+const ECHO_CHECK_MAX = 4096;
+
+// Keeps a gathering buffer the engine has let go of (`send` did not return true) for the next message in parts.
+function reuseGathering(sent: Uint8Array): void {
+  if (sent.buffer.byteLength === PART_FLUSH_BYTES) spareGathering = new Uint8Array(sent.buffer, 0, PART_FLUSH_BYTES);
+}
+
+// Whether `bytes` still hold exactly the ASCII string `text`.
+function holdsAscii(bytes: Uint8Array, text: string): boolean {
+  if (bytes.byteLength !== text.length) return false;
+  for (let i = 0; i < bytes.byteLength; i++) if (bytes[i] !== text.charCodeAt(i)) return false;
+  return true;
+}
 
 function toBytes(data: SendData): Uint8Array {
   if (typeof data === "string") return encoder.encode(data);
@@ -109,19 +141,6 @@ function toBytes(data: SendData): Uint8Array {
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   throw new TypeError("send() takes a string, an ArrayBuffer or an ArrayBufferView");
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let length = 0;
-  for (const part of parts) length += part.byteLength;
-  const whole = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    whole.set(part, offset);
-    offset += part.byteLength;
-  }
-  return whole;
 }
 
 /**
@@ -164,18 +183,28 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #abortError: unknown;
 
   // Inbound: whole messages from the engine, consumed by receive().
-  readonly #inbox: DataMessage[] = [];
+  readonly #inbox: Inbound[] = [];
   #inboxHead = 0;
   // Bytes in the inbox (text by length), bounded by receiveBufferLimit; past it the peer's data is dropped.
   #unreadBytes = 0;
   #inboxOverflowed = false;
   #partial: Partial | undefined;
   #receiver: Receiver | undefined;
+  // The last text message handed out, while sending it straight back can skip a conversion: as the string it was
+  // decoded to from `#echoBytes` (the engine's bytes), or as the ASCII string copied into a caller's buffer.
+  #echoText: string | undefined;
+  #echoBytes: Uint8Array | undefined;
 
   // Outbound: the message being sent in parts, and senders waiting for the buffer to drain.
   #outgoingType: MessageType | undefined;
   #outgoingCompress = true;
-  #outgoingParts: Uint8Array[] = [];
+  // Parts of the message being sent, gathered (a copy) and not yet given to the engine; allocated when needed.
+  #gathered: Uint8Array | undefined;
+  #gatheredLength = 0;
+  // Sockets with parts gathered, flushed together by one timer at the next task (engines with `fragmentedSend`
+  // only, none of which has `requestScopedIo`: one timer may serve every socket).
+  static readonly #unflushed = new Set<UniWebSocket>();
+  static #flushTimer: ReturnType<typeof setTimeout> | undefined;
   // Each waits until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
   #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; mark: number }> = [];
   #drainPoll: ScheduledTask | undefined;
@@ -388,7 +417,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       return;
     }
     this.#unreadBytes += data.length;
-    this.#inbox.push(binary ? { type: "binary", data: typeof data === "string" ? encoder.encode(data) : data } : { type: "text", data: data as string });
+    // Text may come as the engine's (validated) UTF-8 bytes: decoded only if handed out whole.
+    this.#inbox.push(binary ? { type: "binary", data: typeof data === "string" ? encoder.encode(data) : data } : { type: "text", data });
     this.#wake();
   }
 
@@ -411,7 +441,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.#result = failure === undefined
       ? { closeStatus: code, closeStatusDescription: reason, wasClean }
       : { closeStatus: code, closeStatusDescription: reason, wasClean, error: failure };
-    this.#outgoingParts = [];
+    this.#dropGathered();
+    this.#echoText = this.#echoBytes = undefined;
     this.#settleDrainWaiters();
     this.#wake();
     this.#settings.onEnded?.(this);
@@ -458,26 +489,91 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       throw error;
     }
     const text = type === "text";
+    const fragmented = this.#settings.capabilities.fragmentedSend;
     let retained: boolean | void = false;
-    if (this.#settings.capabilities.fragmentedSend) {
-      retained = engine.send(typeof data === "string" ? data : toBytes(data), { text, fin: endOfMessage, compress });
-    } else if (!endOfMessage) {
-      // The engine sends whole messages only: hold the parts until the last one. A copy,
-      // since the caller may reuse its buffer once send() resolves (the seed's echo does).
-      this.#outgoingParts.push(typeof data === "string" ? toBytes(data) : toBytes(data).slice());
-    } else if (this.#outgoingParts.length > 0) {
-      this.#outgoingParts.push(toBytes(data));
-      const whole = concat(this.#outgoingParts);
-      this.#outgoingParts = [];
-      // The whole is the core's own copy: whether the engine keeps it does not matter.
-      engine.send(text ? strictDecoder.decode(whole) : whole, { text, fin: true, compress });
+    if (!endOfMessage || this.#gatheredLength > 0) {
+      const bytes = toBytes(data);
+      if (!endOfMessage && fragmented && this.#gatheredLength === 0 && bytes.byteLength >= PART_FLUSH_BYTES) {
+        // A large part goes out as it is: nothing to gain from gathering it.
+        retained = engine.send(bytes, { text, fin: false, compress });
+      } else {
+        this.#gather(bytes);
+        if (endOfMessage) {
+          // The whole is the core's own copy: whether the engine keeps it does not matter.
+          const whole = this.#takeGathered();
+          if (text && !fragmented) engine.send(strictDecoder.decode(whole), { text, fin: true, compress });
+          else if (engine.send(whole, { text, fin: true, compress }) !== true) reuseGathering(whole);
+        } else if (fragmented) {
+          if (this.#gatheredLength >= PART_FLUSH_BYTES) this.#flushPart(text, compress);
+          else this.#flushLater();
+        }
+      }
+    } else if (typeof data === "string") {
+      // Sent straight back as it arrived: the engine's bytes of it, when it takes text as bytes.
+      const echo = fragmented && data === this.#echoText ? this.#echoBytes : undefined;
+      this.#echoText = this.#echoBytes = undefined;
+      engine.send(echo ?? data, { text, fin: true, compress });
+    } else if (!text || fragmented) {
+      retained = engine.send(toBytes(data), { text, fin: true, compress });
     } else {
-      const payload = typeof data === "string" || !text ? (typeof data === "string" ? data : toBytes(data)) : strictDecoder.decode(toBytes(data));
-      retained = engine.send(payload, { text, fin: true, compress });
+      // Text as bytes for an engine that takes text as strings only: the string it arrived as, if unchanged.
+      const bytes = toBytes(data);
+      const echo = this.#echoText;
+      this.#echoText = undefined;
+      retained = engine.send(echo !== undefined && holdsAscii(bytes, echo) ? echo : strictDecoder.decode(bytes), { text, fin: true, compress });
     }
     this.#outgoingType = endOfMessage ? undefined : type;
     this.#outgoingCompress = compress;
     return retained === true;
+  }
+
+  // Copies `bytes` to the end of the parts gathered for the message being sent.
+  #gather(bytes: Uint8Array): void {
+    if (bytes.byteLength === 0) return;
+    const length = this.#gatheredLength + bytes.byteLength;
+    let gathered = this.#gathered;
+    if (gathered === undefined && length <= PART_FLUSH_BYTES && spareGathering !== undefined) {
+      this.#gathered = gathered = spareGathering;
+      spareGathering = undefined;
+    } else if (gathered === undefined || gathered.byteLength < length) {
+      const grown = new Uint8Array(Math.max(length, 2 * (gathered?.byteLength ?? 0), PART_FLUSH_BYTES));
+      if (gathered !== undefined) grown.set(gathered.subarray(0, this.#gatheredLength));
+      this.#gathered = gathered = grown;
+    }
+    gathered.set(bytes, this.#gatheredLength);
+    this.#gatheredLength = length;
+  }
+
+  // The gathered bytes, handed over: the next part gathers into a new buffer (the engine may keep this one).
+  #takeGathered(): Uint8Array {
+    const whole = this.#gathered!.subarray(0, this.#gatheredLength);
+    this.#dropGathered();
+    return whole;
+  }
+
+  #dropGathered(): void {
+    UniWebSocket.#unflushed.delete(this);
+    this.#gathered = undefined;
+    this.#gatheredLength = 0;
+  }
+
+  #flushLater(): void {
+    const unflushed = UniWebSocket.#unflushed;
+    if (unflushed.has(this)) return;
+    unflushed.add(this);
+    UniWebSocket.#flushTimer ??= setTimeout(() => {
+      UniWebSocket.#flushTimer = undefined;
+      for (const socket of unflushed) socket.#flushPart(socket.#outgoingType === "text", socket.#outgoingCompress);
+      unflushed.clear();
+    }, 0);
+  }
+
+  // Sends the parts gathered so far as one non-final frame (engines with `fragmentedSend`).
+  #flushPart(text: boolean, compress: boolean): void {
+    const state = this.#state;
+    if (this.#gatheredLength === 0 || (state !== "open" && state !== "closeReceived")) return;
+    const part = this.#takeGathered();
+    if (this.#engine!.send(part, { text, fin: false, compress }) !== true) reuseGathering(part);
   }
 
   #pollDrain(): void {
@@ -518,7 +614,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (state !== "open" && state !== "closeReceived") return;
     this.#state = "closeSent";
     try {
-      this.#engine!.close(code, reason);
+      // A "no status" value closes with an empty Close frame (RFC 6455 §5.5.1).
+      this.#engine!.close(isEmptyCloseStatus(code) ? undefined : code, reason);
     } catch (error) {
       // The engine could not send the Close (a Worker's socket used from another request): nothing changed.
       if (this.#state === "closeSent") this.#state = state;
@@ -563,6 +660,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #take(mode: Receiver["mode"], buffer: Uint8Array | undefined): WebSocketMessage | ReceiveResult | IteratorResult<DataMessage> {
+    this.#echoText = this.#echoBytes = undefined;
     if (mode === "buffer") return this.#takeInto(buffer!);
     if (mode === "whole") return this.#takeWhole();
     // Iteration ends at the peer's close and, quietly, at an abnormal end.
@@ -584,10 +682,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     receiver.resolve(value as never);
   }
 
-  #shift(): DataMessage | undefined {
+  #shift(): Inbound | undefined {
     if (this.#inboxHead >= this.#inbox.length) return undefined;
     const item = this.#inbox[this.#inboxHead]!;
-    this.#inbox[this.#inboxHead++] = undefined as unknown as DataMessage;
+    this.#inbox[this.#inboxHead++] = undefined as unknown as Inbound;
     this.#unreadBytes -= item.data.length;
     if (this.#inboxHead === this.#inbox.length) {
       this.#inbox.length = 0;
@@ -612,7 +710,13 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       const rest = partial.bytes.subarray(partial.offset);
       return partial.type === "text" ? { type: "text", data: new TextDecoder().decode(rest) } : { type: "binary", data: rest };
     }
-    return this.#shift() ?? this.#closeMessage();
+    const item = this.#shift();
+    if (item === undefined) return this.#closeMessage();
+    if (typeof item.data !== "string" && item.type === "text") {
+      this.#echoBytes = item.data;
+      this.#echoText = item.data = utf8.decode(item.data);
+    }
+    return item as DataMessage;
   }
 
   #takeInto(buffer: Uint8Array): ReceiveResult {
@@ -623,8 +727,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         const close = this.#closeMessage() as Extract<WebSocketMessage, { type: "close" }>;
         return { count: 0, type: "close", endOfMessage: true, closeStatus: close.closeStatus, closeStatusDescription: close.closeStatusDescription };
       }
-      const bytes = typeof item.data === "string" ? encoder.encode(item.data) : item.data;
-      partial = { type: item.type, bytes, offset: 0 };
+      const data = item.data;
+      if (typeof data === "string" && data.length * 3 <= buffer.byteLength && data.length <= ECHO_CHECK_MAX) {
+        // Fits whatever it holds: encoded straight into the caller's buffer.
+        const count = encoder.encodeInto(data, buffer).written;
+        // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
+        if (count === data.length) this.#echoText = data;
+        return { count, type: item.type, endOfMessage: true };
+      }
+      partial = { type: item.type, bytes: typeof data === "string" ? encoder.encode(data) : data, offset: 0 };
     }
     const count = Math.min(buffer.byteLength, partial.bytes.byteLength - partial.offset);
     buffer.set(partial.bytes.subarray(partial.offset, partial.offset + count));

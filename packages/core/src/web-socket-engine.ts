@@ -123,9 +123,11 @@ export class WebEngineSocket implements EngineSocket {
     throw new WebSocketError("UNSUPPORTED", "The web WebSocket API cannot send a Pong on request");
   }
 
-  close(code: number, reason: string): void {
+  close(code: number | undefined, reason: string): void {
     try {
-      this.#socket.close(code, reason);
+      // No status: a Close frame without a body (RFC 6455 §5.5.1).
+      if (code === undefined) this.#socket.close();
+      else this.#socket.close(code, reason);
     } catch (error) {
       throw this.#translate(error);
     }
