@@ -72,7 +72,7 @@ export interface HibernationHandlers<Attachment = unknown> {
    * but the socket outlives it: returning leaves it open. A throw closes it with 1011.
    */
   open(context: HibernationContext<Attachment>): void | Response | Promise<void | Response>;
-  /** A whole data message from `socket`; a throw closes it with 1011. Messages of one socket come in order. */
+  /** A whole data message from `socket`; a throw closes it with 1011. Messages of one socket are delivered in order. */
   message?(socket: UniWebSocket, message: DataMessage): void | Promise<void>;
   /** `socket` ended (its peer closed, the server closed it, or it failed); it has left the hub. */
   close?(socket: UniWebSocket, result: CloseResult): void | Promise<void>;
