@@ -235,8 +235,8 @@ export class HibernatableWebSocketServer<Attachment = unknown> {
   async webSocketMessage(native: WorkerdWebSocket, message: string | ArrayBuffer): Promise<void> {
     const entry = this.#byNative.get(native) ?? this.#restore(native);
     const socket = entry?.socket;
-    // After the server's Close the peer's data is not the application's any more (RFC 6455 §1.4).
-    if (entry === undefined || socket === undefined || socket.state !== "open") return;
+    // As on every runtime, what the peer sends before its own Close is delivered, even after the server's (closeOutput).
+    if (entry === undefined || socket === undefined || (socket.state !== "open" && socket.state !== "closeSent")) return;
     this.#touch(entry);
     const data = typeof message === "string" ? message : new Uint8Array(message);
     if (exceedsMessageSize(data, this.#host.options.maxMessageSize)) {
