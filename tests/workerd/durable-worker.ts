@@ -171,7 +171,6 @@ type Env = Record<"ROOM" | "IDLE" | "SLEEPY" | "AWAITING", DurableObjectNamespac
 export default {
   fetch(request: Request, env: Env): Promise<Response> | Response {
     const url = new URL(request.url);
-    if (url.pathname === "/constructed") return new Response(String(constructed));
     const [, kind, name] = url.pathname.split("/");
     const namespace = { room: env.ROOM, idle: env.IDLE, sleepy: env.SLEEPY, awaiting: env.AWAITING }[kind ?? ""];
     if (namespace === undefined || name === undefined) return new Response("Not Found\n", { status: 404 });
