@@ -29,7 +29,7 @@ describe("@uniws/cloudflare in Durable Objects on workerd (Miniflare)", () => {
     const miniflare = new Miniflare({
       modules: [{ type: "ESModule", path: "worker.mjs", contents }],
       compatibilityDate: "2024-09-23",
-      durableObjects: { ROOM: "Room", IDLE: "IdleRoom", SLEEPY: "SleepyRoom", AWAITING: "AwaitingRoom" },
+      durableObjects: { ROOM: "Room", IDLE: "IdleRoom", SLEEPY: "SleepyRoom", AWAITING: "AwaitingRoom", HONO: "HonoRoom" },
       host: "127.0.0.1",
       port: 0,
     });
@@ -219,12 +219,12 @@ describe("@uniws/cloudflare in Durable Objects on workerd (Miniflare)", () => {
     for (const client of [one, two, late]) client.destroy();
   });
 
-  test("NoHibernation_AwaitableHandler_HubAndShutdownReachEveryRequestsSocket", async () => {
-    const [first, second] = await Promise.all([open("/awaiting/a/ws"), open("/awaiting/a/ws")]);
+  test.each(["awaiting", "hono"])("NoHibernation_AwaitableHandler_HubAndShutdownReachEveryRequestsSocket (%s)", async (kind) => {
+    const [first, second] = await Promise.all([open(`/${kind}/a/ws`), open(`/${kind}/a/ws`)]);
     first.sendText("from the first request");
     expect(await first.readText()).toBe("from the first request");
     expect(await second.readText()).toBe("from the first request");
-    const closing = text("/awaiting/a/shutdown");
+    const closing = text(`/${kind}/a/shutdown`);
     for (const client of [first, second]) {
       expect(await client.readClose()).toEqual({ code: 1001, reason: "Server shutting down" });
       client.sendClose(1001);

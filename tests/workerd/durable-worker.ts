@@ -17,6 +17,9 @@ import {
   WebSocketHub,
   type WorkerdWebSocket,
 } from "@uniws/cloudflare";
+import { createWebSocket } from "@uniws/hono";
+import { cloudflareWorkersRuntime } from "@uniws/hono/cloudflare-workers";
+import { Hono } from "hono";
 
 /** Object instances built in this isolate: a rebuilt (evicted) object counts again. */
 let constructed = 0;
@@ -161,18 +164,43 @@ export class AwaitingRoom {
   }
 }
 
+/** No hibernation, through Hono: the workerd runtime told it runs in an object shares sockets across requests. */
+export class HonoRoom {
+  readonly hub = new WebSocketHub();
+  readonly app = new Hono();
+
+  constructor() {
+    const webSocket = createWebSocket(cloudflareWorkersRuntime({ durableObject: true }));
+    const sockets = webSocket(async (context) => {
+      if (!context.isWebSocketRequest) return context.reject(400);
+      const socket = await context.accept();
+      this.hub.add(socket);
+      for await (const message of socket) this.hub.broadcast(message.data);
+    });
+    this.app.get("/hono/:name/ws", sockets);
+    this.app.get("/hono/:name/shutdown", async (c) => {
+      await sockets.close({ timeout: 1000 });
+      return c.text(`closed, ${sockets.connections} left`);
+    });
+  }
+
+  fetch(request: Request): Response | Promise<Response> {
+    return this.app.fetch(request);
+  }
+}
+
 interface DurableObjectNamespaceLike {
   idFromName(name: string): unknown;
   get(id: unknown): { fetch(request: Request): Promise<Response> };
 }
 
-type Env = Record<"ROOM" | "IDLE" | "SLEEPY" | "AWAITING", DurableObjectNamespaceLike>;
+type Env = Record<"ROOM" | "IDLE" | "SLEEPY" | "AWAITING" | "HONO", DurableObjectNamespaceLike>;
 
 export default {
   fetch(request: Request, env: Env): Promise<Response> | Response {
     const url = new URL(request.url);
     const [, kind, name] = url.pathname.split("/");
-    const namespace = { room: env.ROOM, idle: env.IDLE, sleepy: env.SLEEPY, awaiting: env.AWAITING }[kind ?? ""];
+    const namespace = { room: env.ROOM, idle: env.IDLE, sleepy: env.SLEEPY, awaiting: env.AWAITING, hono: env.HONO }[kind ?? ""];
     if (namespace === undefined || name === undefined) return new Response("Not Found\n", { status: 404 });
     return namespace.get(namespace.idFromName(name)).fetch(request);
   },
