@@ -28,7 +28,8 @@ export const USAGE = `Usage: chat [options]
   --host H        address to listen on (default 127.0.0.1)
   --redis URL     Redis for the backplane (default redis://127.0.0.1:6379)
   --no-redis      run as a single instance, without a backplane
-  --help          show this help`;
+  --help          show this help
+With npm run start:chat, --runtime node|deno|bun|workerd picks the runtime (workerd: a Durable Object per room, no Redis).`;
 
 /** A bad command line; the entry prints it with the usage and exits 2. */
 export class UsageError extends Error {}
