@@ -144,7 +144,8 @@ export function echoHandler(subProtocols: readonly string[], accept: Omit<WebSoc
       await socket.send(buffer.subarray(0, result.count), { type: result.type, endOfMessage: result.endOfMessage });
       result = await socket.receive(buffer);
     }
-    await socket.close(result.closeStatus === 1005 ? 1000 : result.closeStatus, result.closeStatusDescription);
+    // A Close without a status (a browser's plain close()) is reported as 1005, which closes with an empty Close.
+    await socket.close(result.closeStatus, result.closeStatusDescription);
   };
 }
 

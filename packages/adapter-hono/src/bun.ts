@@ -81,6 +81,7 @@ export interface BunRuntimeOptions {
 
 /** The part of a Hono app {@link BunRuntime.fetch} needs. */
 export interface BunFetchApp {
+  /** Answers `request`; `server` (Bun's) becomes the app's `c.env`. */
   fetch(request: Request, server: any): Response | Promise<Response>;
 }
 

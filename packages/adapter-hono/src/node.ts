@@ -106,14 +106,10 @@ export interface NodeRuntimeInit {
  * The Node binding for an app served by `@hono/node-server` (or any `http`/`https`
  * server calling `app.fetch`). Sockets behave as under `@uniws/node`: the same `ws`
  * engines, shown the handshake as the core read it, compression negotiated per
- * connection by the core.
+ * connection by the core. Throws a `RangeError` for an invalid `deflate` or `maxFragments`.
  */
 export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
-  const { maxFragments } = init;
-  if (maxFragments !== undefined && (!Number.isInteger(maxFragments) || maxFragments < 0)) {
-    throw new RangeError(`maxFragments must be an integer >= 0, got ${String(maxFragments)}`);
-  }
-  const engines = new WsEngines(wsDeflateOptions(init.deflate));
+  const engines = new WsEngines(wsDeflateOptions(init.deflate), init.maxFragments);
 
   const runUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
@@ -133,8 +129,7 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
     }
     // The handler accepted: upgrade whatever the app's later middleware did, with the headers it set.
     const { plan, events, options } = accepted;
-    const limits = { maxMessageSize: options.maxMessageSize, closeTimeout: options.closeTimeout, maxFragments };
-    engines.upgrade(limits, req, socket, head, plan, events, response?.headers);
+    engines.upgrade(options, req, socket, head, plan, events, response?.headers);
   };
 
   return {

@@ -34,7 +34,7 @@ import {
   toConnectRequest,
 } from "./http2.ts";
 import { NODE_CAPABILITIES } from "./ws-engine.ts";
-import { defaultMaxFragments, WsEngines, type WsLimits } from "./ws-upgrade.ts";
+import { WsEngines } from "./ws-upgrade.ts";
 
 /**
  * The adapter's own request object, seen as `context.native`: the `IncomingMessage`
@@ -91,16 +91,11 @@ const EMPTY = Buffer.alloc(0);
 export class NodeWebSocketServer {
   readonly #host: WebSocketHost<NodeRequest>;
   readonly #engines: WsEngines;
-  readonly #limits: WsLimits;
 
   /** Runs `handler` for every request given to `handleRequest` or taken by `attach`, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<NodeRequest>, options?: NodeWebSocketOptions) {
     this.#host = new WebSocketHost(handler, options);
-    const { maxMessageSize, closeTimeout } = this.#host.options;
-    const maxFragments = options?.maxFragments ?? defaultMaxFragments(maxMessageSize);
-    if (!Number.isInteger(maxFragments) || maxFragments < 0) throw new RangeError(`maxFragments must be an integer >= 0, got ${String(maxFragments)}`);
-    this.#limits = { maxMessageSize, closeTimeout, maxFragments };
-    this.#engines = new WsEngines(wsDeflateOptions(options?.deflate));
+    this.#engines = new WsEngines(wsDeflateOptions(options?.deflate), options?.maxFragments);
   }
 
   /** What this adapter's engine can do. */
@@ -210,7 +205,7 @@ export class NodeWebSocketServer {
   }
 
   #upgrade(req: Pick<IncomingMessage, "headers" | "url">, socket: Duplex, head: Buffer, plan: UpgradePlan, events: EngineEvents): undefined {
-    this.#engines.upgrade(this.#limits, req, socket, head, plan, events);
+    this.#engines.upgrade(this.#host.options, req, socket, head, plan, events);
     return undefined;
   }
 }

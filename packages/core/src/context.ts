@@ -199,7 +199,16 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (answer === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
     this.#answer = undefined;
     this.#binding = undefined;
-    answer(outcome);
+    answer(this.#tunnelSafe(outcome));
+  }
+
+  // Over HTTP/2 a 2xx answer to a WebSocket CONNECT opens the tunnel (RFC 9110 §9.3.6, RFC 8441 §5): a request the
+  // handler answered without accepting gets 400 instead, whatever 2xx it chose (docs/http2.md).
+  #tunnelSafe(outcome: DispatchOutcome): DispatchOutcome {
+    if (outcome.kind !== "response" || this.httpVersion !== "2" || !this.isWebSocketRequest) return outcome;
+    const { status } = outcome.response;
+    if (status < 200 || status > 299) return outcome;
+    return { kind: "response", response: textResponse(400, `A WebSocket request that was not accepted cannot be answered ${status} over HTTP/2`) };
   }
 
   #returned(value: void | Response): void {
