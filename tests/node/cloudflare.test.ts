@@ -265,13 +265,16 @@ describe("docs/cloudflare.md", () => {
 
   afterAll(() => dispose());
 
-  test("CodeBlocksAndPackageExamples_TypeCheckStrictly_WithoutWorkersTypes", () => {
+  test("CodeBlocksAndPackageExamples_TypeCheckStrictly_WithoutWorkersTypes_AndFitCloudflaresTypes", () => {
     const deno = `${root}node_modules/.bin/deno`;
     const pages = spawnSync(deno, ["check", "--quiet", "--doc-only", "docs/cloudflare.md"], { cwd: root, encoding: "utf8" });
     expect(pages.status, pages.stderr).toBe(0);
     const sources = ["packages/adapter-cloudflare/src/mod.ts", "packages/adapter-cloudflare/src/durable-object.ts", "examples/chat/workerd.ts", "tests/workerd/durable-worker.ts"];
     const code = spawnSync(deno, ["check", "--quiet", "--doc", ...sources], { cwd: root, encoding: "utf8" });
     expect(code.status, code.stderr).toBe(0);
+    // With Cloudflare's own types, a DurableObject's ctx and WebSockets fit the package's structural types.
+    const tsc = spawnSync(`${root}node_modules/.bin/tsc`, ["-p", "tests/workerd/workers-types"], { cwd: root, encoding: "utf8" });
+    expect(tsc.status, tsc.stdout).toBe(0);
   }, 60_000);
 
   test("CompleteExample_RunsOnWorkerd_TeamsNamesAndEdgeKeepAlive", async () => {
