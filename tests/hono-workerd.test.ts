@@ -171,6 +171,40 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     expect(await text("/closable/connections")).toBe("0");
   });
 
+  test("MaxConnections_SecondSocketGets503WithRetryAfter_PlaceFreedWhenFirstEnds", async () => {
+    const first = await open("/limited-connections");
+    const refused = await answer("/limited-connections");
+    expect(refused.status).toBe(503);
+    expect(refused.headers["retry-after"]).toBe("5");
+    first.client.sendClose(1000);
+    await first.client.readClose();
+    first.client.destroy();
+    const stats = async () => await (await fetch(`http://127.0.0.1:${port}/limited-connections/stats`)).json();
+    const deadline = Date.now() + 5000;
+    while ((await stats()).activeConnections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await stats()).toMatchObject({ activeConnections: 0, acceptedConnections: 1, rejectedHandshakes: { 503: 1 }, closedConnections: { 1000: 1 } });
+    const next = await open("/limited-connections");
+    next.client.destroy();
+  });
+
+  test("RateLimit_OverBurst_Closed1008NamingTheLimit", async () => {
+    const { client } = await open("/rate");
+    for (let i = 0; i < 3; i++) client.sendText(`m${i}`);
+    expect(await client.readClose()).toEqual({ code: 1008, reason: "maxMessagesPerSecond exceeded" });
+    client.destroy();
+  });
+
+  test("RemoteAddress_FromCfConnectingIp", async () => {
+    // Miniflare, like Cloudflare's edge, sets CF-Connecting-IP to the client's address.
+    const direct = await open("/address");
+    expect(await direct.client.readText()).toBe("127.0.0.1");
+    direct.client.destroy();
+    // What the binding reads is that header: an edge that names another client is believed.
+    const named = await open("/address", { "CF-Connecting-IP": "203.0.113.9" });
+    expect(await named.client.readText()).toBe("203.0.113.9");
+    named.client.destroy();
+  });
+
   test("KeepAlive_WorkerdAnswersClientPing_WorkerSendsNone", async () => {
     const { client } = await open();
     client.send(Opcode.ping, "are you there");

@@ -81,6 +81,19 @@ app.get("/seed", webSocket(async (context) => {
   await socket.close(result.closeStatus, result.closeStatusDescription);
 }, { onError: () => void seedErrors++ }));
 app.get("/seed-report", (c) => c.text(`${seedStatus} ${seedErrors}`));
+// Operations (docs/operations.md): the connection limit, the inbound rate limit, the peer's address.
+const limited = webSocket(async (context) => {
+  const socket = await context.accept();
+  await socket.closed;
+}, { maxConnections: 1 });
+app.get("/limited-connections", limited);
+app.get("/limited-connections/stats", (c) => c.json(limited.stats()));
+app.get("/rate", webSocket(echo, { maxMessagesPerSecond: 1, messageBurst: 2, onError: () => {} }));
+app.get("/address", webSocket(async (context) => {
+  const socket = await context.accept();
+  await socket.send(String(context.remoteAddress));
+  await socket.closed;
+}));
 
 /** The code of what `run` throws or rejects with, or "none". */
 async function codeOf(run: () => unknown): Promise<string> {

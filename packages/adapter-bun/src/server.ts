@@ -14,6 +14,7 @@ import {
   WebSocketError,
   WebSocketHost,
   type WebSocketOptions,
+  type WebSocketServerStats,
 } from "@uniws/core";
 import { BUN_CAPABILITIES, type BunSocketData, bunWebSocketHandler } from "./bun-engine.ts";
 import { BUN_DEFLATE_PRESET, planDeflate } from "./deflate.ts";
@@ -71,7 +72,7 @@ export class BunWebSocketServer {
 
   /** Runs `handler` for every request `fetch` gets, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<BunRequest>, options?: WebSocketOptions) {
-    this.#host = new WebSocketHost(handler, options);
+    this.#host = new WebSocketHost(handler, options, "bun");
     const { maxMessageSize, onError } = this.#host.options;
     this.websocket = bunWebSocketHandler({ maxMessageSize, onError, perMessageDeflate: BUN_DEFLATE_PRESET });
   }
@@ -89,6 +90,11 @@ export class BunWebSocketServer {
   /** Deadlines (keep-alive, idle, close) the shared timer holds for live sockets: 0 once every socket has ended. */
   get scheduledTasks(): number {
     return this.#host.scheduledTasks;
+  }
+
+  /** This server's figures now (connections, refused handshakes, messages, bytes): docs/operations.md. */
+  stats(): WebSocketServerStats {
+    return this.#host.stats();
   }
 
   /** `fetch` and `websocket` for `Bun.serve`; requests the handler does not answer go to `fallback` (404 by default). */
@@ -111,7 +117,8 @@ export class BunWebSocketServer {
     };
     // The upgrade may rewrite the request's extension offer for Bun: the handler sees the client's own headers.
     const headers = request.headers.has(EXTENSIONS) ? new Headers(request.headers) : request.headers;
-    const handshake = { method: request.method, url: new URL(request.url), headers, httpVersion: "1.1" as const };
+    const remoteAddress = server.requestIP(request)?.address;
+    const handshake = { method: request.method, url: new URL(request.url), headers, httpVersion: "1.1" as const, remoteAddress };
     const outcome = await this.#host.dispatch(handshake, { request, server }, binding);
     if (outcome.kind === "response") return outcome.response;
     if (outcome.kind === "upgraded") return undefined;

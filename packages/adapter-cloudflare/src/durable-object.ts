@@ -10,9 +10,14 @@
 import { type HandshakeRequest, type ShutdownOptions, type UpgradeBinding, type WebSocketHandler, WebSocketHost, type WebSocketOptions } from "@uniws/core";
 import { DURABLE_OBJECT_CAPABILITIES, upgradeWorkerd } from "./workerd.ts";
 
-/** A web request in the core's terms: workerd takes WebSockets over HTTP/1.1 only. */
-export function handshakeRequest(request: Request): HandshakeRequest {
-  return { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1" };
+/**
+ * A request to workerd in the core's terms: HTTP/1.1 (workerd takes WebSockets over
+ * HTTP/1.1 only), and the client's address from `CF-Connecting-IP`, which Cloudflare's
+ * edge (and Miniflare) sets (docs/operations.md).
+ */
+export function workerdHandshakeRequest(request: Request): HandshakeRequest {
+  const remoteAddress = request.headers.get("cf-connecting-ip") ?? undefined;
+  return { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1", remoteAddress };
 }
 
 /**
@@ -55,7 +60,7 @@ export class DurableObjectWebSocketServer {
    * @param options the server-wide options (`idleTimeout`, `maxMessageSize`, `allowedOrigins`…)
    */
   constructor(handler: WebSocketHandler<Request>, options?: WebSocketOptions) {
-    this.#host = new WebSocketHost(handler, options);
+    this.#host = new WebSocketHost(handler, options, "workerd");
   }
 
   /** Sockets accepted and not yet ended. */
@@ -69,7 +74,7 @@ export class DurableObjectWebSocketServer {
    * nor answers gets 404.
    */
   async fetch(request: Request): Promise<Response> {
-    const outcome = await this.#host.dispatch(handshakeRequest(request), request, this.#binding);
+    const outcome = await this.#host.dispatch(workerdHandshakeRequest(request), request, this.#binding);
     if (outcome.kind === "unhandled") return new Response(null, { status: 404 });
     return outcome.response ?? new Response(null, { status: 500 });
   }

@@ -30,7 +30,7 @@ import {
   WebSocketHub,
   type WebSocketOptions,
 } from "@uniws/core";
-import { handshakeRequest } from "./durable-object.ts";
+import { workerdHandshakeRequest } from "./durable-object.ts";
 import { ObjectTopics } from "./topics.ts";
 import {
   checkWorkerdPlan,
@@ -175,7 +175,7 @@ export class HibernatableWebSocketServer<Attachment = unknown> {
     this.#idleTimeout = resolved.idleTimeout;
     this.#onError = resolved.onError;
     // The idle timeout is this server's, on the alarm: an in-memory timer would keep the object awake.
-    this.#host = new WebSocketHost(this.#run, { ...options, idleTimeout: 0 });
+    this.#host = new WebSocketHost(this.#run, { ...options, idleTimeout: 0 }, "workerd");
     this.hub = new WebSocketHub({ ...options.hub, nativeFanOut: true });
     if (options.autoResponse !== undefined) {
       ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(options.autoResponse.request, options.autoResponse.response));
@@ -226,7 +226,7 @@ export class HibernatableWebSocketServer<Attachment = unknown> {
         return switchingProtocols(client, plan.subProtocol);
       },
     };
-    const outcome = await this.#host.dispatch(handshakeRequest(request), request, binding);
+    const outcome = await this.#host.dispatch(workerdHandshakeRequest(request), request, binding);
     if (outcome.kind === "unhandled") return new Response(null, { status: 404 });
     return outcome.response ?? new Response(null, { status: 500 });
   }
@@ -442,6 +442,9 @@ class AcceptingContext<Attachment> implements HibernationContext<Attachment> {
   }
   get native(): Request {
     return this.#context.native;
+  }
+  get remoteAddress(): string | undefined {
+    return this.#context.remoteAddress;
   }
 
   accept(acceptContext: HibernationAcceptContext<Attachment> = {}): Promise<UniWebSocket> {

@@ -36,7 +36,7 @@
  *
  * @module
  */
-export { DurableObjectWebSocketServer } from "./durable-object.ts";
+export { DurableObjectWebSocketServer, workerdHandshakeRequest } from "./durable-object.ts";
 export {
   type HibernationAcceptContext,
   type HibernationContext,

@@ -35,7 +35,7 @@
  *
  * @module
  */
-import { DURABLE_OBJECT_CAPABILITIES, upgradeWorkerd, WORKERD_CAPABILITIES } from "@uniws/cloudflare";
+import { DURABLE_OBJECT_CAPABILITIES, upgradeWorkerd, WORKERD_CAPABILITIES, workerdHandshakeRequest } from "@uniws/cloudflare";
 import type { EngineCapabilities } from "@uniws/core";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -58,6 +58,9 @@ export function cloudflareWorkersRuntime(options: CloudflareWorkersRuntimeOption
   const durableObject = options.durableObject === true;
   return {
     capabilities: durableObject ? DURABLE_OBJECT_CAPABILITIES : HONO_WORKERD_CAPABILITIES,
+    name: "workerd",
+    // Cloudflare's edge sets CF-Connecting-IP to the client's address (docs/operations.md).
+    handshakeRequest: (c) => workerdHandshakeRequest(c.req.raw),
     upgrade: (_c, plan, events) => upgradeWorkerd(plan, events, !durableObject),
   };
 }

@@ -134,12 +134,13 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
 
   return {
     capabilities: HONO_NODE_CAPABILITIES,
+    name: "node",
     handshakeRequest: (c: Context) => {
       const incoming = (c.env as Partial<NodeBindings> | undefined)?.incoming;
       // The upgrade's own request line: `app.fetch` saw a web Request, which cannot carry every method.
       const method = incoming?.method ?? c.req.method;
       const httpVersion = incoming === undefined ? "1.1" : nodeHttpVersion(incoming);
-      return { method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion };
+      return { method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion, remoteAddress: incoming?.socket.remoteAddress };
     },
     upgrade: (c, plan, events, options) => {
       const pending = (c.env as { [PENDING]?: PendingUpgrade } | undefined)?.[PENDING];

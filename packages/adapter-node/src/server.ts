@@ -17,6 +17,7 @@ import {
   WebSocketError,
   WebSocketHost,
   type WebSocketOptions,
+  type WebSocketServerStats,
 } from "@uniws/core";
 import { type NodeDeflateOptions, wsDeflateOptions } from "./compression.ts";
 import { toHandshakeRequest, writeRawResponse, writeResponse } from "./http1.ts";
@@ -94,7 +95,7 @@ export class NodeWebSocketServer {
 
   /** Runs `handler` for every request given to `handleRequest` or taken by `attach`, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<NodeRequest>, options?: NodeWebSocketOptions) {
-    this.#host = new WebSocketHost(handler, options);
+    this.#host = new WebSocketHost(handler, options, "node");
     this.#engines = new WsEngines(wsDeflateOptions(options?.deflate), options?.maxFragments);
   }
 
@@ -111,6 +112,11 @@ export class NodeWebSocketServer {
   /** Deadlines of live sockets filed on the shared timer; 0 once every socket has ended. */
   get scheduledTasks(): number {
     return this.#host.scheduledTasks;
+  }
+
+  /** This server's figures now (connections, refused handshakes, messages, bytes): docs/operations.md. */
+  stats(): WebSocketServerStats {
+    return this.#host.stats();
   }
 
   /**

@@ -42,6 +42,11 @@ export interface HandshakeRequest {
   readonly httpVersion: HttpVersion;
   /** The HTTP/2 `:protocol` pseudo-header of an extended CONNECT (RFC 8441 §4). */
   readonly protocol?: string;
+  /**
+   * The IP address of the peer of the connection the request came on, as the runtime
+   * reports it (docs/operations.md); `undefined` when the runtime does not tell.
+   */
+  readonly remoteAddress?: string;
 }
 
 /** The outcome of reading a handshake. */
