@@ -108,6 +108,13 @@ describe("@uniws/cloudflare in Durable Objects on workerd (Miniflare)", () => {
     client.destroy();
   });
 
+  test("MessagesOverTheRateLimit_ClosedWith1008_AsOnEveryRuntime", async () => {
+    const client = await member("limits", "flood");
+    for (let i = 0; i < 30; i++) client.sendText(`m${i}`);
+    expect(await client.readClose()).toEqual({ code: 1008, reason: "maxMessagesPerSecond exceeded" });
+    client.destroy();
+  });
+
   test("MessageHandlerThrows_ClosedWith1011", async () => {
     const client = await member("limits", "thrower");
     client.sendText("throw");

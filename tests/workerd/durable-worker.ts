@@ -124,10 +124,17 @@ class HibernatingRoom {
   }
 }
 
-/** Origins, sub-protocols, a small size limit, and a text keep-alive answered at the edge. */
+/** Origins, sub-protocols, small size and rate limits, and a text keep-alive answered at the edge. */
 export class Room extends HibernatingRoom {
   constructor(ctx: DurableObjectStateLike) {
-    super(ctx, { allowedOrigins: ["https://allowed.example"], maxMessageSize: 64, autoResponse: { request: "ping", response: "pong" }, onError: () => {} });
+    super(ctx, {
+      allowedOrigins: ["https://allowed.example"],
+      maxMessageSize: 64,
+      maxMessagesPerSecond: 20,
+      messageBurst: 20,
+      autoResponse: { request: "ping", response: "pong" },
+      onError: () => {},
+    });
   }
 }
 

@@ -7,7 +7,15 @@
  *
  * @module
  */
-import { type HandshakeRequest, type ShutdownOptions, type UpgradeBinding, type WebSocketHandler, WebSocketHost, type WebSocketOptions } from "@uniws/core";
+import {
+  type HandshakeRequest,
+  type ShutdownOptions,
+  type UpgradeBinding,
+  type WebSocketHandler,
+  WebSocketHost,
+  type WebSocketOptions,
+  type WebSocketServerStats,
+} from "@uniws/core";
 import { DURABLE_OBJECT_CAPABILITIES, upgradeWorkerd } from "./workerd.ts";
 
 /**
@@ -77,6 +85,14 @@ export class DurableObjectWebSocketServer {
     const outcome = await this.#host.dispatch(workerdHandshakeRequest(request), request, this.#binding);
     if (outcome.kind === "unhandled") return new Response(null, { status: 404 });
     return outcome.response ?? new Response(null, { status: 500 });
+  }
+
+  /**
+   * The server's figures now (connections, handshakes refused, messages and bytes),
+   * as `stats()` on every adapter (docs/operations.md).
+   */
+  stats(): WebSocketServerStats {
+    return this.#host.stats();
   }
 
   /** Closes every socket (1001 by default) and resolves when all have ended; new WebSocket requests get 503. */

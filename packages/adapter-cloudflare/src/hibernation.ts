@@ -11,7 +11,6 @@ import {
   type CloseResult,
   type DataMessage,
   type EngineEvents,
-  exceedsMessageSize,
   type HttpVersion,
   type HubOptions,
   resolveOptions,
@@ -29,6 +28,7 @@ import {
   WebSocketHost,
   WebSocketHub,
   type WebSocketOptions,
+  type WebSocketServerStats,
 } from "@uniws/core";
 import { workerdHandshakeRequest } from "./durable-object.ts";
 import { ObjectTopics } from "./topics.ts";
@@ -231,21 +231,21 @@ export class HibernatableWebSocketServer<Attachment = unknown> {
     return outcome.response ?? new Response(null, { status: 500 });
   }
 
-  /** The object's `webSocketMessage`: checks `maxMessageSize` (1009) and runs `message`. */
+  /**
+   * The object's `webSocketMessage`: the core's checks of every runtime (`maxMessageSize`
+   * 1009, the inbound rate limits 1008, the metrics), then `message`.
+   */
   async webSocketMessage(native: WorkerdWebSocket, message: string | ArrayBuffer): Promise<void> {
     const entry = this.#byNative.get(native) ?? this.#restore(native);
     const socket = entry?.socket;
-    // As on every runtime, what the peer sends before its own Close is delivered, even after the server's (closeOutput).
-    if (entry === undefined || socket === undefined || (socket.state !== "open" && socket.state !== "closeSent")) return;
+    if (entry === undefined || socket === undefined) return;
     this.#touch(entry);
-    const data = typeof message === "string" ? message : new Uint8Array(message);
-    if (exceedsMessageSize(data, this.#host.options.maxMessageSize)) {
-      await socket.closeOutput(1009, "Message too big").catch(this.#onError);
-      return;
-    }
-    const typed: DataMessage = typeof data === "string" ? { type: "text", data } : { type: "binary", data };
+    entry.link.message(message);
+    // Nothing when the core refused it (and started the close) or the socket has ended.
+    const received = socket.takeReceived();
+    if (received === undefined) return;
     try {
-      await this.#handlers.message?.(socket, typed);
+      await this.#handlers.message?.(socket, received);
     } catch (error) {
       this.#onError(error);
       await socket.closeOutput(1011).catch(() => {});
@@ -286,6 +286,15 @@ export class HibernatableWebSocketServer<Attachment = unknown> {
     // Set, not compared: the alarm that is running still reads as set until this handler returns.
     this.#alarmAt = next;
     await this.#ctx.storage.setAlarm(next);
+  }
+
+  /**
+   * The server's figures now (connections, handshakes refused, messages and bytes),
+   * as `stats()` on every adapter (docs/operations.md). In a hibernating object they
+   * count from the instance's construction: an eviction starts them afresh.
+   */
+  stats(): WebSocketServerStats {
+    return this.#host.stats();
   }
 
   /** Closes every socket (1001 by default) and resolves when all have ended; new WebSocket requests get 503. */

@@ -86,7 +86,6 @@ export {
 export {
   type CloseResult,
   type DataMessage,
-  exceedsMessageSize,
   type MessageType,
   type ReceiveResult,
   type SendData,

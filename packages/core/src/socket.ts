@@ -147,12 +147,8 @@ function toBytes(data: SendData): Uint8Array {
   throw new TypeError("send() takes a string, an ArrayBuffer or an ArrayBufferView");
 }
 
-/**
- * Whether a message is over `max` bytes (a string by its UTF-8 length): the
- * `maxMessageSize` check, for bindings that deliver messages themselves.
- */
-export function exceedsMessageSize(data: string | Uint8Array, max: number): boolean {
-  // UTF-8 takes at least one byte per UTF-16 unit and at most three, so most strings need no encoding to size.
+// UTF-8 takes at least one byte per UTF-16 unit and at most three, so most strings need no encoding to size.
+function exceeds(data: string | Uint8Array, max: number): boolean {
   if (typeof data !== "string") return data.byteLength > max;
   if (data.length > max) return true;
   if (data.length * 3 <= max) return false;
@@ -268,6 +264,17 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       return Promise.reject(new TypeError("receive(buffer) needs a non-empty Uint8Array"));
     }
     return this.#receive(buffer === undefined ? "whole" : "buffer", buffer);
+  }
+
+  /**
+   * The next whole data message already received, without waiting: `undefined`
+   * when none is queued (or while a `receive()` is pending: it gets them first).
+   * For bindings that deliver each message as an event (a Durable Object's
+   * `webSocketMessage`) once the core has applied its checks to it.
+   */
+  takeReceived(): DataMessage | undefined {
+    if (this.#receiver !== undefined || (this.#partial === undefined && this.#inboxHead >= this.#inbox.length)) return undefined;
+    return this.#takeWhole() as DataMessage;
   }
 
   /** Iterates whole data messages until the peer closes or the connection ends. */
@@ -420,7 +427,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #message(data: string | Uint8Array, binary: boolean): void {
     if (this.#state === "closed" || this.#state === "aborted") return;
     this.#liveness.inbound(true);
-    if (!this.#settings.capabilities.enforcesMaxMessageSize && exceedsMessageSize(data, this.#settings.maxMessageSize)) {
+    if (!this.#settings.capabilities.enforcesMaxMessageSize && exceeds(data, this.#settings.maxMessageSize)) {
       this.#startClose(CloseStatus.MessageTooBig, "Message too big");
       return;
     }
