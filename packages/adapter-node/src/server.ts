@@ -64,6 +64,10 @@ const EMPTY = Buffer.alloc(0);
 // A closeTimeout of 0 means "wait forever"; `ws` needs a number of ms.
 const FOREVER = 2 ** 31 - 1;
 
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /**
  * WebSocket support for Node servers. Create one per handler, `attach` it to an
  * HTTP or HTTPS server, and route plain requests to it with `handleRequest` when
@@ -163,8 +167,9 @@ export class NodeWebSocketServer {
 
   /** Handles one HTTP/1.1 `upgrade` event. */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
-    socket.on("error", () => socket.destroy());
+    // Until `ws` owns the socket, a reset by the client must not become an uncaught error. A shared
+    // listener: a closure here would keep the request and `head` alive for the connection's life.
+    socket.on("error", destroyOnError);
     const binding: UpgradeBinding = {
       capabilities: NODE_CAPABILITIES,
       upgrade: (plan, events) => this.#upgrade(req, socket, head, plan, events),

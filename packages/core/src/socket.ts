@@ -90,7 +90,6 @@ interface Partial {
 
 /** Settings a socket is created with. */
 export interface SocketSettings extends LivenessSettings {
-  readonly subProtocol: string | undefined;
   readonly maxMessageSize: number;
   readonly sendHighWaterMark: number;
   /** 0 when off. */
@@ -161,15 +160,15 @@ function exceeds(data: string | Uint8Array, max: number): boolean {
 export class UniWebSocket implements AsyncIterable<DataMessage> {
   /** The sub-protocol selected at accept, or `undefined`. */
   readonly subProtocol: string | undefined;
-  /** Settles (never rejects) when the connection has ended. */
-  readonly closed: Promise<CloseResult>;
 
   #state: WebSocketState = "connecting";
   #engine: EngineSocket | undefined;
   readonly #settings: SocketSettings;
   readonly #liveness: Liveness;
   readonly #events: EngineEvents & LivenessActions;
-  #resolveClosed!: (result: CloseResult) => void;
+  // Made when first asked for: most sockets' end is never awaited.
+  #closed: Promise<CloseResult> | undefined;
+  #resolveClosed: ((result: CloseResult) => void) | undefined;
   #openWaiter: { resolve: (socket: UniWebSocket) => void; reject: (error: unknown) => void } | undefined;
   #pendingClose: { code: number; reason: string } | undefined;
   #result: CloseResult | undefined;
@@ -202,13 +201,21 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; mark: number }> = [];
   #drainPoll: ScheduledTask | undefined;
 
-  /** @internal Created by the core when a request is accepted. */
-  constructor(settings: SocketSettings) {
+  /** @internal Created by the core when a request is accepted; `settings` may be shared by many sockets. */
+  constructor(settings: SocketSettings, subProtocol: string | undefined) {
     this.#settings = settings;
-    this.subProtocol = settings.subProtocol;
-    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.subProtocol = subProtocol;
     this.#events = new UniWebSocket.#Events(this);
     this.#liveness = new Liveness(settings, this.#events, settings.scheduler);
+  }
+
+  /** Settles (never rejects) when the connection has ended. */
+  get closed(): Promise<CloseResult> {
+    if (this.#closed === undefined) {
+      const result = this.#result;
+      this.#closed = result !== undefined ? Promise.resolve(result) : new Promise((resolve) => (this.#resolveClosed = resolve));
+    }
+    return this.#closed;
   }
 
   /** The socket's state. */
@@ -257,16 +264,26 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   /** Iterates whole data messages until the peer closes or the connection ends. */
   [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
-    const socket = this;
-    return {
-      next: () => socket.#receive("iterate", undefined) as Promise<IteratorResult<DataMessage>>,
-      // Leaving a `for await` early stops the iteration only: the socket stays as it is.
-      return: () => Promise.resolve(DONE),
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+    return new UniWebSocket.#Iterator(this);
   }
+
+  // One small object per iteration, its methods on the prototype (no closures kept for the socket's life).
+  static #Iterator = class SocketIterator implements AsyncIterableIterator<DataMessage> {
+    readonly #socket: UniWebSocket;
+    constructor(socket: UniWebSocket) {
+      this.#socket = socket;
+    }
+    next(): Promise<IteratorResult<DataMessage>> {
+      return this.#socket.#receive("iterate", undefined);
+    }
+    // Leaving a `for await` early stops the iteration only: the socket stays as it is.
+    return(): Promise<IteratorResult<DataMessage>> {
+      return Promise.resolve(DONE);
+    }
+    [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
+      return this;
+    }
+  };
 
   /**
    * Sends a message, or a part of one with `endOfMessage: false`. Resolves when the
@@ -434,7 +451,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.#settleDrainWaiters();
     this.#wake();
     this.#settings.onEnded?.(this);
-    this.#resolveClosed(this.#result);
+    this.#resolveClosed?.(this.#result);
+    this.#resolveClosed = undefined;
   }
 
   #drained(): void {
