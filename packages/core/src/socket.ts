@@ -198,7 +198,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   static readonly #unflushed = new Set<UniWebSocket>();
   static #flushTimer: ReturnType<typeof setTimeout> | undefined;
   // Each waits until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
-  #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; mark: number }> = [];
+  // Made when a sender first waits: most sockets never do.
+  #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; mark: number }> | undefined;
   #drainPoll: ScheduledTask | undefined;
 
   /** @internal Created by the core when a request is accepted; `settings` may be shared by many sockets. */
@@ -302,7 +303,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const engine = this.#engine!;
     if (!retained && engine.bufferedAmount <= this.#settings.sendHighWaterMark) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.#drainWaiters.push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
+      (this.#drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
       // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
       if (retained || !this.#settings.capabilities.drainEvent) this.#pollDrain();
     });
@@ -457,9 +458,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   #drained(): void {
     const engine = this.#engine;
-    if (engine === undefined || this.#drainWaiters.length === 0) return;
-    const buffered = engine.bufferedAmount;
     const waiters = this.#drainWaiters;
+    if (engine === undefined || waiters === undefined || waiters.length === 0) return;
+    const buffered = engine.bufferedAmount;
     this.#drainWaiters = waiters.filter((waiter) => buffered > waiter.mark);
     for (const waiter of waiters) if (buffered <= waiter.mark) waiter.resolve();
   }
@@ -587,7 +588,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const task: ScheduledTask = {
       onDue: (time) => {
         this.#drained();
-        if (this.#drainWaiters.length > 0 && this.#result === undefined) return time + 10;
+        if (this.#drainWaiters !== undefined && this.#drainWaiters.length > 0 && this.#result === undefined) return time + 10;
         this.#drainPoll = undefined;
         return undefined;
       },
@@ -599,8 +600,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #settleDrainWaiters(): void {
     if (this.#drainPoll !== undefined) this.#settings.scheduler.cancel(this.#drainPoll);
     this.#drainPoll = undefined;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
+    const waiters = this.#drainWaiters ?? [];
+    this.#drainWaiters = undefined;
     // After a clean close the queued data went out ahead of the Close frame; after an abort it may not have.
     for (const waiter of waiters) {
       if (this.#result?.wasClean) waiter.resolve();
