@@ -145,7 +145,8 @@ export class NodeWebSocketServer {
       listenForConnect(server, wanted, (stream, headers) => void this.handleStream(stream, headers));
     }
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (!matches(toHandshakeRequest(req).url)) {
+      // Without a path every upgrade is ours: no URL to build for it.
+      if (options.path !== undefined && !matches(toHandshakeRequest(req).url)) {
         // Leave it to another upgrade listener; if there is none, nobody else will answer.
         if (server.listenerCount("upgrade") === 1) void writeRawResponse(socket, new Response(null, { status: 404 }));
         return;
