@@ -88,6 +88,29 @@ describe(`hono middleware on ${runtime}`, () => {
     client.destroy();
   });
 
+  test("HeadersSetByMiddlewareAfterNext_OnThe101", async () => {
+    const app = await serve((webSocket, hono) => {
+      hono.use("/ws", async (c, next) => {
+        await next();
+        c.header("Set-Cookie", "session=abc; Path=/; HttpOnly");
+        c.header("X-After", "set after next()");
+      });
+      hono.get("/ws", webSocket(async (context) => {
+        const socket = await context.accept({ subProtocol: "chat" });
+        for await (const message of socket) await socket.send(message.data);
+      }));
+    });
+    const { client, answer } = await RawClient.open(app.port, "/ws", { "Sec-WebSocket-Protocol": "chat" });
+    expect(answer.headers["x-after"]).toBe("set after next()");
+    expect(answer.headers["set-cookie"]).toBe("session=abc; Path=/; HttpOnly");
+    // The handshake's own headers are the engine's, not copies.
+    expect(answer.headers["sec-websocket-protocol"]).toBe("chat");
+    expect(answer.headers["sec-websocket-accept"]).toBe("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    client.sendText("after the 101");
+    expect(await client.readText()).toBe("after the 101");
+    client.destroy();
+  });
+
   test("TwoRoutes_EachItsOwnOptions", async () => {
     const app = await serve((webSocket, hono) => {
       const echo = async (context: Parameters<Parameters<typeof webSocket>[0]>[0]) => {

@@ -105,7 +105,8 @@ async function onBun(bun: BunGlobal): Promise<void> {
   const server = bun.serve({
     hostname: config.host,
     port: config.port,
-    fetch: app.fetch,
+    // runtime.fetch: accepted upgrades complete after the app answered, with its headers on the 101.
+    fetch: runtime.fetch(app),
     websocket: runtime.websocket,
     ...(secure ? { tls: { cert: bun.file(config.tlsCert!), key: bun.file(config.tlsKey!) } } : {}),
   });

@@ -39,6 +39,7 @@ export interface BunSocketData {
 
 /** The part of a Bun `Server` the native pub/sub needs. */
 export interface BunTopicServer {
+  /** Bun's `server.publish`: sends `data` to `topic`'s subscribers; returns bytes sent (0 when none). */
   publish(topic: string, data: string | Uint8Array, compress?: boolean): number;
 }
 
@@ -105,12 +106,14 @@ class BunEngineSocket implements EngineSocket {
     this.#ws.pong(payload);
   }
 
-  close(code: number, reason: string): void {
+  close(code: number | undefined, reason: string): void {
     // Bun sends its Close frame and ends the connection at once, without reading the peer's,
     // and reports the end (with the status it sent) from inside this call: that report waits
     // for the next task, as other engines' reports do, so the socket is seen in `closeSent` first.
     this.#ws.data.closing = true;
-    this.#ws.close(code, reason);
+    // Bun's close() without a code sends 1000; 1005 is its way to send a Close without a body.
+    if (code === undefined) this.#ws.close(1005);
+    else this.#ws.close(code, reason);
   }
 
   terminate(): void {

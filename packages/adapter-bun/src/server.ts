@@ -23,6 +23,7 @@ export type BunServer = Server<BunSocketData>;
 
 /** The adapter's own request object, seen as `context.native`. */
 export interface BunRequest {
+  /** The web request Bun received. */
   readonly request: Request;
   /** The Bun server that received it (`server.requestIP(request)` gives the peer's address). */
   readonly server: BunServer;
@@ -33,7 +34,9 @@ export type Fallback = (request: Request, server: BunServer) => Response | Promi
 
 /** What `Bun.serve` needs from this adapter: spread it into the serve options. */
 export interface BunServeOptions {
+  /** Answers a request: upgrades it, or resolves with the response (`undefined` once upgraded, as Bun expects). */
   fetch(request: Request, server: BunServer): Promise<Response | undefined>;
+  /** Bun's `websocket` handlers, reporting into the core. */
   readonly websocket: BunWebSocketHandler<BunSocketData>;
 }
 
@@ -66,6 +69,7 @@ export class BunWebSocketServer {
   /** The `websocket` object for `Bun.serve` (also in {@link serveOptions}). */
   readonly websocket: BunWebSocketHandler<BunSocketData>;
 
+  /** Runs `handler` for every request `fetch` gets, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<BunRequest>, options?: WebSocketOptions) {
     this.#host = new WebSocketHost(handler, options);
     const { maxMessageSize, onError } = this.#host.options;

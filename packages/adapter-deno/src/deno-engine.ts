@@ -62,9 +62,10 @@ class DenoEngineSocket implements EngineSocket {
     throw new WebSocketError("UNSUPPORTED", "Deno's WebSocket server cannot send a Pong on request");
   }
 
-  close(code: number, reason: string): void {
+  close(code: number | undefined, reason: string): void {
     this.#closing();
-    this.#socket.close(code, reason);
+    if (code === undefined) this.#socket.close();
+    else this.#socket.close(code, reason);
   }
 
   terminate(): void {

@@ -53,6 +53,7 @@ export type FallbackHandler = (request: Request, info: Deno.ServeHandlerInfo) =>
 export class DenoWebSocketServer {
   readonly #host: WebSocketHost<DenoRequest>;
 
+  /** Runs `handler` for every request `fetch` gets, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<DenoRequest>, options?: WebSocketOptions) {
     this.#host = new WebSocketHost(handler, options);
   }

@@ -8,6 +8,12 @@
  * `Sec-WebSocket-Protocol`, and Bun then answers the client's first sub-protocol;
  * nor can it show Bun the compression the core agreed.
  *
+ * Serve `runtime.fetch(app)` rather than `app.fetch`: an accepted request is then
+ * upgraded once the app has answered, with the headers middleware set on that answer
+ * (after `next()` too, such as `Set-Cookie`) on the 101, as on the other runtimes.
+ * Under a bare `app.fetch` the upgrade happens inside the handler's `accept()`, and
+ * only headers set before it reach the 101.
+ *
  * @example
  * ```ts
  * import { Hono } from "hono";
@@ -23,7 +29,7 @@
  *   const socket = await context.accept();
  *   for await (const message of socket) await socket.send(message.data);
  * }));
- * export default { fetch: app.fetch, websocket: runtime.websocket };
+ * export default { fetch: runtime.fetch(app), websocket: runtime.websocket };
  * ```
  *
  * @module
@@ -42,11 +48,17 @@ export const HONO_BUN_CAPABILITIES: EngineCapabilities = { ...BUN_CAPABILITIES, 
 
 /** Bun `websocket` handlers (such as `hono/bun`'s `websocket`), for sockets this binding did not upgrade. */
 export interface BunWebSocketHandlers {
+  /** A socket opened. */
   open?(ws: any): unknown;
+  /** A message arrived. */
   message?(ws: any, message: any): unknown;
+  /** The socket closed. */
   close?(ws: any, code: number, reason: string): unknown;
+  /** The socket's send buffer drained. */
   drain?(ws: any): unknown;
+  /** A Ping arrived. */
   ping?(ws: any, data: any): unknown;
+  /** A Pong arrived. */
   pong?(ws: any, data: any): unknown;
 }
 
@@ -67,14 +79,47 @@ export interface BunRuntimeOptions {
   readonly onError?: (error: unknown) => void;
 }
 
-/** The Bun binding, plus the `websocket` object to give `Bun.serve`. */
+/** The part of a Hono app {@link BunRuntime.fetch} needs. */
+export interface BunFetchApp {
+  fetch(request: Request, server: any): Response | Promise<Response>;
+}
+
+/** The Bun binding, plus the `websocket` object and the `fetch` to give `Bun.serve`. */
 export interface BunRuntime extends HonoWebSocketRuntime {
+  /** The `websocket` object to give `Bun.serve`. */
   readonly websocket: BunWebSocketConfig;
+  /**
+   * `app.fetch` for `Bun.serve`, completing the upgrades the app's uniws routes
+   * accepted once the app has answered, with that answer's headers on the 101 (but for
+   * the handshake's own and hop-by-hop ones). Resolves `undefined` for an upgraded request.
+   */
+  fetch(app: BunFetchApp): (request: Request, server: any) => Promise<Response | undefined>;
 }
 
 interface BunServer {
   upgrade(request: Request, options: { data: BunSocketData; headers?: HeadersInit }): boolean;
 }
+
+/** A request running through `fetch(app)`; `accepted` completes its upgrade once the app has answered. */
+interface DeferredUpgrade {
+  accepted?: (answered: Headers | undefined) => void;
+}
+
+// Response headers never copied onto the 101: Bun writes the handshake's own, and hop-by-hop ones describe another message.
+const NOT_ON_101 = new Set([
+  "connection",
+  "content-length",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "sec-websocket-accept",
+  "sec-websocket-extensions",
+  "sec-websocket-protocol",
+]);
 
 const EXTENSIONS = "sec-websocket-extensions";
 
@@ -103,6 +148,8 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
   // The `data` of the sockets this binding upgraded; every other socket goes to `fallback`.
   const ours = new WeakSet<object>();
   const isOurs = (ws: { data: unknown }) => typeof ws.data === "object" && ws.data !== null && ours.has(ws.data);
+  // Requests running through `fetch(app)`: their accepted upgrade waits for the app's answer.
+  const waiting = new WeakMap<Request, DeferredUpgrade>();
   const websocket: BunWebSocketConfig = {
     ...engine,
     open: (ws) => void (isOurs(ws) ? engine.open?.(ws) : fallback?.open?.(ws)),
@@ -123,19 +170,61 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
     },
     upgrade: (c, plan, events) => {
       const request = c.req.raw;
-      // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
-      const deflate = planDeflate(request.headers.get(EXTENSIONS), plan.compression);
-      if (deflate === undefined) request.headers.delete(EXTENSIONS);
-      else request.headers.set(EXTENSIONS, deflate.offer);
-      const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false };
-      ours.add(data);
-      // Always answer the sub-protocol: without the header, Bun would echo the client's first offer.
-      const headers = { "Sec-WebSocket-Protocol": plan.subProtocol ?? "" };
-      if (!bunServer(c).upgrade(request, { data, headers })) {
-        throw new WebSocketError("UPGRADE_FAILED", "Bun refused to upgrade the request");
+      const server = bunServer(c);
+      const upgrade = (answered?: Headers) => {
+        // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
+        const deflate = planDeflate(request.headers.get(EXTENSIONS), plan.compression);
+        if (deflate === undefined) request.headers.delete(EXTENSIONS);
+        else request.headers.set(EXTENSIONS, deflate.offer);
+        const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false };
+        ours.add(data);
+        const headers = new Headers();
+        answered?.forEach((value, name) => {
+          if (!NOT_ON_101.has(name) && name !== "set-cookie") headers.set(name, value);
+        });
+        for (const cookie of answered?.getSetCookie() ?? []) headers.append("set-cookie", cookie);
+        // Always answer the sub-protocol: without the header, Bun would echo the client's first offer.
+        headers.set("Sec-WebSocket-Protocol", plan.subProtocol ?? "");
+        if (!server.upgrade(request, { data, headers })) {
+          throw new WebSocketError("UPGRADE_FAILED", "Bun refused to upgrade the request");
+        }
+      };
+      const deferred = waiting.get(request);
+      if (deferred === undefined) {
+        upgrade();
+      } else {
+        deferred.accepted = (answered) => {
+          try {
+            upgrade(answered);
+          } catch (error) {
+            // Past the handler's accept(): its pending socket learns of the failure here.
+            events.failed(error);
+            throw error;
+          }
+        };
       }
       // Bun answers the upgrade itself and ignores what the handler returns.
       return new Response(null);
+    },
+    fetch: (app) => async (request, server) => {
+      const deferred: DeferredUpgrade = {};
+      waiting.set(request, deferred);
+      let response: Response | undefined;
+      try {
+        response = await app.fetch(request, server);
+      } catch (error) {
+        if (deferred.accepted === undefined) throw error;
+      } finally {
+        waiting.delete(request);
+      }
+      if (deferred.accepted === undefined) return response;
+      // The handler accepted: upgrade whatever the app's later middleware did, with the headers it set.
+      try {
+        deferred.accepted(response?.headers);
+      } catch {
+        return new Response("Upgrade failed", { status: 500 });
+      }
+      return undefined;
     },
   };
 }

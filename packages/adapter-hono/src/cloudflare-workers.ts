@@ -82,9 +82,10 @@ class WorkerEngineSocket implements EngineSocket {
     throw new WebSocketError("UNSUPPORTED", "A Worker cannot send a Pong");
   }
 
-  close(code: number, reason: string): void {
+  close(code: number | undefined, reason: string): void {
     this.#closing();
-    this.#socket.close(code, reason);
+    if (code === undefined) this.#socket.close();
+    else this.#socket.close(code, reason);
   }
 
   terminate(): void {

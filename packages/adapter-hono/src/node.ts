@@ -1,11 +1,14 @@
 /**
  * `@uniws/hono/node`: Hono on Node (`@hono/node-server`) with `ws` as the protocol
  * engine. `injectWebSocket(server)` takes the server's HTTP/1.1 upgrades, runs them
- * through the Hono app with their real method and headers, and completes the ones
- * the middleware accepted; every other answer (400, 403, 426 with its
- * `Sec-WebSocket-Version`, the app's own) is written whole. `@hono/node-ws` is not
- * used: it re-runs the app as a bare `GET`, answers refusals with a status line
- * only, and gives `ws` no sub-protocol choice, size limit or compression settings.
+ * through the Hono app with their real method, version and headers, and completes
+ * the ones the middleware accepted once the app has answered, with the headers that
+ * middleware set on that answer (after `next()` too, such as `Set-Cookie`) on the
+ * 101; every other answer (400, 403, 426 with its `Sec-WebSocket-Version`, the app's
+ * own) is written whole. Works with `@hono/node-server` 1.x and 2.x `serve()`; do not
+ * also give 2.x's `serve` its `websocket` option for the same server, since both would
+ * answer the same upgrades. Neither `@hono/node-ws` nor 2.x's built-in WebSocket is used:
+ * they give `ws` no sub-protocol choice, size limit or compression settings.
  *
  * @example
  * ```ts
@@ -30,18 +33,9 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import { type EngineCapabilities, type ResolvedWebSocketOptions, WebSocketError } from "@uniws/core";
-import {
-  bindWsSocket,
-  negotiateForRequest,
-  type NodeDeflateOptions,
-  toHeaders,
-  withAcceptedOffer,
-  writeRawResponse,
-  wsDeflateOptions,
-} from "@uniws/node";
+import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebSocketError } from "@uniws/core";
+import { nodeHttpVersion, type NodeDeflateOptions, toHeaders, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
-import { WebSocketServer } from "ws";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
 /**
@@ -61,17 +55,21 @@ export const HONO_NODE_CAPABILITIES: EngineCapabilities = {
 
 /** The Hono `Env` bindings on Node: those `@hono/node-server` gives, so `getConnInfo` works on upgrades too. */
 export interface NodeBindings {
+  /** The request as Node's `http` module gave it. */
   incoming: IncomingMessage;
+  /** No response object: an upgrade answers on the socket. */
   outgoing: undefined;
 }
 
 /** The part of a Hono app `injectWebSocket` needs. */
 export interface FetchApp {
+  /** The app's `fetch`: answers `request` with `env` as its `c.env`. */
   fetch(request: Request, env: NodeBindings): Response | Promise<Response>;
 }
 
 /** A server that emits HTTP/1.1 `upgrade` events (`http.Server`, `https.Server`, what `serve()` returns). */
 export interface UpgradeEmitter {
+  /** Node's `upgrade` event: an HTTP/1.1 request asking to switch protocols (RFC 9110 §7.8). */
   on(event: "upgrade", listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
 }
 
@@ -84,14 +82,12 @@ export interface NodeRuntime extends HonoWebSocketRuntime {
 // The upgrade in progress, found by the middleware in `c.env`.
 const PENDING = Symbol("uniws.upgrade");
 
+/** An upgrade request running through the app; `accepted` once the middleware's handler accepted. */
 interface PendingUpgrade {
   readonly socket: Duplex;
   readonly head: Buffer;
-  upgraded: boolean;
+  accepted?: { readonly plan: UpgradePlan; readonly events: EngineEvents; readonly options: ResolvedWebSocketOptions };
 }
-
-// A closeTimeout of 0 means "wait forever"; `ws` needs a number of ms.
-const FOREVER = 2 ** 31 - 1;
 
 /** Options of {@link nodeRuntime}. */
 export interface NodeRuntimeInit {
@@ -99,42 +95,46 @@ export interface NodeRuntimeInit {
   readonly app: FetchApp;
   /** zlib tuning for sockets that negotiated permessage-deflate, as in `@uniws/node`. */
   readonly deflate?: NodeDeflateOptions;
+  /**
+   * The most frames one message may arrive in, as in `@uniws/node`; 0 for no limit.
+   * @default max(16384, ceil(maxMessageSize / 64)) for each route's `maxMessageSize`
+   */
+  readonly maxFragments?: number;
 }
 
 /**
  * The Node binding for an app served by `@hono/node-server` (or any `http`/`https`
- * server calling `app.fetch`). Compression is negotiated per connection as in
- * `@uniws/node`: the core decides, and a second `ws` engine with permessage-deflate
- * on applies its answer, shown to `ws` as the request's only offer.
+ * server calling `app.fetch`). Sockets behave as under `@uniws/node`: the same `ws`
+ * engines, shown the handshake as the core read it, compression negotiated per
+ * connection by the core.
  */
 export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
-  const subProtocols = new WeakMap<IncomingMessage, string>();
-  const extensions = new WeakMap<IncomingMessage, string>();
-  const captureExtensions = (lines: string[], req: IncomingMessage) => {
-    const line = lines.find((header) => header.toLowerCase().startsWith("sec-websocket-extensions:"));
-    if (line !== undefined) extensions.set(req, line.slice(line.indexOf(":") + 1).trim());
-  };
-  const deflate = wsDeflateOptions(init.deflate);
-  // `ws` takes the size limit, close timeout and compression per server, not per connection.
-  const engines = new Map<string, WebSocketServer>();
-  const engineFor = (options: ResolvedWebSocketOptions, compress: boolean): WebSocketServer => {
-    const key = `${options.maxMessageSize}/${options.closeTimeout}/${compress}`;
-    let engine = engines.get(key);
-    if (engine === undefined) {
-      // `closeTimeout` (ws 8.19+) is not in @types/ws yet.
-      const settings: ConstructorParameters<typeof WebSocketServer>[0] & { closeTimeout: number } = {
-        noServer: true,
-        clientTracking: false,
-        perMessageDeflate: compress ? deflate : false,
-        maxPayload: options.maxMessageSize,
-        closeTimeout: options.closeTimeout === 0 ? FOREVER : options.closeTimeout,
-        // The core chose the sub-protocol (one the client offered) before the upgrade.
-        handleProtocols: (_offered, req) => subProtocols.get(req) ?? false,
-      };
-      engine = new WebSocketServer(settings).on("headers", captureExtensions);
-      engines.set(key, engine);
+  const { maxFragments } = init;
+  if (maxFragments !== undefined && (!Number.isInteger(maxFragments) || maxFragments < 0)) {
+    throw new RangeError(`maxFragments must be an integer >= 0, got ${String(maxFragments)}`);
+  }
+  const engines = new WsEngines(wsDeflateOptions(init.deflate));
+
+  const runUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
+    socket.on("error", () => socket.destroy());
+    const pending: PendingUpgrade = { socket, head };
+    const env = { incoming: req, outgoing: undefined, [PENDING]: pending };
+    let response: Response | undefined;
+    try {
+      response = await init.app.fetch(toRequest(req), env);
+    } catch {
+      response = undefined;
     }
-    return engine;
+    const accepted = pending.accepted;
+    if (accepted === undefined) {
+      await writeRawResponse(socket, response ?? new Response(null, { status: 500 }));
+      return;
+    }
+    // The handler accepted: upgrade whatever the app's later middleware did, with the headers it set.
+    const { plan, events, options } = accepted;
+    const limits = { maxMessageSize: options.maxMessageSize, closeTimeout: options.closeTimeout, maxFragments };
+    engines.upgrade(limits, req, socket, head, plan, events, response?.headers);
   };
 
   return {
@@ -143,47 +143,22 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
       const incoming = (c.env as Partial<NodeBindings> | undefined)?.incoming;
       // The upgrade's own request line: `app.fetch` saw a web Request, which cannot carry every method.
       const method = incoming?.method ?? c.req.method;
-      return { method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion: "1.1" };
+      const httpVersion = incoming === undefined ? "1.1" : nodeHttpVersion(incoming);
+      return { method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion };
     },
     upgrade: (c, plan, events, options) => {
-      const env = c.env as (NodeBindings & { [PENDING]?: PendingUpgrade }) | undefined;
-      const pending = env?.[PENDING];
-      if (env === undefined || pending === undefined) {
+      const pending = (c.env as { [PENDING]?: PendingUpgrade } | undefined)?.[PENDING];
+      if (pending === undefined) {
         throw new WebSocketError("UNSUPPORTED", "This request did not come through injectWebSocket(server); call it on the Node server");
       }
-      pending.upgraded = true;
-      // The core negotiates permessage-deflate; the compressing engine applies its answer, shown as the only offer.
-      const negotiation = negotiateForRequest(env.incoming, plan.compression);
-      const req = negotiation.accepted ? withAcceptedOffer(env.incoming, negotiation.header) : env.incoming;
-      if (plan.subProtocol !== undefined) subProtocols.set(req, plan.subProtocol);
-      // `ws` drops a socket the client already closed without calling back: report that as a failed upgrade.
-      const gone = () => events.failed(new Error("The client closed the connection during the handshake"));
-      pending.socket.once("close", gone);
-      engineFor(options, negotiation.accepted).handleUpgrade(req, pending.socket, pending.head, (ws) => {
-        pending.socket.off("close", gone);
-        bindWsSocket(ws, pending.socket, extensions.get(req) ?? "", events);
-      });
-      // `injectWebSocket` sends nothing for an upgraded request; this only ends the Hono handler.
+      // Completed once the app has answered (runUpgrade), so that later middleware's headers reach the 101.
+      pending.accepted = { plan, events, options };
       return new Response(null);
     },
     injectWebSocket: (server) => {
-      server.on("upgrade", (req, socket, head) => void runUpgrade(init.app, req, socket, head));
+      server.on("upgrade", (req, socket, head) => void runUpgrade(req, socket, head));
     },
   };
-}
-
-async function runUpgrade(app: FetchApp, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-  // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
-  socket.on("error", () => socket.destroy());
-  const pending: PendingUpgrade = { socket, head, upgraded: false };
-  const env = { incoming: req, outgoing: undefined, [PENDING]: pending };
-  let response: Response;
-  try {
-    response = await app.fetch(toRequest(req), env);
-  } catch {
-    response = new Response(null, { status: 500 });
-  }
-  if (!pending.upgraded) await writeRawResponse(socket, response);
 }
 
 /** The upgrade request as a web `Request`. Methods `fetch` forbids (CONNECT, TRACE) travel as GET; the binding reads the real one. */

@@ -4,7 +4,7 @@
  * the decision. `ws` takes its permessage-deflate settings once per server, so the
  * adapter keeps a second `ws` engine whose settings name no window or takeover
  * choice of their own, and shows it a request whose `Sec-WebSocket-Extensions` is
- * exactly the core's answer: `ws` accepts that single offer as it stands, answers it
+ * exactly the core's answer (ws-upgrade.ts): `ws` accepts that single offer as it stands, answers it
  * verbatim and configures zlib from it. Connections without compression go through
  * the engine that has permessage-deflate off, and never see an offer.
  *
@@ -12,7 +12,6 @@
  */
 import type { IncomingMessage } from "node:http";
 import { type CompressionRequest, negotiatePerMessageDeflate, type PerMessageDeflateNegotiation } from "@uniws/core";
-import type { PerMessageDeflateOptions } from "ws";
 
 /** zlib tuning for connections that negotiated permessage-deflate (the accept context turns compression on). */
 export interface NodeDeflateOptions {
@@ -39,6 +38,19 @@ export interface NodeDeflateOptions {
   readonly concurrencyLimit?: number;
 }
 
+/**
+ * The `perMessageDeflate` settings uniws gives a `ws` server (a `ws` `PerMessageDeflateOptions`), declared here
+ * so the published types need no `@types/ws`.
+ */
+export interface WsPerMessageDeflateOptions {
+  /** zlib settings of each connection's compressor. */
+  readonly zlibDeflateOptions: { readonly memLevel: number; readonly level: number };
+  /** Messages smaller than this (bytes) are not compressed. */
+  readonly threshold: number;
+  /** How many zlib jobs run at once in the process. */
+  readonly concurrencyLimit: number;
+}
+
 /** The defaults of {@link NodeDeflateOptions}. */
 export const DEFAULT_DEFLATE_OPTIONS = { memLevel: 4, level: 6, threshold: 1024, concurrencyLimit: 10 } as const;
 
@@ -52,7 +64,7 @@ function checkInteger(name: string, value: number, min: number, max: number): nu
  * negotiated parameter (windows, context takeover) to the offer `ws` is shown, so
  * the engine applies the core's answer unchanged.
  */
-export function wsDeflateOptions(options: NodeDeflateOptions = {}): PerMessageDeflateOptions {
+export function wsDeflateOptions(options: NodeDeflateOptions = {}): WsPerMessageDeflateOptions {
   const settings = { ...DEFAULT_DEFLATE_OPTIONS, ...options };
   return {
     zlibDeflateOptions: {
@@ -68,15 +80,4 @@ export function wsDeflateOptions(options: NodeDeflateOptions = {}): PerMessageDe
 export function negotiateForRequest(req: IncomingMessage, compression: CompressionRequest | undefined): PerMessageDeflateNegotiation {
   const offers = req.headers["sec-websocket-extensions"];
   return negotiatePerMessageDeflate(Array.isArray(offers) ? offers.join(", ") : offers, compression);
-}
-
-/**
- * `req` as the compressing engine must see it: the same request with its
- * `Sec-WebSocket-Extensions` replaced by the core's answer, as the only offer. The
- * application's request object is left untouched.
- */
-export function withAcceptedOffer(req: IncomingMessage, answer: string): IncomingMessage {
-  const view = Object.create(req) as IncomingMessage;
-  Object.defineProperty(view, "headers", { value: { ...req.headers, "sec-websocket-extensions": answer }, enumerable: true });
-  return view;
 }

@@ -9,7 +9,7 @@ import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, ST
 import type { Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import type { HandshakeRequest, LazyHeaders } from "@uniws/core";
+import type { HandshakeRequest, HttpVersion, LazyHeaders } from "@uniws/core";
 
 /** Copies Node's header object into web `Headers`, leaving out HTTP/2 pseudo-headers. */
 export function toHeaders(raw: IncomingMessage["headers"]): Headers {
@@ -61,7 +61,7 @@ export class NodeHeaders implements LazyHeaders {
 class NodeHandshakeRequest implements HandshakeRequest {
   readonly method: string;
   readonly headers: NodeHeaders;
-  readonly httpVersion = "1.1" as const;
+  readonly httpVersion: HttpVersion;
   readonly #req: IncomingMessage;
   #url: URL | undefined;
 
@@ -69,6 +69,7 @@ class NodeHandshakeRequest implements HandshakeRequest {
     this.#req = req;
     this.method = req.method ?? "GET";
     this.headers = new NodeHeaders(req.headers);
+    this.httpVersion = nodeHttpVersion(req);
   }
 
   get url(): URL {
@@ -77,7 +78,12 @@ class NodeHandshakeRequest implements HandshakeRequest {
   }
 }
 
-/** An HTTP/1.1 request in the core's terms. */
+/** The HTTP version of a request Node parsed: the core refuses to upgrade HTTP/1.0 (RFC 6455 §4.1). */
+export function nodeHttpVersion(req: IncomingMessage): HttpVersion {
+  return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? "1.0" : "1.1";
+}
+
+/** An HTTP/1.1 (or 1.0) request in the core's terms. */
 export function toHandshakeRequest(req: IncomingMessage): HandshakeRequest {
   return new NodeHandshakeRequest(req);
 }

@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { randomBytes } from "node:crypto";
 import {
   constants,
   type Http2SecureServer,
@@ -123,23 +122,9 @@ export async function respondOnStream(stream: ServerHttp2Stream, response: Respo
   stream.resume();
 }
 
-/**
- * The request `ws` validates before it takes a transport: an HTTP/1.1 `GET` with
- * `Upgrade: websocket` and a fresh `Sec-WebSocket-Key` (HTTP/2 has none, RFC 8441
- * §5), carrying the client's version, origin, sub-protocols and extensions so that
- * `ws` negotiates them exactly as for an HTTP/1.1 upgrade.
- */
-export function engineRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): IncomingMessage {
-  const plain: IncomingHttpHeaders = {};
-  for (const name in headers) if (!name.startsWith(":")) plain[name] = headers[name];
-  Object.assign(plain, {
-    host: headers[":authority"] ?? headers.host,
-    upgrade: "websocket",
-    connection: "Upgrade",
-    "sec-websocket-key": randomBytes(16).toString("base64"),
-  });
-  // `ws` reads only `method`, `headers` (and `socket` for a verifyClient we do not set).
-  return { method: "GET", url: headers[":path"], headers: plain, httpVersion: "1.1", socket: stream.session?.socket } as unknown as IncomingMessage;
+/** An extended CONNECT stream as the `ws` engine is shown it (ws-upgrade.ts restates the handshake). */
+export function streamRequest(headers: IncomingHttpHeaders): Pick<IncomingMessage, "headers" | "url"> {
+  return { url: headers[":path"], headers: { ...headers, host: headers[":authority"] ?? headers.host } };
 }
 
 /**

@@ -18,23 +18,23 @@ import {
   WebSocketHost,
   type WebSocketOptions,
 } from "@uniws/core";
-import { WebSocketServer as WsServer } from "ws";
-import { negotiateForRequest, type NodeDeflateOptions, withAcceptedOffer, wsDeflateOptions } from "./compression.ts";
+import { type NodeDeflateOptions, wsDeflateOptions } from "./compression.ts";
 import { toHandshakeRequest, writeRawResponse, writeResponse } from "./http1.ts";
 import {
   answerHandshakeOnStream,
   type AnyHttp2Server,
   cancelOnAbort,
-  engineRequest,
   type Http2ConnectRequest,
   isCompatRequest,
   isHttp2Server,
   listenForConnect,
   respondOnStream,
+  streamRequest,
   toCompatRequest,
   toConnectRequest,
 } from "./http2.ts";
-import { bindWsSocket, NODE_CAPABILITIES } from "./ws-engine.ts";
+import { NODE_CAPABILITIES } from "./ws-engine.ts";
+import { defaultMaxFragments, WsEngines, type WsLimits } from "./ws-upgrade.ts";
 
 /**
  * The adapter's own request object, seen as `context.native`: the `IncomingMessage`
@@ -47,6 +47,13 @@ export type NodeRequest = IncomingMessage | Http2ServerRequest | Http2ConnectReq
 export interface NodeWebSocketOptions extends WebSocketOptions {
   /** zlib tuning for sockets whose accept context enabled compression and whose client agreed. */
   readonly deflate?: NodeDeflateOptions;
+  /**
+   * The most frames one message may arrive in (`ws` keeps each until the last); 0 for
+   * no limit. A message over it is closed with 1008. The default lets any message
+   * within `maxMessageSize` whose frames average 64 bytes or more arrive.
+   * @default max(16384, ceil(maxMessageSize / 64))
+   */
+  readonly maxFragments?: number;
 }
 
 /** Which requests {@link NodeWebSocketServer.attach} takes: an exact path, or a test. */
@@ -60,9 +67,6 @@ export interface AttachOptions {
 
 // An HTTP/2 stream has no bytes read ahead of the WebSocket's first frame.
 const EMPTY = Buffer.alloc(0);
-
-// A closeTimeout of 0 means "wait forever"; `ws` needs a number of ms.
-const FOREVER = 2 ** 31 - 1;
 
 function destroyOnError(this: Duplex): void {
   this.destroy();
@@ -90,31 +94,17 @@ function destroyOnError(this: Duplex): void {
  */
 export class NodeWebSocketServer {
   readonly #host: WebSocketHost<NodeRequest>;
-  readonly #engine: WsServer;
-  // The engine of sockets that negotiated permessage-deflate (see compression.ts).
-  readonly #deflateEngine: WsServer;
-  readonly #subProtocols = new WeakMap<IncomingMessage, string>();
-  readonly #extensions = new WeakMap<IncomingMessage, string>();
+  readonly #engines: WsEngines;
+  readonly #limits: WsLimits;
 
+  /** Runs `handler` for every request given to `handleRequest` or taken by `attach`, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<NodeRequest>, options?: NodeWebSocketOptions) {
     this.#host = new WebSocketHost(handler, options);
     const { maxMessageSize, closeTimeout } = this.#host.options;
-    const engineOptions: ConstructorParameters<typeof WsServer>[0] & { closeTimeout: number } = {
-      noServer: true,
-      clientTracking: false,
-      perMessageDeflate: false,
-      maxPayload: maxMessageSize,
-      closeTimeout: closeTimeout === 0 ? FOREVER : closeTimeout,
-      // The core chose the sub-protocol (and checked the client offered it) before the upgrade.
-      handleProtocols: (_offered, req) => this.#subProtocols.get(req) ?? false,
-    };
-    // `closeTimeout` (ws 8.19+) is not in @types/ws yet.
-    const captureExtensions = (lines: string[], req: IncomingMessage) => {
-      const line = lines.find((header) => header.toLowerCase().startsWith("sec-websocket-extensions:"));
-      if (line !== undefined) this.#extensions.set(req, line.slice(line.indexOf(":") + 1).trim());
-    };
-    this.#engine = new WsServer(engineOptions).on("headers", captureExtensions);
-    this.#deflateEngine = new WsServer({ ...engineOptions, perMessageDeflate: wsDeflateOptions(options?.deflate) }).on("headers", captureExtensions);
+    const maxFragments = options?.maxFragments ?? defaultMaxFragments(maxMessageSize);
+    if (!Number.isInteger(maxFragments) || maxFragments < 0) throw new RangeError(`maxFragments must be an integer >= 0, got ${String(maxFragments)}`);
+    this.#limits = { maxMessageSize, closeTimeout, maxFragments };
+    this.#engines = new WsEngines(wsDeflateOptions(options?.deflate));
   }
 
   /** What this adapter's engine can do. */
@@ -192,7 +182,7 @@ export class NodeWebSocketServer {
       capabilities: NODE_CAPABILITIES,
       upgrade: (plan, events) => {
         answerHandshakeOnStream(stream);
-        return this.#upgrade(engineRequest(stream, headers), stream, EMPTY, plan, cancelOnAbort(stream, events));
+        return this.#upgrade(streamRequest(headers), stream, EMPTY, plan, cancelOnAbort(stream, events));
       },
     };
     const outcome = await this.#host.dispatch(toConnectRequest(stream, headers), { stream, headers }, binding);
@@ -225,19 +215,8 @@ export class NodeWebSocketServer {
     return this.#host.close(options);
   }
 
-  #upgrade(original: IncomingMessage, socket: Duplex, head: Buffer, plan: UpgradePlan, events: EngineEvents): undefined {
-    // The core negotiates permessage-deflate; the compressing engine applies its answer.
-    const deflate = negotiateForRequest(original, plan.compression);
-    const engine = deflate.accepted ? this.#deflateEngine : this.#engine;
-    const req = deflate.accepted ? withAcceptedOffer(original, deflate.header) : original;
-    if (plan.subProtocol !== undefined) this.#subProtocols.set(req, plan.subProtocol);
-    // `ws` drops a socket the client already closed without calling back: report that as a failed upgrade.
-    const gone = () => events.failed(new Error("The client closed the connection during the handshake"));
-    socket.once("close", gone);
-    engine.handleUpgrade(req, socket, head, (ws) => {
-      socket.off("close", gone);
-      bindWsSocket(ws, socket, this.#extensions.get(req) ?? "", events);
-    });
+  #upgrade(req: Pick<IncomingMessage, "headers" | "url">, socket: Duplex, head: Buffer, plan: UpgradePlan, events: EngineEvents): undefined {
+    this.#engines.upgrade(this.#limits, req, socket, head, plan, events);
     return undefined;
   }
 }

@@ -7,7 +7,33 @@
  */
 import type { Duplex } from "node:stream";
 import type { EngineCapabilities, EngineEvents, EngineSendOptions, EngineSocket } from "@uniws/core";
-import type { WebSocket } from "ws";
+
+/**
+ * The part of a `ws` WebSocket this engine drives. A `ws` `WebSocket` is one; declaring it here keeps `ws`'s
+ * types (`@types/ws`) out of the published declarations.
+ */
+export interface WsWebSocket {
+  /** Bytes queued by `ws` and not yet handed to the transport. */
+  readonly bufferedAmount: number;
+  /** Sends a data frame (`fin: false` starts or continues a fragmented message, RFC 6455 §5.4). */
+  send(data: string | Uint8Array, options: { binary: boolean; fin: boolean; compress: boolean }): void;
+  /** Sends a Ping (RFC 6455 §5.5.2). */
+  ping(data: Uint8Array): void;
+  /** Sends a Pong (RFC 6455 §5.5.3). */
+  pong(data: Uint8Array): void;
+  /** Starts the close handshake (RFC 6455 §7.1.2); without a code the Close frame has no body (§5.5.1). */
+  close(code?: number, reason?: string): void;
+  /** Destroys the connection at once. */
+  terminate(): void;
+  /** A data message arrived (binary as a `Buffer`; text too, as UTF-8, with `isBinary` false). */
+  on(event: "message", listener: (data: Buffer, isBinary: boolean) => void): unknown;
+  /** A Ping or Pong arrived (`ws` answers a Ping itself). */
+  on(event: "ping" | "pong", listener: () => void): unknown;
+  /** A protocol or transport error; `close` follows. */
+  on(event: "error", listener: (error: Error) => void): unknown;
+  /** The connection ended, with the close code and reason `ws` reports. */
+  on(event: "close", listener: (code: number, reason: Buffer) => void): unknown;
+}
 
 /** What `ws` on Node can do. */
 export const NODE_CAPABILITIES: EngineCapabilities = {
@@ -37,11 +63,11 @@ function uncorkAll(): void {
 }
 
 class WsEngineSocket implements EngineSocket {
-  readonly #ws: WebSocket;
+  readonly #ws: WsWebSocket;
   readonly #transport: Duplex;
   readonly extensions: string;
 
-  constructor(ws: WebSocket, transport: Duplex, extensions: string) {
+  constructor(ws: WsWebSocket, transport: Duplex, extensions: string) {
     this.#ws = ws;
     this.#transport = transport;
     this.extensions = extensions;
@@ -85,8 +111,9 @@ class WsEngineSocket implements EngineSocket {
     this.#ws.pong(payload);
   }
 
-  close(code: number, reason: string): void {
-    this.#ws.close(code, reason);
+  close(code: number | undefined, reason: string): void {
+    if (code === undefined) this.#ws.close();
+    else this.#ws.close(code, reason);
   }
 
   terminate(): void {
@@ -105,7 +132,7 @@ interface Bound {
   [BINDING]: WsBinding;
 }
 
-const bindingOf = (emitter: WebSocket | Duplex): WsBinding => (emitter as unknown as Bound)[BINDING];
+const bindingOf = (emitter: WsWebSocket | Duplex): WsBinding => (emitter as unknown as Bound)[BINDING];
 
 // One object per connection holds what its listeners need; the listeners themselves are shared by every
 // connection (`ws` and Node call them with `this` set to the emitter), so an idle socket costs no closures.
@@ -118,21 +145,21 @@ class WsBinding {
   }
 }
 
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+function onMessage(this: WsWebSocket, data: Buffer, isBinary: boolean): void {
   // Large text stays the UTF-8 bytes `ws` validated: the core decodes it only if it is handed out whole.
   bindingOf(this).events.message(isBinary || data.byteLength > TEXT_AS_STRING_MAX ? data : data.toString("utf8"), isBinary);
 }
 
 // A Ping from the peer proves it alive as much as a Pong; `ws` answers it itself (autoPong).
-function onPong(this: WebSocket): void {
+function onPong(this: WsWebSocket): void {
   bindingOf(this).events.pong();
 }
 
-function onError(this: WebSocket, error: Error): void {
+function onError(this: WsWebSocket, error: Error): void {
   bindingOf(this).lastError = error;
 }
 
-function onClose(this: WebSocket, code: number, reason: Buffer): void {
+function onClose(this: WsWebSocket, code: number, reason: Buffer): void {
   const { events, lastError } = bindingOf(this);
   // After a protocol error `ws` reports the code it sent (1002, 1007, 1009); the peer sent no valid Close (RFC 6455 §7.1.5).
   if (lastError !== undefined) events.closed(1006, "", lastError);
@@ -143,8 +170,11 @@ function onDrain(this: Duplex): void {
   bindingOf(this).events.drained();
 }
 
-/** Wires an upgraded `ws` socket (over `transport`) to the core's events and reports it open. */
-export function bindWsSocket(ws: WebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
+/**
+ * Wires an upgraded `ws` socket (over `transport`, with the negotiated `extensions` header value) to the core's
+ * `events` and reports it open.
+ */
+export function bindWsSocket(ws: WsWebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
   const binding = new WsBinding(events);
   (ws as unknown as Bound)[BINDING] = binding;
   (transport as unknown as Bound)[BINDING] = binding;

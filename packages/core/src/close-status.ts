@@ -49,8 +49,28 @@ export function isSendableCloseStatus(code: number): boolean {
   return code >= 1007 && code <= 1014;
 }
 
-/** Throws a typed error unless `code` and `reason` may go in a Close frame. */
+/**
+ * Whether `code` is one of the statuses that stand for "no status" and are never
+ * sent (RFC 6455 §7.4.1): 1005 (the peer's Close had none), 1006 (no Close at all)
+ * and 1015 (TLS failure). Closing with one of them sends a Close frame without a
+ * body, as the seed's `WebSocketCloseStatus.Empty` does: the loop that answers the
+ * peer's Close with the status it received works when that Close had none.
+ */
+export function isEmptyCloseStatus(code: number): boolean {
+  return code === CloseStatus.Empty || code === CloseStatus.Abnormal || code === 1015;
+}
+
+/**
+ * Throws a typed error (`INVALID_CLOSE_STATUS`) unless `code` and `reason` may be
+ * used to close: a sendable status with a reason of at most 123 UTF-8 bytes, or a
+ * "no status" value ({@link isEmptyCloseStatus}) with no reason, since a Close frame
+ * without a status has no room for one (RFC 6455 §5.5.1).
+ */
 export function validateCloseStatus(code: number, reason: string): void {
+  if (isEmptyCloseStatus(code)) {
+    if (reason !== "") throw new WebSocketError("INVALID_CLOSE_STATUS", `Close status ${code} sends no status, so it takes no reason (RFC 6455 §5.5.1)`);
+    return;
+  }
   if (!isSendableCloseStatus(code)) {
     throw new WebSocketError("INVALID_CLOSE_STATUS", `Close status ${code} may not be sent (RFC 6455 §7.4)`);
   }

@@ -8,9 +8,18 @@
 import { CloseStatus } from "./close-status.ts";
 import type { UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
-import { type HandshakeRequest, requestedProtocols } from "./handshake.ts";
+import { type HandshakeRequest, type HttpVersion, requestedProtocols } from "./handshake.ts";
 import { type ResolvedWebSocketOptions, validateAcceptContext, type WebSocketAcceptContext } from "./options.ts";
 import type { UniWebSocket } from "./socket.ts";
+
+/**
+ * A body {@link WebSocketContext.reject} answers with: what `new Response(body)` takes, named with types every
+ * runtime declares globally (Node's types, Deno, Bun, workerd), so the published types need no DOM lib.
+ */
+export type ResponseBody = string | ArrayBuffer | Uint8Array | Blob | ReadableStream<Uint8Array> | URLSearchParams | FormData;
+
+/** Headers {@link WebSocketContext.reject} answers with, in any form `new Response(body, { headers })` takes. */
+export type ResponseHeaders = Headers | Record<string, string> | Array<[string, string]>;
 
 /**
  * The request context a handler receives. `Native` is the adapter's own request
@@ -23,11 +32,14 @@ export interface WebSocketContext<Native = unknown> {
   readonly requestedProtocols: readonly string[];
   /** The `Origin` header, if any. Not authentication: any non-browser client can send any value. */
   readonly origin: string | undefined;
+  /** The request method: `GET` for an HTTP/1.1 upgrade, `CONNECT` for HTTP/2 (RFC 8441 §4). */
   readonly method: string;
+  /** The request URL (for HTTP/2, built from `:scheme`, `:authority` and `:path`). */
   readonly url: URL;
+  /** The request headers. */
   readonly headers: Headers;
-  /** `"2"` for a WebSocket over an HTTP/2 extended CONNECT (RFC 8441). */
-  readonly httpVersion: "1.1" | "2";
+  /** The request's HTTP version: `"2"` for a WebSocket over an HTTP/2 extended CONNECT (RFC 8441). */
+  readonly httpVersion: HttpVersion;
   /** The adapter's own request object. */
   readonly native: Native;
   /**
@@ -36,8 +48,11 @@ export interface WebSocketContext<Native = unknown> {
    * `INVALID_SUBPROTOCOL` for a sub-protocol the client did not offer.
    */
   accept(acceptContext?: WebSocketAcceptContext): Promise<UniWebSocket>;
-  /** Answers the request with an HTTP status instead of upgrading. */
-  reject(status: number, body?: BodyInit | null, headers?: HeadersInit): void;
+  /**
+   * Answers the request with an HTTP `status` (and optional `body` and `headers`) instead of upgrading.
+   * Throws `ALREADY_ANSWERED` when the request was already accepted or answered.
+   */
+  reject(status: number, body?: ResponseBody | null, headers?: ResponseHeaders): void;
 }
 
 /**
@@ -77,7 +92,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   readonly isWebSocketRequest: boolean;
   readonly requestedProtocols: readonly string[];
   readonly method: string;
-  readonly httpVersion: "1.1" | "2";
+  readonly httpVersion: HttpVersion;
   readonly native: Native;
   readonly #host: ContextHost;
   readonly #request: HandshakeRequest;
@@ -127,8 +142,9 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     }
   }
 
-  reject(status: number, body?: BodyInit | null, headers?: HeadersInit): void {
-    this.#respond({ kind: "response", response: new Response(body ?? null, { status, headers }) });
+  reject(status: number, body?: ResponseBody | null, headers?: ResponseHeaders): void {
+    // Every runtime's Response takes these; the cast only bridges lib versions' narrower BufferSource.
+    this.#respond({ kind: "response", response: new Response((body ?? null) as BodyInit | null, { status, headers }) });
   }
 
   /** Runs `handler` over this context and turns its outcome into the answer and the socket's end. */

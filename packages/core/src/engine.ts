@@ -54,8 +54,11 @@ export interface EngineSocket {
   ping(payload: Uint8Array): void;
   /** Sends an unsolicited Pong (only called when `pingControl`). */
   pong(payload: Uint8Array): void;
-  /** Sends a Close frame; the engine then waits for the peer's and ends the connection. */
-  close(code: number, reason: string): void;
+  /**
+   * Sends a Close frame; the engine then waits for the peer's and ends the connection.
+   * `code` is `undefined` for a Close frame without a body (no status, no reason; RFC 6455 §5.5.1).
+   */
+  close(code: number | undefined, reason: string): void;
   /** Ends the connection at once, without a Close frame. */
   terminate(): void;
   /** Bytes queued and not yet written to the network. */
@@ -77,7 +80,9 @@ export interface EngineSocket {
 export interface EngineTopics {
   /** Identifies the pub/sub domain: a publish reaches the subscribers of this domain only. */
   readonly domain: object;
+  /** Adds this socket to `topic`'s subscribers in the domain. */
   subscribe(topic: string): void;
+  /** Removes this socket from `topic`'s subscribers. */
   unsubscribe(topic: string): void;
   /**
    * Queues one whole message on every subscriber of `topic` in the domain, this
@@ -93,6 +98,7 @@ export interface UpgradePlan {
   readonly subProtocol: string | undefined;
   /** Keep-alive for this socket (ms); adapters without `pingControl` map these onto the engine. */
   readonly keepAliveInterval: number;
+  /** How long (ms) the peer has to answer a keep-alive Ping; `0` = no deadline. */
   readonly keepAliveTimeout: number;
   /** Compression as the application asked; the engine negotiates it against the client's offer. */
   readonly compression: CompressionRequest | undefined;
@@ -100,7 +106,9 @@ export interface UpgradePlan {
 
 /** The accept context's compression fields, when compression was asked for. */
 export interface CompressionRequest {
+  /** The largest LZ77 window (9–15) the server compresses with: `server_max_window_bits` (RFC 7692 §7.1.2.1). */
   readonly serverMaxWindowBits: number;
+  /** `false` asks for `server_no_context_takeover` (RFC 7692 §7.1.1.1). */
   readonly serverContextTakeover: boolean;
 }
 
@@ -112,7 +120,9 @@ export interface CompressionRequest {
  * any number of `message`, `pong` and `drained`; `closed` comes exactly once at the end.
  */
 export interface EngineEvents {
+  /** The upgrade completed: `socket` is the open connection (once, before any other event). */
   opened(socket: EngineSocket): void;
+  /** The upgrade could not complete (instead of `opened`); `accept` rejects with `UPGRADE_FAILED`. */
   failed(error: unknown): void;
   /**
    * A whole message from the peer. Text may come as a string or as its UTF-8 bytes, which
@@ -134,6 +144,7 @@ export interface EngineEvents {
 
 /** The adapter's side of one request: how to upgrade it. */
 export interface UpgradeBinding {
+  /** What the engine under this request can do; the core emulates or declines the rest. */
   readonly capabilities: EngineCapabilities;
   /**
    * Starts the upgrade. Returns the HTTP response to send when the runtime needs one

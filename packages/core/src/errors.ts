@@ -32,12 +32,14 @@ export type WebSocketErrorCode =
 
 /** An error raised by uniws, with a code to test for. */
 export class WebSocketError extends Error {
+  /** Always `"WebSocketError"`. */
   override name = "WebSocketError";
   /** The stable code of this error. */
   readonly code: WebSocketErrorCode;
   /** The close status sent to the peer because of this error, when it ended the connection. */
   readonly closeStatus: number | undefined;
 
+  /** An error with its stable `code`, the `closeStatus` it sent (if any) and the `cause` behind it. */
   constructor(code: WebSocketErrorCode, message: string, options?: { closeStatus?: number; cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;

@@ -8,7 +8,9 @@
 
 /** The header lookups the core itself needs; a web `Headers` is one. */
 export interface HeaderReader {
+  /** The header's value (several joined with `, `), or `null`; `name` is case-insensitive. */
   get(name: string): string | null;
+  /** Whether the header is present; `name` is case-insensitive. */
   has(name: string): boolean;
 }
 
@@ -18,8 +20,12 @@ export interface HeaderReader {
  * no copy of every header for its whole life.
  */
 export interface LazyHeaders extends HeaderReader {
+  /** Every header as a web `Headers` (built on first call). */
   toHeaders(): Headers;
 }
+
+/** The HTTP version of a request: `"2"` for HTTP/2 (RFC 9113). */
+export type HttpVersion = "1.0" | "1.1" | "2";
 
 /** What an adapter knows of an HTTP request, in web-standard terms. */
 export interface HandshakeRequest {
@@ -29,8 +35,11 @@ export interface HandshakeRequest {
   readonly url: URL;
   /** The request headers (without HTTP/2 pseudo-headers): a web `Headers`, or {@link LazyHeaders}. */
   readonly headers: Headers | LazyHeaders;
-  /** The HTTP version the request arrived on. */
-  readonly httpVersion: "1.1" | "2";
+  /**
+   * The HTTP version the request arrived on. `"1.0"` is never upgraded (RFC 6455 §4.1
+   * needs HTTP/1.1 or later); an adapter whose runtime does not report the version says `"1.1"`.
+   */
+  readonly httpVersion: HttpVersion;
   /** The HTTP/2 `:protocol` pseudo-header of an extended CONNECT (RFC 8441 §4). */
   readonly protocol?: string;
 }
@@ -73,7 +82,21 @@ function invalid(reason: string): HandshakeVerdict {
   return { kind: "invalid", status: 400, reason };
 }
 
-/** Reads a request's handshake. */
+/**
+ * Reads a request's handshake: the whole of it, so that every engine is then asked to
+ * upgrade only what the core accepted (docs/semantics.md, "How each handshake edge is
+ * answered"). A request is an attempt when its `Upgrade` list contains `websocket`
+ * (RFC 6455 §4.2.1 item 3 says "contains": `websocket, h2c` is one) or, over HTTP/2,
+ * when it is an extended CONNECT (RFC 8441 §4); an attempt is then valid or refused:
+ *
+ * - a method other than GET (CONNECT on HTTP/2): 400, whatever the method;
+ * - HTTP/1.0 (RFC 6455 §4.1: HTTP/1.1 or later): 400;
+ * - `Connection` without the `upgrade` token: 400;
+ * - `Sec-WebSocket-Key` not 16 bytes in base64: 400;
+ * - a body (`Content-Length` other than 0, or `Transfer-Encoding`): 400;
+ * - `Sec-WebSocket-Version` other than exactly 13: 426 with `Sec-WebSocket-Version: 13` (RFC 6455 §4.4);
+ * - a `Sec-WebSocket-Protocol` element that is not a token: 400 (empty elements are ignored, RFC 9110 §5.6.1).
+ */
 export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
   const { headers } = request;
   if (request.httpVersion === "2") {
@@ -82,7 +105,9 @@ export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
   } else {
     // Only a request that asks to upgrade to "websocket" is an attempt; anything else is the application's.
     if (!hasToken(headers.get("upgrade"), "websocket")) return { kind: "plain" };
+    // 400 rather than 405: the resource may well take this method without the upgrade headers.
     if (request.method !== "GET") return invalid("A WebSocket handshake must be a GET request");
+    if (request.httpVersion !== "1.1") return invalid("A WebSocket handshake needs HTTP/1.1 or later");
     if (!hasToken(headers.get("connection"), "upgrade")) return invalid("Connection header must contain 'upgrade'");
     const key = headers.get("sec-websocket-key")?.trim();
     if (key === undefined || !KEY.test(key)) return invalid("Sec-WebSocket-Key must be 16 bytes in base64");
@@ -92,8 +117,9 @@ export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
       return invalid("A WebSocket handshake must not have a body");
     }
   }
-  // RFC 6455 §4.4: an unsupported version is answered 426 with the versions we speak.
-  if (!headerList(headers.get("sec-websocket-version")).includes("13")) {
+  // RFC 6455 §4.4: an unsupported version is answered 426 with the versions we speak. §4.2.1 item 6 asks for
+  // the value 13 itself; a list ("13, 8") is refused, as the engines under Deno and Bun would refuse it.
+  if (headers.get("sec-websocket-version")?.trim() !== "13") {
     return { kind: "invalid", status: 426, reason: "Only WebSocket version 13 is supported", headers: { "sec-websocket-version": "13" } };
   }
   const protocols = headerList(headers.get("sec-websocket-protocol"));

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { CloseStatus } from "./close-status.ts";
+import { CloseStatus, validateCloseStatus } from "./close-status.ts";
 import { type ContextHost, type DispatchOutcome, RequestContext, textResponse, type WebSocketHandler } from "./context.ts";
 import type { EngineCapabilities, UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { type HandshakeRequest, isOriginAllowed, readHandshake } from "./handshake.ts";
@@ -15,32 +15,44 @@ import { type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } 
 import { Scheduler } from "./scheduler.ts";
 import { type SocketSettings, UniWebSocket } from "./socket.ts";
 
-export type { DispatchOutcome, WebSocketContext, WebSocketHandler } from "./context.ts";
+export type { DispatchOutcome, ResponseBody, ResponseHeaders, WebSocketContext, WebSocketHandler } from "./context.ts";
 
-/** Options of {@link WebSocketHost.close}. */
+/** Options of {@link WebSocketHost.close}; checked before any socket is touched. */
 export interface ShutdownOptions {
-  /** @default 1001 */
+  /** The status of every socket's Close frame: one `close()` accepts (RFC 6455 §7.4). @default 1001 */
   readonly closeStatus?: number;
-  /** @default "Server shutting down" */
+  /** The reason in every Close frame, at most 123 UTF-8 bytes (RFC 6455 §5.5). @default "Server shutting down" */
   readonly statusDescription?: string;
-  /** How long to wait for peers to answer the Close before aborting them. @default `closeTimeout` */
+  /** How long to wait for peers to answer the Close before aborting them, in ms (a finite number >= 0). @default `closeTimeout` */
   readonly timeout?: number;
 }
 
 /** The policy and live sockets of one server. Adapters create one per server. */
-export class WebSocketHost<Native = unknown> implements ContextHost {
+export class WebSocketHost<Native = unknown> {
+  /** The resolved options (every default filled in). */
   readonly options: ResolvedWebSocketOptions;
   readonly #handler: WebSocketHandler<Native>;
   readonly #scheduler: Scheduler;
   readonly #sockets = new Set<UniWebSocket>();
   readonly #forget = (socket: UniWebSocket) => this.#sockets.delete(socket);
   #closing = false;
+  // What this server's request contexts see of it: creating sockets stays off the public API (and out of the .d.ts).
+  readonly #contextHost: ContextHost;
 
+  /** Runs `handler` for every request under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<Native>, options?: WebSocketOptions) {
     if (typeof handler !== "function") throw new TypeError("A WebSocket handler function is required");
     this.options = resolveOptions(options);
     this.#handler = handler;
     this.#scheduler = new Scheduler(10, this.options.onError);
+    const host = this;
+    this.#contextHost = {
+      get closing() {
+        return host.#closing;
+      },
+      options: this.options,
+      createSocket: (plan, binding) => this.#createSocket(plan, binding),
+    };
   }
 
   /** Sockets accepted and not yet ended. */
@@ -73,15 +85,22 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
         return Promise.resolve({ kind: "response", response: new Response(null, { status: 403 }) });
       }
     }
-    return new Promise((answer) => new RequestContext(this, request, native, binding, isWebSocketRequest, answer).run(this.#handler));
+    return new Promise((answer) => new RequestContext(this.#contextHost, request, native, binding, isWebSocketRequest, answer).run(this.#handler));
   }
 
-  /** Closes every socket with 1001 and resolves once all have ended (aborting those that do not answer in time). */
+  /**
+   * Closes every socket with 1001 and resolves once all have ended (aborting those
+   * that do not answer in time). Rejects with `INVALID_CLOSE_STATUS` (a status or
+   * description no Close frame may carry) or a `RangeError` (a bad timeout) before
+   * touching any socket or refusing any request.
+   */
   async close(options: ShutdownOptions = {}): Promise<void> {
-    this.#closing = true;
     const status = options.closeStatus ?? CloseStatus.EndpointUnavailable;
     const description = options.statusDescription ?? "Server shutting down";
     const timeout = options.timeout ?? this.options.closeTimeout;
+    validateCloseStatus(status, description);
+    if (!Number.isFinite(timeout) || timeout < 0) throw new RangeError(`timeout must be a finite number >= 0, got ${String(timeout)}`);
+    this.#closing = true;
     const sockets = [...this.#sockets];
     for (const socket of sockets) socket.closeOutput(status, description).catch(this.options.onError);
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -92,8 +111,8 @@ export class WebSocketHost<Native = unknown> implements ContextHost {
     await Promise.all(sockets.map((socket) => socket.closed));
   }
 
-  /** @internal Creates and tracks the socket an accept opens (called by the request's context). */
-  createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
+  /** Creates and tracks the socket an accept opens (called by the request's context). */
+  #createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
     const socket = new UniWebSocket(this.#settingsFor(plan, binding.capabilities), plan.subProtocol);
     this.#sockets.add(socket);
     return socket;

@@ -49,7 +49,7 @@ export interface HubOptions {
    * @default 1_048_576 (1 MiB)
    */
   readonly maxBufferedAmount?: number;
-  /** @default "close" */
+  /** What happens to a member over `maxBufferedAmount`. @default "close" */
   readonly slowConsumer?: SlowConsumerPolicy;
   /** Carries group messages, broadcasts and direct sends to the other instances. */
   readonly backplane?: Backplane;
@@ -180,6 +180,7 @@ export class WebSocketHub {
   /** Settles when the instance's own channels are subscribed. */
   readonly #started: Promise<void>;
 
+  /** A hub; with a `backplane` it joins the hubs of the same `name` on other instances. Throws `RangeError` for an invalid option. */
   constructor(options: HubOptions = {}) {
     const max = options.maxBufferedAmount ?? 1024 * 1024;
     if (!Number.isFinite(max) || max < 0) throw new RangeError("maxBufferedAmount must be a non-negative number of bytes");
@@ -214,6 +215,8 @@ export class WebSocketHub {
    */
   async ready(): Promise<void> {
     await this.#started;
+    // Without a backplane every member is reachable at once: nothing to wait for.
+    if (this.#backplane === undefined) return;
     await Promise.all([...this.#groups.keys()].map((group) => this.#subscribe(this.#groupChannel(group))));
   }
 

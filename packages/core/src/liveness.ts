@@ -59,8 +59,14 @@ export class Liveness implements ScheduledTask {
   inbound(isMessage: boolean): void {
     const time = now();
     this.#lastInbound = time;
-    this.#pingSentAt = NEVER;
     if (isMessage) this.#lastMessage = time;
+    if (this.#pingSentAt !== NEVER) {
+      // The Ping is answered: the next heartbeat is due an interval from now, which may come before the
+      // Pong deadline the socket is filed for (keepAliveTimeout > keepAliveInterval). Only here, once per Ping:
+      // other traffic only pushes deadlines later, and a task filed too early re-files itself.
+      this.#pingSentAt = NEVER;
+      if (!this.#stopped && this.#closeStartedAt === NEVER) this.#file(time);
+    }
   }
 
   /** The close handshake started: the peer has `closeTimeout` to finish it. */
@@ -76,7 +82,7 @@ export class Liveness implements ScheduledTask {
     this.#scheduler.cancel(this);
   }
 
-  /** @internal Called by the scheduler. */
+  /** Called by the scheduler ({@link ScheduledTask}): runs the due checks and returns the next deadline. */
   onDue(time: number): number | undefined {
     if (this.#stopped) return undefined;
     const { keepAliveInterval, keepAliveTimeout, idleTimeout, closeTimeout } = this.#settings;

@@ -19,7 +19,7 @@
  *
  * @module
  */
-export { CloseStatus, isSendableCloseStatus, MAX_CLOSE_REASON_BYTES, validateCloseStatus } from "./close-status.ts";
+export { CloseStatus, isEmptyCloseStatus, isSendableCloseStatus, MAX_CLOSE_REASON_BYTES, validateCloseStatus } from "./close-status.ts";
 export type {
   CompressionRequest,
   EngineCapabilities,
@@ -36,6 +36,7 @@ export {
   type HandshakeVerdict,
   headerList,
   type HeaderReader,
+  type HttpVersion,
   isOriginAllowed,
   isToken,
   type LazyHeaders,
@@ -44,6 +45,8 @@ export {
 } from "./handshake.ts";
 export {
   type DispatchOutcome,
+  type ResponseBody,
+  type ResponseHeaders,
   type ShutdownOptions,
   type WebSocketContext,
   type WebSocketHandler,
@@ -60,6 +63,7 @@ export {
 } from "./options.ts";
 export {
   type CloseResult,
+  type DataMessage,
   type MessageType,
   type ReceiveResult,
   type SendData,

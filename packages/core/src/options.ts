@@ -97,18 +97,25 @@ export interface WebSocketAcceptContext {
 
 /** Options with every default filled in. */
 export interface ResolvedWebSocketOptions {
+  /** ms; `0` = off. See {@link WebSocketOptions.keepAliveInterval}. */
   readonly keepAliveInterval: number;
+  /** ms; `0` = off. See {@link WebSocketOptions.keepAliveTimeout}. */
   readonly keepAliveTimeout: number;
+  /** ms; `0` = off. See {@link WebSocketOptions.idleTimeout}. */
   readonly idleTimeout: number;
   /** Lower-cased allowed origins; `undefined` when every origin is allowed. */
   readonly allowedOrigins: ReadonlySet<string> | undefined;
+  /** Bytes. See {@link WebSocketOptions.maxMessageSize}. */
   readonly maxMessageSize: number;
+  /** ms. See {@link WebSocketOptions.closeTimeout}. */
   readonly closeTimeout: number;
+  /** Bytes. See {@link WebSocketOptions.sendHighWaterMark}. */
   readonly sendHighWaterMark: number;
   /** 0 when off. */
   readonly sendBufferLimit: number;
   /** 0 when off. */
   readonly receiveBufferLimit: number;
+  /** Receives errors the handler did not catch. See {@link WebSocketOptions.onError}. */
   readonly onError: (error: unknown) => void;
 }
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { CloseStatus, validateCloseStatus } from "./close-status.ts";
+import { CloseStatus, isEmptyCloseStatus, validateCloseStatus } from "./close-status.ts";
 import type { EngineCapabilities, EngineEvents, EngineSocket, EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
 import { Liveness, type LivenessActions, type LivenessSettings } from "./liveness.ts";
@@ -31,11 +31,13 @@ export type WebSocketMessage =
 export interface ReceiveResult {
   /** Bytes written into the buffer. */
   readonly count: number;
+  /** The message's type (`"text"` or `"binary"`), or `"close"` when the peer's Close arrived instead. */
   readonly type: MessageType | "close";
   /** Whether these were the message's last bytes. */
   readonly endOfMessage: boolean;
   /** The peer's close status, when `type` is `"close"`. */
   readonly closeStatus?: number;
+  /** The peer's close reason, when `type` is `"close"`. */
   readonly closeStatusDescription?: string;
 }
 
@@ -53,6 +55,7 @@ export interface SendOptions {
 export interface CloseResult {
   /** The peer's close status; 1005 when its Close frame had none, 1006 when the connection ended without one. */
   readonly closeStatus: number;
+  /** The peer's close reason (`""` when it gave none). */
   readonly closeStatusDescription: string;
   /** A Close frame was exchanged. */
   readonly wasClean: boolean;
@@ -620,7 +623,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (this.#state !== "open" && this.#state !== "closeReceived") return;
     this.#state = "closeSent";
     this.#liveness.closing();
-    this.#engine!.close(code, reason);
+    // A "no status" value closes with an empty Close frame (RFC 6455 §5.5.1).
+    this.#engine!.close(isEmptyCloseStatus(code) ? undefined : code, reason);
   }
 
   #abort(error: unknown): void {

@@ -9,7 +9,7 @@ import { createClient, type RedisClientOptions } from "redis";
 
 /** Options of a {@link RedisBackplane}. */
 export interface RedisBackplaneOptions {
-  /** @default "redis://127.0.0.1:6379" */
+  /** The Redis server's URL (`redis://` or `rediss://`). @default "redis://127.0.0.1:6379" */
   readonly url?: string;
   /** Put in front of every channel name, to share one Redis between applications. @default "uniws:" */
   readonly prefix?: string;
@@ -64,6 +64,7 @@ export class RedisBackplane implements Backplane {
   #failing = false;
   #closed = false;
 
+  /** Opens the two connections (publisher and subscriber) to Redis; they reconnect by themselves. */
   constructor(options: RedisBackplaneOptions = {}) {
     this.#prefix = options.prefix ?? "uniws:";
     this.#onError = options.onError;

@@ -61,8 +61,8 @@ const listeners: Record<RuntimeName, () => Promise<{ runtime: (app: Hono) => Hon
     return {
       runtime: () => bunRuntime({ fallback: honoWebsocket }),
       listen: async (app, runtime) => {
-        const websocket = (runtime as import("@uniws/hono/bun").BunRuntime).websocket;
-        const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch, websocket });
+        const { websocket, fetch } = runtime as import("@uniws/hono/bun").BunRuntime;
+        const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: fetch(app), websocket });
         return { port: server.port, stop: async () => void server.stop(true) };
       },
     };
@@ -118,6 +118,7 @@ export function honoStarter(runtime: RuntimeName): StartServer {
       url: served.url,
       connections: () => middleware!.connections,
       scheduledTasks: () => middleware!.scheduledTasks,
+      shutdown: (shutdown) => middleware!.close(shutdown),
       close: served.close,
     };
   };

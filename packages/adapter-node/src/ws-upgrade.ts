@@ -1,0 +1,155 @@
+/**
+ * Handing a handshake the core accepted to `ws`. `ws` validates the request again
+ * with rules of its own (an `Upgrade` header of exactly `websocket`, a strict
+ * `Sec-WebSocket-Protocol` list, a single version), and a refusal then would come
+ * after the handler accepted. So `ws` is shown the request as the core judged it,
+ * restated in the one form it takes: `GET`, `Upgrade: websocket`, the client's key,
+ * version 13, the chosen sub-protocol alone and the agreed extension alone. Both Node
+ * bindings (`@uniws/node` on HTTP/1.1 and HTTP/2, `@uniws/hono/node`) upgrade here.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { EngineEvents, UpgradePlan } from "@uniws/core";
+import { type PerMessageDeflateOptions, WebSocketServer } from "ws";
+import { negotiateForRequest } from "./compression.ts";
+import { bindWsSocket } from "./ws-engine.ts";
+
+/** The limits one `ws` engine applies; `ws` takes them per server, not per connection. */
+export interface WsLimits {
+  /** The largest message, in bytes (`maxMessageSize`). */
+  readonly maxMessageSize: number;
+  /** How long to wait for the peer's Close, in ms; 0 waits forever. */
+  readonly closeTimeout: number;
+  /** The most frames one message may arrive in; 0 for no limit. @default {@link defaultMaxFragments} */
+  readonly maxFragments?: number;
+}
+
+/**
+ * The default fragment limit for a size limit: `ws` keeps each fragment of a message
+ * until the last arrives, and bounds their number (16,384 by default) to bound that
+ * bookkeeping. This scales the bound with `maxMessageSize` so that any message within
+ * the size limit whose frames average at least 64 bytes arrives: `max(16384,
+ * ceil(maxMessageSize / 64))`.
+ */
+export function defaultMaxFragments(maxMessageSize: number): number {
+  return Math.max(16_384, Math.ceil(maxMessageSize / 64));
+}
+
+// A closeTimeout of 0 means "wait forever"; `ws` needs a number of ms.
+const FOREVER = 2 ** 31 - 1;
+
+// Response headers never copied onto the 101: `ws` writes the handshake's own, and hop-by-hop ones describe another message.
+const NOT_ON_101 = new Set([
+  "connection",
+  "content-length",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "sec-websocket-accept",
+  "sec-websocket-extensions",
+  "sec-websocket-protocol",
+]);
+
+/** What one upgrade adds to and learns from the 101 `ws` writes. */
+interface Answer {
+  readonly extra: string[];
+  extensions: string;
+}
+
+/**
+ * The `ws` engines of one binding: one per set of limits, with and without
+ * permessage-deflate (the core negotiates; the compressing engine applies the answer,
+ * shown to it as the request's only offer, see compression.ts).
+ */
+export class WsEngines {
+  readonly #deflate: PerMessageDeflateOptions;
+  readonly #engines = new Map<string, WebSocketServer>();
+  readonly #answers = new WeakMap<object, Answer>();
+
+  /** `deflate`: the compressing engines' zlib settings (`wsDeflateOptions`). */
+  constructor(deflate: PerMessageDeflateOptions) {
+    this.#deflate = deflate;
+  }
+
+  /**
+   * Upgrades `req` on `socket` as `plan` says and reports through `events`; never
+   * refuses (the core judged the request). `headers` are added to the 101 (a Hono
+   * middleware's `Set-Cookie`), but for the handshake's own and hop-by-hop ones.
+   */
+  upgrade(limits: WsLimits, req: Pick<IncomingMessage, "headers" | "url">, socket: Duplex, head: Buffer, plan: UpgradePlan, events: EngineEvents, headers?: Headers): void {
+    // `ws` drops a socket the client already closed without calling back: report that as a failed upgrade.
+    if (socket.destroyed || !socket.readable || !socket.writable) {
+      events.failed(new Error("The client closed the connection during the handshake"));
+      return;
+    }
+    const deflate = negotiateForRequest(req as IncomingMessage, plan.compression);
+    const shown = engineRequest(req, plan.subProtocol, deflate.accepted ? deflate.header : undefined);
+    const extra: string[] = [];
+    headers?.forEach((value, name) => {
+      if (!NOT_ON_101.has(name) && name !== "set-cookie") extra.push(`${name}: ${value}`);
+    });
+    for (const cookie of headers?.getSetCookie() ?? []) extra.push(`set-cookie: ${cookie}`);
+    const answer: Answer = { extra, extensions: "" };
+    this.#answers.set(shown, answer);
+    const gone = () => events.failed(new Error("The client closed the connection during the handshake"));
+    socket.once("close", gone);
+    this.#engine(limits, deflate.accepted).handleUpgrade(shown, socket, head, (ws) => {
+      socket.off("close", gone);
+      bindWsSocket(ws, socket, answer.extensions, events);
+    });
+  }
+
+  #engine(limits: WsLimits, compress: boolean): WebSocketServer {
+    const maxFragments = limits.maxFragments ?? defaultMaxFragments(limits.maxMessageSize);
+    const key = `${limits.maxMessageSize}/${limits.closeTimeout}/${maxFragments}/${compress}`;
+    let engine = this.#engines.get(key);
+    if (engine === undefined) {
+      // `closeTimeout` (ws 8.19+) and `maxFragments` (8.21+) are not in @types/ws yet.
+      const settings: ConstructorParameters<typeof WebSocketServer>[0] & { closeTimeout: number; maxFragments: number } = {
+        noServer: true,
+        clientTracking: false,
+        perMessageDeflate: compress ? this.#deflate : false,
+        maxPayload: limits.maxMessageSize,
+        maxFragments,
+        closeTimeout: limits.closeTimeout === 0 ? FOREVER : limits.closeTimeout,
+      };
+      engine = new WebSocketServer(settings).on("headers", (lines: string[], req: IncomingMessage) => {
+        const answer = this.#answers.get(req);
+        if (answer === undefined) return;
+        const line = lines.find((header) => header.toLowerCase().startsWith("sec-websocket-extensions:"));
+        if (line !== undefined) answer.extensions = line.slice(line.indexOf(":") + 1).trim();
+        lines.push(...answer.extra);
+      });
+      this.#engines.set(key, engine);
+    }
+    return engine;
+  }
+}
+
+// The request headers that describe the handshake: `ws` is shown the core's reading of them instead.
+const HANDSHAKE = new Set(["upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "sec-websocket-extensions"]);
+
+/**
+ * The request as `ws` must see it. An HTTP/2 stream has no key (RFC 8441 §5): a fresh
+ * one stands in, its accept value is never sent.
+ */
+function engineRequest(req: Pick<IncomingMessage, "headers" | "url">, subProtocol: string | undefined, extensions: string | undefined): IncomingMessage {
+  const headers: IncomingHttpHeaders = {};
+  for (const name in req.headers) if (!HANDSHAKE.has(name) && !name.startsWith(":")) headers[name] = req.headers[name];
+  const key = req.headers["sec-websocket-key"];
+  headers.upgrade = "websocket";
+  headers.connection = "Upgrade";
+  headers["sec-websocket-key"] = typeof key === "string" ? key.trim() : randomBytes(16).toString("base64");
+  headers["sec-websocket-version"] = "13";
+  if (subProtocol !== undefined) headers["sec-websocket-protocol"] = subProtocol;
+  if (extensions !== undefined) headers["sec-websocket-extensions"] = extensions;
+  // `ws` reads only `method` and `headers` (and `socket` for a verifyClient it is not given).
+  return { method: "GET", url: req.url, headers, httpVersion: "1.1" } as IncomingMessage;
+}
