@@ -1,5 +1,5 @@
 /**
- * Where a Node server's time goes: `bun bench/profile.ts [ids] [--case 64B-100]
+ * Where a Node (or Bun) server's time goes: `bun bench/profile.ts [ids] [--case 64B-100]
  * [--duration MS]` runs each Node server (default: ws and @uniws/node) under
  * `node --cpu-prof` with one load case (or `--case handshake`: 32 clients opening and
  * closing sockets), then prints its CPU time by layer (ws, uniws
@@ -50,6 +50,7 @@ export function layer(node: ProfileNode): string {
   if (url.includes("/packages/core/")) return "uniws core";
   if (url.includes("/packages/adapter-node/")) return "uniws node adapter";
   if (url.includes("/packages/adapter-hono/")) return "uniws hono adapter";
+  if (url.includes("/packages/adapter-bun/")) return "uniws bun adapter";
   if (url.includes("/node_modules/ws/")) return "ws";
   for (const name of ["crossws", "hono", "@hono"]) if (url.includes(`/node_modules/${name}/`)) return name;
   if (url.includes("/bench/servers/")) return "bench server";
@@ -102,7 +103,8 @@ function summarize(profile: Profile, messages: number): void {
 for (const id of ids) {
   // A registered Node server, or any bench/servers/<name>.mjs (an experiment).
   const spec = SERVERS.find((s) => s.id === id) ?? ({ id, label: id, runtime: "node", kind: "reference", baseline: "ws", file: `${id}.mjs` } satisfies ServerSpec);
-  if (spec.runtime !== "node") throw new Error(`${id} is not a Node server`);
+  // Bun writes the same .cpuprofile format with the same flags; Deno has no --cpu-prof.
+  if (spec.runtime === "deno") throw new Error(`${id} runs on Deno, which cannot write a CPU profile`);
   const started = Date.now();
   const name = id.replace(/^.*\//, "");
   const server = await startServer(spec, ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${caseId}-${started}.cpuprofile`]);
