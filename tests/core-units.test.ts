@@ -94,8 +94,21 @@ describe("readHandshake", () => {
     });
   });
 
-  test("ListsInAnyCaseAndPosition_Accepted", () => {
-    expect(h1({ ...valid, connection: "keep-alive, UPGRADE", upgrade: "WebSocket, example" })).toEqual({ kind: "websocket" });
+  test("ConnectionListInAnyCaseAndPosition_Accepted", () => {
+    expect(h1({ ...valid, connection: "keep-alive, UPGRADE", upgrade: "WebSocket" })).toEqual({ kind: "websocket" });
+  });
+
+  test("UpgradeNamingMoreThanWebsocket_Invalid400", () => {
+    // workerd upgrades only `Upgrade: websocket`, so no runtime upgrades a longer list (docs/semantics.md).
+    for (const upgrade of ["WebSocket, example", "h2c, websocket", "websocket,"]) {
+      expect(h1({ ...valid, upgrade })).toMatchObject({ kind: "invalid", status: 400 });
+    }
+    expect(h1({ ...valid, upgrade: "h2c" })).toEqual({ kind: "plain" });
+  });
+
+  test("Http10WithUpgradeHeaders_Invalid400", () => {
+    const headers = new Headers({ ...valid });
+    expect(readHandshake({ method: "GET", url: new URL("http://x/ws"), headers, httpVersion: "1.0" })).toMatchObject({ kind: "invalid", status: 400 });
   });
 
   test("Http2ExtendedConnect_IsWebSocketWithoutKey", () => {

@@ -56,18 +56,30 @@ describe(`handshake edges on ${runtime} (${adapter})`, async () => {
     client.destroy();
   });
 
-  test("UpgradeListContainingWebsocket_Upgrades_Echoes", async () => {
-    // RFC 6455 §4.2.1 item 3: the Upgrade header must *contain* "websocket".
-    const { server, runs, errors } = await echoServer();
-    for (const upgrade of ["websocket, h2c", "h2c, WebSocket"]) {
+  // Pins the documented gap (docs/semantics.md): if the runtime starts telling the version, this fails and the row changes.
+  if (!knowsHttpVersion) test("Http10Handshake_RuntimeDoesNotTellTheVersion_Upgraded", async () => {
+    const { server, runs } = await echoServer();
+    const { client, answer } = await exchange(server, requestHead(server, {}, "GET /ws HTTP/1.0"));
+    expect(answer.status).toBe(101);
+    expect(runs).toEqual([true]);
+    client.destroy();
+  });
+
+  test("UpgradeNamingMoreThanWebsocket_Answered400_HandlerNeverRuns", async () => {
+    // RFC 6455 §4.2.1 asks only that Upgrade contain "websocket", but workerd upgrades nothing else: no runtime does.
+    const { server, runs } = await echoServer();
+    for (const upgrade of ["websocket, h2c", "h2c, WebSocket", "websocket,"]) {
       const { client, answer } = await exchange(server, requestHead(server, { Upgrade: upgrade }));
-      expect(answer.status).toBe(101);
-      expect(answer.headers["upgrade"]?.toLowerCase()).toBe("websocket");
-      await echoes(client);
+      expect(answer.status, upgrade).toBe(400);
       client.destroy();
     }
-    expect(runs).toEqual([true, true]);
-    expect(errors).toEqual([]);
+    expect(runs).toEqual([]);
+    expect(server.connections()).toBe(0);
+    // The token in any case is still a WebSocket request.
+    const { client, answer } = await exchange(server, requestHead(server, { Upgrade: "WebSocket", Connection: "keep-alive, Upgrade" }));
+    expect(answer.status).toBe(101);
+    await echoes(client);
+    client.destroy();
   });
 
   test("SubProtocolListWithEmptyElements_EmptiesIgnored_ChoiceAnswered", async () => {

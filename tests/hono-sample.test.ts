@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "vitest";
 import { handshakeHeaders, Opcode, randomBytes, RawClient } from "./support/raw-client.ts";
 import { runtime } from "./support/runtime.ts";
-import { type RunningSample, runToEnd, startListening } from "./support/sample.ts";
+import { expectLimitFlagsApplied, LIMIT_FLAGS, type RunningSample, runToEnd, startListening } from "./support/sample.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const script = `${root}examples/echo/start-hono.mjs`;
@@ -60,6 +60,11 @@ for (const target of [runtime, "workerd"]) {
       client.sendText("this is longer than ten bytes");
       expect((await client.readClose()).code).toBe(1009);
       client.destroy();
+    }, 90_000);
+
+    test("Flags_ConnectionLimitAndRateLimitsApplied", async () => {
+      running = await start(target, ["--port", "0", ...LIMIT_FLAGS]);
+      await expectLimitFlagsApplied(running.port);
     }, 90_000);
 
     test("BadFlag_PrintsUsageAndExits2", async () => {

@@ -6,11 +6,12 @@
  * under Node, Deno and Bun alike, so every runtime's run of the suite runs these.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { handshakeHeaders, Opcode, RawClient } from "./support/raw-client.ts";
+import { handshakeHeaders, type HttpAnswer, Opcode, RawClient } from "./support/raw-client.ts";
 import { runtime } from "./support/runtime.ts";
 
 describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
   let port = 0;
+  let directPort = 0;
   let dispose: () => Promise<void> = async () => {};
 
   beforeAll(async () => {
@@ -22,8 +23,11 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
       compatibilityDate: "2024-09-23",
       host: "127.0.0.1",
       port: 0,
+      // The Worker on workerd's own HTTP server, without Miniflare's entry Worker in front (see the POST test).
+      unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
     });
     port = Number((await miniflare.ready).port);
+    directPort = Number((await miniflare.unsafeGetDirectURL()).port);
     dispose = () => miniflare.dispose();
   }, 60_000);
 
@@ -140,6 +144,40 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/last-accept-error`)).text()).toBe("UPGRADE_FAILED caused by UNSUPPORTED");
   });
 
+  test("MaxConnections_SecondSocketGets503WithRetryAfter_PlaceFreedWhenFirstEnds", async () => {
+    const first = await open("/limited-connections");
+    const refused = await answer("/limited-connections");
+    expect(refused.status).toBe(503);
+    expect(refused.headers["retry-after"]).toBe("5");
+    first.client.sendClose(1000);
+    await first.client.readClose();
+    first.client.destroy();
+    const stats = async () => await (await fetch(`http://127.0.0.1:${port}/limited-connections/stats`)).json();
+    const deadline = Date.now() + 5000;
+    while ((await stats()).activeConnections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await stats()).toMatchObject({ activeConnections: 0, acceptedConnections: 1, rejectedHandshakes: { 503: 1 }, closedConnections: { 1000: 1 } });
+    const next = await open("/limited-connections");
+    next.client.destroy();
+  });
+
+  test("RateLimit_OverBurst_Closed1008NamingTheLimit", async () => {
+    const { client } = await open("/rate");
+    for (let i = 0; i < 3; i++) client.sendText(`m${i}`);
+    expect(await client.readClose()).toEqual({ code: 1008, reason: "maxMessagesPerSecond exceeded" });
+    client.destroy();
+  });
+
+  test("RemoteAddress_FromCfConnectingIp", async () => {
+    // Miniflare, like Cloudflare's edge, sets CF-Connecting-IP to the client's address.
+    const direct = await open("/address");
+    expect(await direct.client.readText()).toBe("127.0.0.1");
+    direct.client.destroy();
+    // What the binding reads is that header: an edge that names another client is believed.
+    const named = await open("/address", { "CF-Connecting-IP": "203.0.113.9" });
+    expect(await named.client.readText()).toBe("203.0.113.9");
+    named.client.destroy();
+  });
+
   test("KeepAlive_WorkerdAnswersClientPing_WorkerSendsNone", async () => {
     const { client } = await open();
     client.send(Opcode.ping, "are you there");
@@ -148,5 +186,63 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     expect(new TextDecoder().decode(pong.payload)).toBe("are you there");
     client.destroy();
   });
-});
 
+  async function exchange(head: string, to = port): Promise<{ client: RawClient; answer: HttpAnswer }> {
+    const client = await RawClient.connect(to);
+    client.write(head + "\r\n\r\n");
+    return { client, answer: await client.readHttpAnswer() };
+  }
+
+  function requestHead(requestLine: string, extra: Record<string, string | undefined> = {}): string {
+    return [requestLine, ...Object.entries(handshakeHeaders(port, extra)).map(([name, value]) => `${name}: ${value}`)].join("\r\n");
+  }
+
+  test("NonGetMethodWithUpgradeHeaders_Answered400_NoConnectionCounted", async () => {
+    // On workerd's own server. Miniflare's entry Worker (wrangler dev) forwards such a request with fetch(),
+    // which throws for a non-GET WebSocket: 500 before this Worker runs (docs/semantics.md).
+    for (const method of ["POST", "PUT", "DELETE"]) {
+      const { client, answer } = await exchange(requestHead(`${method} /any HTTP/1.1`, { "Content-Length": "0" }), directPort);
+      expect(answer.status, method).toBe(400);
+      client.destroy();
+    }
+    expect(await (await fetch(`http://127.0.0.1:${port}/any-connections`)).text()).toBe("0");
+  });
+
+  test("UpgradeNamingMoreThanWebsocket_Answered400_NoConnectionCounted", async () => {
+    for (const upgrade of ["websocket, h2c", "h2c, websocket", "websocket,"]) {
+      const { client, answer } = await exchange(requestHead("GET /any HTTP/1.1", { Upgrade: upgrade }));
+      expect(answer.status, upgrade).toBe(400);
+      client.destroy();
+    }
+    expect(await (await fetch(`http://127.0.0.1:${port}/any-connections`)).text()).toBe("0");
+  });
+
+  test("SubProtocolListWithEmptyElements_EmptiesIgnored_ChoiceAnswered", async () => {
+    const { client, answer } = await open("/ws", { "Sec-WebSocket-Protocol": "chat, " });
+    expect(answer.headers["sec-websocket-protocol"]).toBe("chat");
+    client.destroy();
+  });
+
+  test("HeaderSetByMiddlewareAfterNext_OnThe101", async () => {
+    const { client, answer } = await open("/cookie");
+    expect(answer.headers["set-cookie"]).toBe("session=abc; Path=/");
+    client.destroy();
+  });
+
+  test("PeerCloseWithoutStatus_SeedLoopAnswersEmptyClose_NoError", async () => {
+    const { client } = await open("/seed");
+    client.sendText("hello");
+    expect(await client.readText()).toBe("hello");
+    client.sendClose();
+    const close = await client.readFrame();
+    expect(close.opcode).toBe(Opcode.close);
+    expect(close.payload.byteLength).toBe(0);
+    client.destroy();
+    let report = "";
+    for (let tries = 0; tries < 50 && !report.startsWith("1005"); tries++) {
+      report = await (await fetch(`http://127.0.0.1:${port}/seed-report`)).text();
+      if (!report.startsWith("1005")) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(report).toBe("1005 0");
+  });
+});

@@ -130,6 +130,44 @@ describe(`hono middleware on ${runtime}`, () => {
     small.destroy();
   });
 
+  if (runtime === "node") {
+    test("Node_HonoNodeServer1x_ServesTheSameWay_HeadersAfterNextOnThe101", async () => {
+      // The suite serves on @hono/node-server 2.x; the binding imports nothing from it, and 1.x's serve() works alike.
+      const { serve } = await import("@hono/node-server-v1");
+      const { nodeRuntime } = await import("@uniws/hono/node");
+      const { createWebSocket } = await import("@uniws/hono");
+      const { Hono } = await import("hono");
+      const app = new Hono();
+      const binding = nodeRuntime({ app });
+      const webSocket = createWebSocket(binding);
+      app.use("/ws", async (c, next) => {
+        await next();
+        c.header("Set-Cookie", "v=1");
+      });
+      const middleware = webSocket(async (context) => {
+        const socket = await context.accept();
+        for await (const message of socket) await socket.send(message.data);
+      });
+      app.get("/ws", middleware);
+      const server = await new Promise<import("node:http").Server>((resolve) => {
+        const listening = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(listening as import("node:http").Server));
+      });
+      binding.injectWebSocket(server);
+      try {
+        const port = (server.address() as import("node:net").AddressInfo).port;
+        const { client, answer } = await RawClient.open(port, "/ws");
+        expect(answer.headers["set-cookie"]).toBe("v=1");
+        client.sendText("one");
+        expect(await client.readText()).toBe("one");
+        client.destroy();
+      } finally {
+        await middleware.close({ timeout: 1000 });
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+  }
+
   if (runtime === "bun") {
     test("Bun_HonoUpgradeWebSocketRoute_ServedBesideUniwsRoute", async () => {
       const { upgradeWebSocket } = await import("hono/bun");

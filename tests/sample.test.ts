@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { handshakeHeaders, Opcode, randomBytes, RawClient } from "./support/raw-client.ts";
 import { runtime } from "./support/runtime.ts";
-import { type RunningSample, runSample, startSample } from "./support/sample.ts";
+import { expectLimitFlagsApplied, LIMIT_FLAGS, type RunningSample, runSample, startSample } from "./support/sample.ts";
 
 let sample: RunningSample | undefined;
 afterEach(async () => {
@@ -52,6 +52,20 @@ describe(`echo sample on ${runtime}`, () => {
     client.sendText("this is longer than ten bytes");
     expect((await client.readClose()).code).toBe(1009);
     client.destroy();
+  });
+
+  test("Flags_ConnectionLimitAndRateLimitsApplied", async () => {
+    sample = await startSample(runtime, ["--port", "0", ...LIMIT_FLAGS]);
+    await expectLimitFlagsApplied(sample.port);
+  });
+
+  test("Help_ListsTheLimitFlags_BadLimitExits2", async () => {
+    const help = await runSample(runtime, ["--help"]);
+    expect(help.code).toBe(0);
+    for (const flag of ["--max-connections N", "--max-messages-per-second N", "--max-bytes-per-second N"]) expect(help.output).toContain(flag);
+    const zero = await runSample(runtime, ["--max-connections", "0"]);
+    expect(zero.code).toBe(2);
+    expect(zero.output).toContain("--max-connections must be at least 1");
   });
 
   test("BadFlag_PrintsUsageAndExits2", async () => {

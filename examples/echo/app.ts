@@ -29,6 +29,9 @@ export const USAGE = `Usage: echo [options]
   --keep-alive-timeout MS     abort a peer that does not answer a ping within MS (default off)
   --idle-timeout MS           close a peer that sends no message within MS (default off)
   --max-message-size BYTES    largest message accepted (default 16777216)
+  --max-connections N         refuse WebSocket requests past N open sockets with 503 + Retry-After (default off)
+  --max-messages-per-second N   close a peer sending more (1008), burst N (default off)
+  --max-bytes-per-second N    close a peer sending more payload bytes (1008), burst N (default off)
   --subprotocol NAME          a sub-protocol the server speaks (repeatable)
   --compression               negotiate permessage-deflate when the client offers it (CRIME/BREACH: see docs)
   --server-max-window-bits N  largest window the server compresses with, 9-15 (default 15; needs --compression)
@@ -43,6 +46,13 @@ export class UsageError extends Error {}
 function number(flag: string, value: string | undefined): number {
   if (value === undefined || !/^\d+$/.test(value)) throw new UsageError(`${flag} needs a whole number, got ${value ?? "nothing"}`);
   return Number(value);
+}
+
+// A limit flag: a whole number of at least 1 (leave the flag out for no limit).
+function positive(flag: string, value: string | undefined): number {
+  const limit = number(flag, value);
+  if (limit < 1) throw new UsageError(`${flag} must be at least 1 (leave it out for no limit)`);
+  return limit;
 }
 
 /** Parses the sample's flags. Throws {@link UsageError} on anything it does not know. */
@@ -74,6 +84,9 @@ export function parseArgs(args: readonly string[]): EchoConfig | "help" {
         if (config.options.maxMessageSize < 1) throw new UsageError("--max-message-size must be at least 1");
         break;
       }
+      case "--max-connections": config.options.maxConnections = positive(flag, value()); break;
+      case "--max-messages-per-second": config.options.maxMessagesPerSecond = positive(flag, value()); break;
+      case "--max-bytes-per-second": config.options.maxBytesPerSecond = positive(flag, value()); break;
       case "--subprotocol": config.subProtocols.push(value()); break;
       case "--compression": config.accept.dangerousEnableCompression = true; break;
       case "--server-max-window-bits": {
@@ -144,7 +157,8 @@ export function echoHandler(subProtocols: readonly string[], accept: Omit<WebSoc
       await socket.send(buffer.subarray(0, result.count), { type: result.type, endOfMessage: result.endOfMessage });
       result = await socket.receive(buffer);
     }
-    await socket.close(result.closeStatus === 1005 ? 1000 : result.closeStatus, result.closeStatusDescription);
+    // A Close without a status (a browser's plain close()) is reported as 1005, which closes with an empty Close.
+    await socket.close(result.closeStatus, result.closeStatusDescription);
   };
 }
 

@@ -262,6 +262,9 @@ describe("Bun adapter compression", () => {
     // The seed's rules, which Bun alone does not apply: an 8-bit window and unknown parameters are declined.
     ["ServerWindow8_Declined", enabled(), "permessage-deflate; server_max_window_bits=8", undefined],
     ["UnknownParameter_Declined", enabled(), "permessage-deflate; x_max_memory=1", undefined],
+    // Bun's context-free compressor has a 15-bit window: both together cannot be applied, so compression is declined.
+    ["AcceptWindow12AndNoTakeover_DeclinedBunCannotApplyBoth", enabled({ serverMaxWindowBits: 12, disableServerContextTakeover: true }), "permessage-deflate", undefined],
+    ["OfferedWindow12AndNoTakeover_DeclinedBunCannotApplyBoth", enabled(), "permessage-deflate; server_no_context_takeover; server_max_window_bits=12", undefined],
     ["SecondOfferTaken", enabled(), "permessage-deflate; client_max_window_bits=8, permessage-deflate; server_max_window_bits=12", "permessage-deflate; server_max_window_bits=12"],
   ];
 

@@ -47,7 +47,7 @@ function hubServer(hub: WebSocketHub) {
     stops.push(async () => client.destroy());
     return { client, socket: accepted[index]! };
   };
-  return { server, published, connect };
+  return { server, published, connect, stats: () => sockets.stats() };
 }
 
 async function silentFor(client: RawClient, ms: number): Promise<boolean> {
@@ -88,6 +88,19 @@ describe("hub on Bun's topics", () => {
     expect(await silentFor(a.client, 300)).toBe(true);
     hub.sendToGroup("room", "after");
     for (const { client } of [a, b, c]) expect(await client.readText()).toBe("after");
+  });
+
+  test("NativePublish_CountedInStatsAsOneSendPerRecipient", async () => {
+    const hub = new WebSocketHub();
+    const { published, connect, stats } = hubServer(hub);
+    const [a, b, c] = [await connect(), await connect(), await connect()];
+    for (const peer of [a, b, c]) await hub.join(peer.socket, "room");
+    hub.sendToGroup("room", "héllo", { except: a.socket }); // 6 bytes, to two members
+    hub.broadcast(new Uint8Array(4));
+    expect(published.length).toBe(2);
+    for (const { client } of [b, c]) expect(await client.readText()).toBe("héllo");
+    expect(stats().messages.send).toEqual({ text: 2, binary: 3 });
+    expect(stats().bytes.send).toBe(2 * 6 + 3 * 4);
   });
 
   test("Membership_MirroredOnTopics_LeaveRemoveClose", async () => {

@@ -45,4 +45,35 @@ describe.each(runtimes)("sample page in Chromium, server on %s", (runtime) => {
       await sample.stop();
     }
   }, 60_000);
+
+  test("BrowserPlainClose_SeedLoopAnswersEmptyClose_NothingLogged", async () => {
+    // The README's seed loop (the sample's echo) against what a browser sends for ws.close(): a Close without a status.
+    const sample = await startSample(runtime, ["--port", "0"]);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${sample.url}/`);
+      const closed = await page.evaluate(async (url) => {
+        const socket = new WebSocket(url);
+        await new Promise((resolve, reject) => {
+          socket.onopen = resolve;
+          socket.onerror = reject;
+        });
+        const echoed = new Promise<string>((resolve) => (socket.onmessage = (event) => resolve(String(event.data))));
+        socket.send("hello");
+        const echo = await echoed;
+        const event = await new Promise<CloseEvent>((resolve) => {
+          socket.onclose = resolve;
+          socket.close();
+        });
+        return { echo, code: event.code, reason: event.reason, wasClean: event.wasClean };
+      }, `ws://127.0.0.1:${sample.port}/ws`);
+      // The server answered with a Close without a status too: the browser reports 1005, cleanly.
+      expect(closed).toEqual({ echo: "hello", code: 1005, reason: "", wasClean: true });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(sample.output()).not.toMatch(/INVALID_CLOSE_STATUS|WebSocketError|Error/);
+    } finally {
+      await page.close();
+      await sample.stop();
+    }
+  }, 60_000);
 });

@@ -199,6 +199,36 @@ describe("HTTP/2 extended CONNECT (RFC 8441) on Node", () => {
     expect(await allowed.readText()).toBe("welcome");
   });
 
+  test("MaxConnections_503WithRetryAfterOnTheStream_HandlerNotRun", async () => {
+    const { seen, url } = await echoServer({ maxConnections: 1 });
+    const { session: h2 } = await session(url);
+    const first = await H2WebSocket.open(h2, "/ws");
+    const refused = await H2WebSocket.connect(h2, "/ws");
+    expect(refused.answer.status).toBe(503);
+    expect(refused.answer.headers["retry-after"]).toBe("5");
+    expect(seen).toHaveLength(1);
+    first.send(Opcode.text, "still served");
+    expect(await first.readText()).toBe("still served");
+  });
+
+  test("RemoteAddress_PeerOfTheSession_ExtendedConnectAndPlainRequest", async () => {
+    const addresses: Array<string | undefined> = [];
+    const server = await startHttp2(async (context) => {
+      addresses.push(context.remoteAddress);
+      if (!context.isWebSocketRequest) return context.reject(204);
+      const socket = await context.accept();
+      await socket.closed;
+    });
+    servers.push(server);
+    const { session: h2 } = await session(`http://127.0.0.1:${server.port}`);
+    const socket = await H2WebSocket.open(h2, "/ws");
+    const plain = h2.request({ ":path": "/plain" });
+    await new Promise((resolve) => plain.on("response", resolve));
+    plain.close();
+    expect(addresses).toEqual(["127.0.0.1", "127.0.0.1"]);
+    socket.sendClose(1000);
+  });
+
   test("OtherProtocol_NotWebSocketRequest_HandlerAnswers", async () => {
     const { seen, url } = await echoServer();
     const { session: h2 } = await session(url);
@@ -215,6 +245,28 @@ describe("HTTP/2 extended CONNECT (RFC 8441) on Node", () => {
     expect(refused.answer.status).toBe(426);
     expect(refused.answer.headers["sec-websocket-version"]).toBe("13");
     expect(seen).toHaveLength(0);
+  });
+
+  test("WebSocketConnectAnsweredWithoutAccept_Never2xx_TunnelNotOpened", async () => {
+    // RFC 9110 §9.3.6: a 2xx to CONNECT opens the tunnel. A handler's 2xx page (returned or through reject) becomes 400;
+    // its other statuses are kept.
+    const server = await startHttp2(async (context) => {
+      if (context.url.pathname === "/page") return new Response("a page", { status: 200 });
+      if (context.url.pathname === "/no-content") return context.reject(204);
+      if (context.url.pathname === "/teapot") return context.reject(418, "short and stout");
+    });
+    servers.push(server);
+    const { session: h2 } = await session(`http://127.0.0.1:${server.port}`);
+    for (const path of ["/page", "/no-content"]) {
+      const answer = await H2WebSocket.connect(h2, path);
+      expect(answer.answer.status, path).toBe(400);
+      expect(answer.socket).toBeUndefined();
+    }
+    const teapot = await H2WebSocket.connect(h2, "/teapot");
+    expect(teapot.answer.status).toBe(418);
+    expect(teapot.answer.body).toBe("short and stout");
+    // A handler that answers nothing leaves the request to the adapter: 404.
+    expect((await H2WebSocket.connect(h2, "/nothing")).answer.status).toBe(404);
   });
 
   test("PlainConnect_StillAnswered405", async () => {

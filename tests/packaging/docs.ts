@@ -2,10 +2,11 @@
  * The code blocks of README.md and docs/*.md, and the marker each TypeScript block carries
  * (the convention is described in docs/README.md):
  *
- * - `<!-- check: RUNTIME [file=NAME.ts] [ws=PATH] [page=PATH] [tls] -->` — a complete program, type-checked
- *   for RUNTIME (`node`, `deno`, `bun`, `workerd`, or `any` for a module every runtime's examples may import),
- *   saved as NAME.ts when given. With `ws=PATH` it is a server: the test runs it and echoes a message through
- *   a WebSocket at PATH; with `page=PATH` it also expects a 200 for a plain GET of PATH. `tls` means HTTPS.
+ * - `<!-- check: RUNTIME [file=NAME.ts] [ws=PATH] [page=PATH] [tls] [durable=BINDING:Class,…] -->` — a
+ *   complete program, type-checked for RUNTIME (`node`, `deno`, `bun`, `workerd`, or `any` for a module every
+ *   runtime's examples may import), saved as NAME.ts when given. With `ws=PATH` it is a server: the test runs
+ *   it and echoes a message through a WebSocket at PATH; with `page=PATH` it also expects a 200 for a plain GET
+ *   of PATH. `tls` means HTTPS. `durable` gives a workerd example its Durable Object bindings.
  * - `<!-- fragment of: TARGET -->` — part of a complete program: TARGET is a repository file
  *   (`examples/echo/app.ts`) or the `file=` name of a checked block. Each code line of the fragment must
  *   appear in TARGET, in order.
@@ -36,6 +37,8 @@ export interface CheckedExample {
   /** A path a server example answers 200 to. */
   readonly page?: string;
   readonly tls: boolean;
+  /** A workerd example's Durable Object bindings: binding name → exported class name. */
+  readonly durableObjects: Record<string, string>;
 }
 
 const TYPESCRIPT = new Set(["ts", "typescript", "js", "javascript", "tsx"]);
@@ -81,7 +84,7 @@ function parseMarker(where: string, marker: string | undefined, index: number): 
   const [runtime, ...options] = marker.slice("check:".length).trim().split(/\s+/);
   if (!["node", "deno", "bun", "workerd", "any"].includes(runtime!)) throw new Error(`${where}: unknown runtime '${runtime}' in check marker`);
   const settings = new Map(options.map((option) => [option.split("=")[0]!, option.split("=")[1] ?? ""]));
-  for (const key of settings.keys()) if (!["file", "ws", "page", "tls"].includes(key)) throw new Error(`${where}: unknown check option '${key}'`);
+  for (const key of settings.keys()) if (!["file", "ws", "page", "tls", "durable"].includes(key)) throw new Error(`${where}: unknown check option '${key}'`);
   const slug = where.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
   return {
     check: {
@@ -90,6 +93,7 @@ function parseMarker(where: string, marker: string | undefined, index: number): 
       ws: settings.get("ws"),
       page: settings.get("page"),
       tls: settings.has("tls"),
+      durableObjects: Object.fromEntries((settings.get("durable") ?? "").split(",").filter(Boolean).map((pair) => pair.split(":") as [string, string])),
     },
   };
 }

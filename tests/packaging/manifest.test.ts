@@ -44,6 +44,38 @@ function packageOf(specifier: string): string {
   return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!;
 }
 
+/** One diagnostic of `deno doc --lint`: its code, message and where. */
+interface DocLintProblem {
+  readonly code: string;
+  readonly message: string;
+  readonly file: string;
+}
+
+function docLintProblems(output: string): DocLintProblem[] {
+  const problems: DocLintProblem[] = [];
+  const pattern = /^error\[([\w-]+)\]: (.*)\n\s*--> (.*?):\d+:\d+/gm;
+  for (const match of output.matchAll(pattern)) problems.push({ code: match[1]!, message: match[2]!, file: match[3]! });
+  return problems;
+}
+
+/**
+ * A `private-type-ref` to a type imported from another package (Hono's `Context`, redis's options,
+ * another @uniws package's types): that type is public in its own package and documented there. deno doc
+ * still flags it when the package resolves to a local file (node_modules), a known bug
+ * (denoland/deno#27364, fixed upstream for jsr:/npm: modules by denoland/deno#34339).
+ */
+function isCrossPackageTypeRef(problem: DocLintProblem): boolean {
+  if (problem.code !== "private-type-ref") return false;
+  const name = /references private type '([^'.\[]+)/.exec(problem.message)?.[1];
+  if (name === undefined) return false;
+  const source = readFileSync(problem.file, "utf8");
+  for (const match of source.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s*from\s*"([^"]+)"/g)) {
+    const names = match[1]!.split(",").map((binding) => binding.trim().replace(/^type\s+/, "").split(/\s+as\s+/).pop()!.trim());
+    if (names.includes(name)) return !match[2]!.startsWith(".");
+  }
+  return false;
+}
+
 const RUNTIME_BUILTINS = new Set(["bun"]); // `bun` and `bun:*` are Bun's own modules (types from @types/bun)
 const EXACT_VERSION = /^\d+\.\d+\.\d+(-[\w.]+)?$/;
 
@@ -92,6 +124,7 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
     const files = filesUnder(dir).filter((file) => /\.(m?js|ts|mts)$/.test(file));
     expect(files.length).toBeGreaterThan(0);
     const problems: string[] = [];
+    const used = new Set<string>();
     for (const file of files) {
       const text = readFileSync(file, "utf8");
       const info = ts.preProcessFile(text, true, true);
@@ -120,6 +153,7 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
           continue;
         }
         const dependency = packageOf(specifier);
+        used.add(dependency);
         if (!declared.has(dependency)) problems.push(`${where}: '${specifier}' is not a declared dependency or peer`);
         // Published declarations must not need another package's @types that users would not have.
         if (file.endsWith(".d.ts") && !dependency.startsWith("@types/")) {
@@ -135,6 +169,13 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
       // Deno's and Bun's globals in published declarations need their types declared too.
       if (file.endsWith(".d.ts") && /\bDeno\./.test(text.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, "")) && !declared.has("@types/deno")) {
         problems.push(`${where}: uses the Deno namespace but @types/deno is not declared`);
+      }
+    }
+    // And nothing declared goes unused (optional dependencies such as bufferutil are loaded by a dependency;
+    // @types/* peers serve the declarations' runtime globals and modules).
+    for (const field of ["dependencies", "peerDependencies"] as const) {
+      for (const dependency of Object.keys(packed[field] ?? {})) {
+        if (!dependency.startsWith("@types/") && !used.has(dependency)) problems.push(`${field}.${dependency} is declared but no published file imports it`);
       }
     }
     expect(problems).toEqual([]);
@@ -162,8 +203,9 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
     const subpaths = typeof exports === "string" ? ["."] : Object.keys(exports);
     expect(subpaths.sort()).toEqual(Object.keys(manifest.exports ?? { ".": "" }).sort());
     const result = spawnSync(join(root, "node_modules/.bin/deno"), ["doc", "--lint", ...entries], { cwd: join(root, pkg.dir), encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-    expect(result.stderr.split("\n").filter((line) => /^error|-->/.test(line.trim())).join("\n")).toBe("");
-    expect(result.status).toBe(0);
+    const problems = docLintProblems(result.stderr).filter((problem) => !isCrossPackageTypeRef(problem));
+    expect(problems).toEqual([]);
+    expect(result.stderr).not.toMatch(/^error: (?!Found \d+ documentation lint error)/m);
   });
 });
 
@@ -174,6 +216,10 @@ test("Jsr_DenoPublishDryRun_Succeeds_ForEveryWorkspacePackage", () => {
   const output = result.stdout + result.stderr;
   expect(output).toContain("Success Dry run complete");
   expect(output).not.toMatch(/^warning/m);
-  for (const pkg of packages) expect(output).toContain(`Simulating publish of ${pkg.manifest.name}@${pkg.manifest.version}`);
+  for (const pkg of packages) {
+    expect(output).toContain(`Simulating publish of ${pkg.manifest.name}@${pkg.manifest.version}`);
+    // JSR shows the README; the license travels with the code.
+    for (const file of ["README.md", "LICENSE"]) expect(output).toContain(`${pkg.dir}/${file}`);
+  }
   expect(result.status).toBe(0);
 });

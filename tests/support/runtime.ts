@@ -1,5 +1,5 @@
 /** Which runtime the suite runs on, and how to start the uniws adapter for it. */
-import type { EngineCapabilities, ShutdownOptions, WebSocketHandler, WebSocketOptions } from "@uniws/core";
+import type { EngineCapabilities, ShutdownOptions, WebSocketHandler, WebSocketOptions, WebSocketServerStats } from "@uniws/core";
 
 export type RuntimeName = "node" | "deno" | "bun";
 
@@ -22,6 +22,8 @@ export interface TestServer {
   connections(): number;
   /** Deadlines the adapter's shared timer holds for live sockets (its `scheduledTasks`). */
   scheduledTasks?(): number;
+  /** The adapter's `stats()`. */
+  stats(): WebSocketServerStats;
   /** The adapter's own shutdown with `options` (the server keeps listening). */
   shutdown(options?: ShutdownOptions): Promise<void>;
   /** Shuts the WebSocket side down (1001) and stops listening. */

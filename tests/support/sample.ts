@@ -2,6 +2,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
+import { handshakeHeaders, Opcode, RawClient } from "./raw-client.ts";
 import type { RuntimeName } from "./runtime.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -87,4 +89,37 @@ export async function runToEnd(command: string, args: string[]): Promise<{ code:
   child.stderr.on("data", (chunk) => (output += chunk));
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   return { code, output };
+}
+
+/** The limit flags {@link expectLimitFlagsApplied} checks. */
+export const LIMIT_FLAGS = ["--max-connections", "1", "--max-messages-per-second", "2", "--max-bytes-per-second", "1000"];
+
+/**
+ * Checks a sample started with {@link LIMIT_FLAGS}: a second socket gets 503 with Retry-After, a third
+ * message at once closes with 1008, and once that socket has ended, 1001 bytes at once close with 1008.
+ */
+export async function expectLimitFlagsApplied(port: number): Promise<void> {
+  const { client } = await RawClient.open(port, "/ws");
+  const refused = await RawClient.connect(port);
+  const answer = await refused.handshake("/ws", handshakeHeaders(port));
+  expect(answer.status).toBe(503);
+  expect(answer.headers["retry-after"]).toBe("5");
+  refused.destroy();
+  for (const text of ["one", "two", "three"]) client.sendText(text);
+  expect(await client.readClose()).toEqual({ code: 1008, reason: "maxMessagesPerSecond exceeded" });
+  client.destroy();
+  const deadline = Date.now() + 5000;
+  let next: RawClient | undefined;
+  while (next === undefined) {
+    const attempt = await RawClient.connect(port);
+    if ((await attempt.handshake("/ws", handshakeHeaders(port))).status === 101) next = attempt;
+    else {
+      attempt.destroy();
+      if (Date.now() > deadline) throw new Error("the first socket's place was not freed");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  next.send(Opcode.binary, new Uint8Array(1001));
+  expect(await next.readClose()).toEqual({ code: 1008, reason: "maxBytesPerSecond exceeded" });
+  next.destroy();
 }

@@ -56,6 +56,44 @@ app.get("/keepalive-timeout", webSocket(async (context) => {
   }
 }, { keepAliveTimeout: 1000, onError: () => {} }));
 app.get("/last-accept-error", (c) => c.text(lastAcceptError));
+// Every method reaches this one, so that the core (not the router) answers a POST with upgrade headers.
+const anyMethod = webSocket(echo);
+app.all("/any", anyMethod);
+app.get("/any-connections", (c) => c.text(String(anyMethod.connections)));
+// A header set after next() reaches the 101, as on every runtime.
+app.use("/cookie", async (c, next) => {
+  await next();
+  c.header("Set-Cookie", "session=abc; Path=/");
+});
+app.get("/cookie", webSocket(echo));
+// The README's seed loop: receive into a buffer until Close, then close with the status received.
+let seedErrors = 0;
+let seedStatus = 0;
+app.get("/seed", webSocket(async (context) => {
+  const socket = await context.accept();
+  const buffer = new Uint8Array(4096);
+  let result = await socket.receive(buffer);
+  while (result.type !== "close") {
+    await socket.send(buffer.subarray(0, result.count), { type: result.type, endOfMessage: result.endOfMessage });
+    result = await socket.receive(buffer);
+  }
+  seedStatus = result.closeStatus ?? 0;
+  await socket.close(result.closeStatus, result.closeStatusDescription);
+}, { onError: () => void seedErrors++ }));
+app.get("/seed-report", (c) => c.text(`${seedStatus} ${seedErrors}`));
+// Operations (docs/operations.md): the connection limit, the inbound rate limit, the peer's address.
+const limited = webSocket(async (context) => {
+  const socket = await context.accept();
+  await socket.closed;
+}, { maxConnections: 1 });
+app.get("/limited-connections", limited);
+app.get("/limited-connections/stats", (c) => c.json(limited.stats()));
+app.get("/rate", webSocket(echo, { maxMessagesPerSecond: 1, messageBurst: 2, onError: () => {} }));
+app.get("/address", webSocket(async (context) => {
+  const socket = await context.accept();
+  await socket.send(String(context.remoteAddress));
+  await socket.closed;
+}));
 app.get("/", (c) => c.text("plain route"));
 
 export default app;

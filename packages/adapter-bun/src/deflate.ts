@@ -5,6 +5,8 @@
  * (declined), or one offer carrying the parameters agreed — which the server may add
  * even when the client did not offer them (RFC 7692 §7.1.1.1, §7.1.2.1). With the
  * dedicated preset below, Bun then answers exactly those parameters, in its own format.
+ * The one agreement Bun cannot apply, `server_no_context_takeover` with a
+ * `server_max_window_bits` below 15, is declined: the connection is not compressed.
  *
  * @module
  */
@@ -32,12 +34,17 @@ export interface BunDeflatePlan {
 
 /**
  * Negotiates for one connection; `undefined` when compression is declined (the
- * request's offer must then be removed so that Bun answers none).
+ * request's offer must then be removed so that Bun answers none): by the core's
+ * negotiation, or because the agreement asks for both a server window below 15 bits
+ * and no server context takeover, which Bun cannot apply together.
  */
 export function planDeflate(offers: string | null, request: CompressionRequest | undefined): BunDeflatePlan | undefined {
   const negotiation = negotiatePerMessageDeflate(offers, request);
   if (!negotiation.accepted) return undefined;
   const { parameters } = negotiation;
+  // Bun's context-free compressor always has a 15-bit window, and Bun declines an offer that asks for both:
+  // the answer could not be applied, so compression is declined (docs/bun.md).
+  if (parameters.serverNoContextTakeover && parameters.serverMaxWindowBits < 15) return undefined;
   const params: string[] = [];
   // Bun writes the client's parameters first, then the server's; a 15-bit window goes unsaid.
   if (parameters.clientNoContextTakeover) params.push("client_no_context_takeover");

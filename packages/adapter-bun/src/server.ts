@@ -16,6 +16,7 @@ import {
   WebSocketError,
   WebSocketHost,
   type WebSocketOptions,
+  type WebSocketServerStats,
 } from "@uniws/core";
 import { BUN_CAPABILITIES, type BunSocketData, bunWebSocketHandler } from "./bun-engine.ts";
 import { BUN_DEFLATE_PRESET, planDeflate } from "./deflate.ts";
@@ -53,17 +54,25 @@ class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
   readonly method: string;
   readonly httpVersion = "1.1" as const;
   readonly #request: Request;
+  readonly #server: BunServer;
   #url: URL | undefined;
+  #remoteAddress: string | null | undefined;
   // The client's Sec-WebSocket-Extensions once the upgrade has rewritten it (null: it sent none).
   #offer: string | null | undefined;
 
-  constructor(request: Request) {
+  constructor(request: Request, server: BunServer) {
     this.#request = request;
+    this.#server = server;
     this.method = request.method;
   }
 
   get url(): URL {
     return (this.#url ??= new URL(this.#request.url));
+  }
+
+  get remoteAddress(): string | undefined {
+    if (this.#remoteAddress === undefined) this.#remoteAddress = this.#server.requestIP(this.#request)?.address ?? null;
+    return this.#remoteAddress ?? undefined;
   }
 
   get headers(): LazyHeaders {
@@ -119,7 +128,7 @@ export class BunWebSocketServer {
 
   /** Runs `handler` for every request `fetch` gets, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<BunRequest>, options?: WebSocketOptions) {
-    this.#host = new WebSocketHost(handler, options);
+    this.#host = new WebSocketHost(handler, options, "bun");
     const { maxMessageSize, onError } = this.#host.options;
     this.websocket = bunWebSocketHandler({ maxMessageSize, onError, perMessageDeflate: BUN_DEFLATE_PRESET });
   }
@@ -139,6 +148,11 @@ export class BunWebSocketServer {
     return this.#host.scheduledTasks;
   }
 
+  /** This server's figures now (connections, refused handshakes, messages, bytes): docs/operations.md. */
+  stats(): WebSocketServerStats {
+    return this.#host.stats();
+  }
+
   /** `fetch` and `websocket` for `Bun.serve`; requests the handler does not answer go to `fallback` (404 by default). */
   serveOptions(fallback: Fallback = notFound): BunServeOptions {
     return {
@@ -153,7 +167,7 @@ export class BunWebSocketServer {
    * else the response: the handler's, or `fallback`'s when it answered nothing.
    */
   async fetch(request: Request, server: BunServer, fallback: Fallback = notFound): Promise<Response | undefined> {
-    const handshake = new BunHandshakeRequest(request);
+    const handshake = new BunHandshakeRequest(request, server);
     const binding: UpgradeBinding = {
       capabilities: BUN_CAPABILITIES,
       upgrade: (plan, events) => {

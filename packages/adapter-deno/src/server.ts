@@ -13,6 +13,7 @@ import {
   type WebSocketHandler,
   WebSocketHost,
   type WebSocketOptions,
+  type WebSocketServerStats,
 } from "@uniws/core";
 import { bindDenoSocket, DENO_CAPABILITIES, idleTimeoutSeconds } from "./deno-engine.ts";
 
@@ -55,7 +56,7 @@ export class DenoWebSocketServer {
 
   /** Runs `handler` for every request `fetch` gets, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<DenoRequest>, options?: WebSocketOptions) {
-    this.#host = new WebSocketHost(handler, options);
+    this.#host = new WebSocketHost(handler, options, "deno");
   }
 
   /** What this adapter's engine can do. */
@@ -71,6 +72,11 @@ export class DenoWebSocketServer {
   /** Deadlines of live sockets filed on the shared timer; 0 once every socket has ended. */
   get scheduledTasks(): number {
     return this.#host.scheduledTasks;
+  }
+
+  /** This server's figures now (connections, refused handshakes, messages, bytes): docs/operations.md. */
+  stats(): WebSocketServerStats {
+    return this.#host.stats();
   }
 
   /**
@@ -95,7 +101,7 @@ export class DenoWebSocketServer {
       capabilities: DENO_CAPABILITIES,
       upgrade: (plan, events) => upgrade(request, info, plan, events),
     };
-    const outcome = await this.#host.dispatch(toHandshakeRequest(request), { request, info }, binding);
+    const outcome = await this.#host.dispatch(toHandshakeRequest(request, info), { request, info }, binding);
     if (outcome.kind === "unhandled") return undefined;
     return outcome.response;
   }
@@ -107,8 +113,11 @@ export class DenoWebSocketServer {
 }
 
 /** A web request in the core's terms. `Deno.serve` takes WebSockets over HTTP/1.1 only. */
-function toHandshakeRequest(request: Request): HandshakeRequest {
-  return { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1" };
+function toHandshakeRequest(request: Request, info: Deno.ServeHandlerInfo | undefined): HandshakeRequest {
+  const peer = info?.remoteAddr;
+  // A TCP peer has a hostname (its IP address); a Unix socket peer has none.
+  const remoteAddress = peer !== undefined && "hostname" in peer ? peer.hostname : undefined;
+  return { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1", remoteAddress };
 }
 
 function upgrade(request: Request, info: Deno.ServeHandlerInfo | undefined, plan: UpgradePlan, events: EngineEvents): Response {

@@ -81,6 +81,7 @@ export interface BunRuntimeOptions {
 
 /** The part of a Hono app {@link BunRuntime.fetch} needs. */
 export interface BunFetchApp {
+  /** Answers `request`; `server` (Bun's) becomes the app's `c.env`. */
   fetch(request: Request, server: any): Response | Promise<Response>;
 }
 
@@ -98,6 +99,7 @@ export interface BunRuntime extends HonoWebSocketRuntime {
 
 interface BunServer {
   upgrade(request: Request, options: { data: BunSocketData; headers?: HeadersInit }): boolean;
+  requestIP(request: Request): { address: string } | null;
 }
 
 /** A request running through `fetch(app)`; `accepted` completes its upgrade once the app has answered. */
@@ -161,12 +163,16 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
   };
   return {
     capabilities: HONO_BUN_CAPABILITIES,
+    name: "bun",
     websocket,
     handshakeRequest: (c) => {
       // The upgrade may rewrite the request's extension offer for Bun: the handler sees the client's own headers.
       const request = c.req.raw;
       const headers = request.headers.has(EXTENSIONS) ? new Headers(request.headers) : request.headers;
-      return { method: request.method, url: new URL(request.url), headers, httpVersion: "1.1" };
+      // Read where `bunServer` looks, without its error: only an upgrade needs the server.
+      const env = c.env as (Partial<BunServer> & { server?: Partial<BunServer> }) | undefined;
+      const remoteAddress = (env?.server ?? env)?.requestIP?.(request)?.address;
+      return { method: request.method, url: new URL(request.url), headers, httpVersion: "1.1", remoteAddress };
     },
     upgrade: (c, plan, events) => {
       const request = c.req.raw;

@@ -107,6 +107,13 @@ class WorkerEngineSocket implements EngineSocket {
 export function cloudflareWorkersRuntime(): HonoWebSocketRuntime {
   return {
     capabilities: HONO_WORKERD_CAPABILITIES,
+    name: "workerd",
+    handshakeRequest: (c) => {
+      const request = c.req.raw;
+      // Cloudflare's edge sets CF-Connecting-IP to the client's address (docs/operations.md).
+      const remoteAddress = request.headers.get("cf-connecting-ip") ?? undefined;
+      return { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1", remoteAddress };
+    },
     upgrade: (_c, plan, events) => {
       if (plan.keepAliveTimeout > 0) {
         // Waiting for a Pong needs a Ping first. Use idleTimeout to end silent peers here.

@@ -40,6 +40,12 @@ export const HONO_DENO_CAPABILITIES: EngineCapabilities = DENO_CAPABILITIES;
 export function denoRuntime(): HonoWebSocketRuntime {
   return {
     capabilities: HONO_DENO_CAPABILITIES,
+    name: "deno",
+    handshakeRequest: (c) => {
+      // `c.env` is Deno's ServeHandlerInfo: a TCP peer's `remoteAddr` has its IP address as `hostname`.
+      const peer = (c.env as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr;
+      return { method: c.req.method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion: "1.1", remoteAddress: peer?.hostname };
+    },
     upgrade: (c, plan, events) => {
       // Keep-alive is Deno's idleTimeout. Not Deno's `protocol` option: the core already parsed the
       // client's list and checked the choice (RFC 6455 §4.2.2); the answer goes in the 101.

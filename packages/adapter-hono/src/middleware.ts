@@ -18,6 +18,7 @@ import {
   type WebSocketHandler,
   WebSocketHost,
   type WebSocketOptions,
+  type WebSocketServerStats,
 } from "@uniws/core";
 import type { Context, Env, Input, MiddlewareHandler } from "hono";
 
@@ -29,12 +30,17 @@ export interface HonoWebSocketRuntime {
   /** What this runtime's engine can do (see docs/hono.md). */
   readonly capabilities: EngineCapabilities;
   /**
+   * The runtime's name, the `uniws.runtime` attribute of every metric: `node`, `deno`,
+   * `bun` or `workerd` for the bindings uniws ships. @default "unknown"
+   */
+  readonly name?: string;
+  /**
    * Upgrades the request of `c` as `plan` says and reports through `events`.
    * Returns what the Hono handler answers: the runtime's 101, or a placeholder the
    * runtime ignores once the connection is upgraded. Throws if it cannot upgrade.
    */
   upgrade(c: Context, plan: UpgradePlan, events: EngineEvents, options: ResolvedWebSocketOptions): Response;
-  /** The request in the core's terms, when the runtime knows more than the web `Request` tells. */
+  /** The request in the core's terms, when the runtime knows more than the web `Request` tells (its method, the peer's address). */
   handshakeRequest?(c: Context): HandshakeRequest;
 }
 
@@ -57,6 +63,8 @@ export interface WebSocketMiddleware<E extends Env = any, P extends string = any
   readonly scheduledTasks: number;
   /** Closes every socket (1001 by default) and resolves when all have ended; new WebSocket requests get 503. */
   close(options?: ShutdownOptions): Promise<void>;
+  /** This middleware's figures now (connections, refused handshakes, messages, bytes): docs/operations.md. */
+  stats(): WebSocketServerStats;
 }
 
 /** Makes Hono route middleware from a handler and the server-wide options. */
@@ -102,7 +110,7 @@ export function createWebSocket(runtime: HonoWebSocketRuntime): WebSocketFactory
     handler: HonoWebSocketHandler<E, P, I>,
     options?: WebSocketOptions,
   ): WebSocketMiddleware<E, P, I> => {
-    const host = new WebSocketHost<Context<E, P, I>>(handler, options);
+    const host = new WebSocketHost<Context<E, P, I>>(handler, options, runtime.name);
     const middleware: MiddlewareHandler<E, P, I> = async (c, next) => {
       const binding: UpgradeBinding = {
         capabilities: runtime.capabilities,
@@ -120,6 +128,7 @@ export function createWebSocket(runtime: HonoWebSocketRuntime): WebSocketFactory
       connections: { get: () => host.connections },
       scheduledTasks: { get: () => host.scheduledTasks },
       close: { value: (shutdown?: ShutdownOptions) => host.close(shutdown) },
+      stats: { value: () => host.stats() },
     }) as WebSocketMiddleware<E, P, I>;
   };
 }

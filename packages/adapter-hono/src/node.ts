@@ -106,14 +106,10 @@ export interface NodeRuntimeInit {
  * The Node binding for an app served by `@hono/node-server` (or any `http`/`https`
  * server calling `app.fetch`). Sockets behave as under `@uniws/node`: the same `ws`
  * engines, shown the handshake as the core read it, compression negotiated per
- * connection by the core.
+ * connection by the core. Throws a `RangeError` for an invalid `deflate` or `maxFragments`.
  */
 export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
-  const { maxFragments } = init;
-  if (maxFragments !== undefined && (!Number.isInteger(maxFragments) || maxFragments < 0)) {
-    throw new RangeError(`maxFragments must be an integer >= 0, got ${String(maxFragments)}`);
-  }
-  const engines = new WsEngines(wsDeflateOptions(init.deflate));
+  const engines = new WsEngines(wsDeflateOptions(init.deflate), init.maxFragments);
 
   const runUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
@@ -133,18 +129,18 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
     }
     // The handler accepted: upgrade whatever the app's later middleware did, with the headers it set.
     const { plan, events, options } = accepted;
-    const limits = { maxMessageSize: options.maxMessageSize, closeTimeout: options.closeTimeout, maxFragments };
-    engines.upgrade(limits, req, socket, head, plan, events, response?.headers);
+    engines.upgrade(options, req, socket, head, plan, events, response?.headers);
   };
 
   return {
     capabilities: HONO_NODE_CAPABILITIES,
+    name: "node",
     handshakeRequest: (c: Context) => {
       const incoming = (c.env as Partial<NodeBindings> | undefined)?.incoming;
       // The upgrade's own request line: `app.fetch` saw a web Request, which cannot carry every method.
       const method = incoming?.method ?? c.req.method;
       const httpVersion = incoming === undefined ? "1.1" : nodeHttpVersion(incoming);
-      return { method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion };
+      return { method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion, remoteAddress: incoming?.socket.remoteAddress };
     },
     upgrade: (c, plan, events, options) => {
       const pending = (c.env as { [PENDING]?: PendingUpgrade } | undefined)?.[PENDING];

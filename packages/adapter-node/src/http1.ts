@@ -72,6 +72,10 @@ class NodeHandshakeRequest implements HandshakeRequest {
     this.httpVersion = nodeHttpVersion(req);
   }
 
+  get remoteAddress(): string | undefined {
+    return this.#req.socket.remoteAddress;
+  }
+
   get url(): URL {
     const req = this.#req;
     return (this.#url ??= requestUrl(req.url ?? "/", req.headers.host, (req.socket as TLSSocket).encrypted === true));

@@ -87,6 +87,7 @@ export function toConnectRequest(stream: ServerHttp2Stream, headers: IncomingHtt
     headers: toHeaders(headers),
     httpVersion: "2",
     protocol: headers[":protocol"] as string,
+    remoteAddress: stream.session?.socket?.remoteAddress,
   };
 }
 
@@ -97,7 +98,8 @@ export function isCompatRequest(req: IncomingMessage | Http2ServerRequest): req 
 
 /** A plain HTTP/2 request (from the compatibility layer) in the core's terms. */
 export function toCompatRequest(req: Http2ServerRequest): HandshakeRequest {
-  return { method: req.method, url: connectUrl(req.headers, req.stream.session?.encrypted === true), headers: toHeaders(req.headers), httpVersion: "2" };
+  const url = connectUrl(req.headers, req.stream.session?.encrypted === true);
+  return { method: req.method, url, headers: toHeaders(req.headers), httpVersion: "2", remoteAddress: req.socket?.remoteAddress };
 }
 
 // RFC 8441 §5: no Upgrade, Connection or Sec-WebSocket-Accept on HTTP/2, and HTTP/2

@@ -17,6 +17,7 @@ import {
   WebSocketError,
   WebSocketHost,
   type WebSocketOptions,
+  type WebSocketServerStats,
 } from "@uniws/core";
 import { type NodeDeflateOptions, wsDeflateOptions } from "./compression.ts";
 import { toHandshakeRequest, writeRawResponse, writeResponse } from "./http1.ts";
@@ -34,7 +35,7 @@ import {
   toConnectRequest,
 } from "./http2.ts";
 import { NODE_CAPABILITIES } from "./ws-engine.ts";
-import { defaultMaxFragments, WsEngines, type WsLimits } from "./ws-upgrade.ts";
+import { WsEngines } from "./ws-upgrade.ts";
 
 /**
  * The adapter's own request object, seen as `context.native`: the `IncomingMessage`
@@ -95,16 +96,11 @@ function destroyOnError(this: Duplex): void {
 export class NodeWebSocketServer {
   readonly #host: WebSocketHost<NodeRequest>;
   readonly #engines: WsEngines;
-  readonly #limits: WsLimits;
 
   /** Runs `handler` for every request given to `handleRequest` or taken by `attach`, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<NodeRequest>, options?: NodeWebSocketOptions) {
-    this.#host = new WebSocketHost(handler, options);
-    const { maxMessageSize, closeTimeout } = this.#host.options;
-    const maxFragments = options?.maxFragments ?? defaultMaxFragments(maxMessageSize);
-    if (!Number.isInteger(maxFragments) || maxFragments < 0) throw new RangeError(`maxFragments must be an integer >= 0, got ${String(maxFragments)}`);
-    this.#limits = { maxMessageSize, closeTimeout, maxFragments };
-    this.#engines = new WsEngines(wsDeflateOptions(options?.deflate));
+    this.#host = new WebSocketHost(handler, options, "node");
+    this.#engines = new WsEngines(wsDeflateOptions(options?.deflate), options?.maxFragments);
   }
 
   /** What this adapter's engine can do. */
@@ -120,6 +116,11 @@ export class NodeWebSocketServer {
   /** Deadlines of live sockets filed on the shared timer; 0 once every socket has ended. */
   get scheduledTasks(): number {
     return this.#host.scheduledTasks;
+  }
+
+  /** This server's figures now (connections, refused handshakes, messages, bytes): docs/operations.md. */
+  stats(): WebSocketServerStats {
+    return this.#host.stats();
   }
 
   /**
@@ -216,7 +217,7 @@ export class NodeWebSocketServer {
   }
 
   #upgrade(req: Pick<IncomingMessage, "headers" | "url">, socket: Duplex, head: Buffer, plan: UpgradePlan, events: EngineEvents): undefined {
-    this.#engines.upgrade(this.#limits, req, socket, head, plan, events);
+    this.#engines.upgrade(this.#host.options, req, socket, head, plan, events);
     return undefined;
   }
 }

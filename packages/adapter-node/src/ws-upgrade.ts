@@ -13,8 +13,8 @@ import { randomBytes } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { EngineEvents, UpgradePlan } from "@uniws/core";
-import { type PerMessageDeflateOptions, WebSocketServer } from "ws";
-import { negotiateForRequest } from "./compression.ts";
+import { WebSocketServer } from "ws";
+import { negotiateForRequest, type WsPerMessageDeflateOptions } from "./compression.ts";
 import { bindWsSocket } from "./ws-engine.ts";
 
 /** The limits one `ws` engine applies; `ws` takes them per server, not per connection. */
@@ -23,8 +23,6 @@ export interface WsLimits {
   readonly maxMessageSize: number;
   /** How long to wait for the peer's Close, in ms; 0 waits forever. */
   readonly closeTimeout: number;
-  /** The most frames one message may arrive in; 0 for no limit. @default {@link defaultMaxFragments} */
-  readonly maxFragments?: number;
 }
 
 /**
@@ -69,13 +67,23 @@ interface Answer {
  * shown to it as the request's only offer, see compression.ts).
  */
 export class WsEngines {
-  readonly #deflate: PerMessageDeflateOptions;
+  readonly #deflate: WsPerMessageDeflateOptions;
+  readonly #maxFragments: number | undefined;
   readonly #engines = new Map<string, WebSocketServer>();
   readonly #answers = new WeakMap<object, Answer>();
 
-  /** `deflate`: the compressing engines' zlib settings (`wsDeflateOptions`). */
-  constructor(deflate: PerMessageDeflateOptions) {
+  /**
+   * `deflate`: the compressing engines' zlib settings (`wsDeflateOptions`);
+   * `maxFragments`: the most frames one message may arrive in, 0 for no limit, by
+   * default {@link defaultMaxFragments} of each engine's `maxMessageSize`. Throws a
+   * `RangeError` for a `maxFragments` that is not an integer >= 0.
+   */
+  constructor(deflate: WsPerMessageDeflateOptions, maxFragments?: number) {
+    if (maxFragments !== undefined && (!Number.isInteger(maxFragments) || maxFragments < 0)) {
+      throw new RangeError(`maxFragments must be an integer >= 0, got ${String(maxFragments)}`);
+    }
     this.#deflate = deflate;
+    this.#maxFragments = maxFragments;
   }
 
   /**
@@ -107,7 +115,7 @@ export class WsEngines {
   }
 
   #engine(limits: WsLimits, compress: boolean): WebSocketServer {
-    const maxFragments = limits.maxFragments ?? defaultMaxFragments(limits.maxMessageSize);
+    const maxFragments = this.#maxFragments ?? defaultMaxFragments(limits.maxMessageSize);
     const key = `${limits.maxMessageSize}/${limits.closeTimeout}/${maxFragments}/${compress}`;
     let engine = this.#engines.get(key);
     if (engine === undefined) {

@@ -40,6 +40,15 @@ export interface WebSocketContext<Native = unknown> {
   readonly headers: Headers;
   /** The request's HTTP version: `"2"` for a WebSocket over an HTTP/2 extended CONNECT (RFC 8441). */
   readonly httpVersion: HttpVersion;
+  /**
+   * The IP address of the connection's peer (ASP.NET's `Connection.RemoteIpAddress`):
+   * Node's socket, Deno's `ServeHandlerInfo.remoteAddr`, Bun's `server.requestIP`,
+   * workerd's `CF-Connecting-IP`. An IPv4 peer of a dual-stack listener reads as plain
+   * IPv4 (`127.0.0.1`, not `::ffff:127.0.0.1`). Behind a proxy this is the proxy: trust
+   * `Forwarded` / `X-Forwarded-For` only from proxies you run (docs/operations.md).
+   * `undefined` when the runtime does not tell.
+   */
+  readonly remoteAddress: string | undefined;
   /** The adapter's own request object. */
   readonly native: Native;
   /**
@@ -134,6 +143,12 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     return this.#request.headers.get("origin") ?? undefined;
   }
 
+  get remoteAddress(): string | undefined {
+    const address = this.#request.remoteAddress;
+    // An IPv4 peer on a dual-stack socket shows as IPv4-mapped IPv6 (RFC 4291 §2.5.5.2): report the IPv4 address.
+    return address !== undefined && address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+  }
+
   accept(acceptContext: WebSocketAcceptContext = {}): Promise<UniWebSocket> {
     try {
       return this.#accept(acceptContext);
@@ -199,7 +214,16 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (answer === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
     this.#answer = undefined;
     this.#binding = undefined;
-    answer(outcome);
+    answer(this.#tunnelSafe(outcome));
+  }
+
+  // Over HTTP/2 a 2xx answer to a WebSocket CONNECT opens the tunnel (RFC 9110 §9.3.6, RFC 8441 §5): a request the
+  // handler answered without accepting gets 400 instead, whatever 2xx it chose (docs/http2.md).
+  #tunnelSafe(outcome: DispatchOutcome): DispatchOutcome {
+    if (outcome.kind !== "response" || this.httpVersion !== "2" || !this.isWebSocketRequest) return outcome;
+    const { status } = outcome.response;
+    if (status < 200 || status > 299) return outcome;
+    return { kind: "response", response: textResponse(400, `A WebSocket request that was not accepted cannot be answered ${status} over HTTP/2`) };
   }
 
   #returned(value: void | Response): void {

@@ -42,6 +42,11 @@ export interface HandshakeRequest {
   readonly httpVersion: HttpVersion;
   /** The HTTP/2 `:protocol` pseudo-header of an extended CONNECT (RFC 8441 §4). */
   readonly protocol?: string;
+  /**
+   * The IP address of the peer of the connection the request came on, as the runtime
+   * reports it (docs/operations.md); `undefined` when the runtime does not tell.
+   */
+  readonly remoteAddress?: string;
 }
 
 /** The outcome of reading a handshake. */
@@ -86,9 +91,12 @@ function invalid(reason: string): HandshakeVerdict {
  * Reads a request's handshake: the whole of it, so that every engine is then asked to
  * upgrade only what the core accepted (docs/semantics.md, "How each handshake edge is
  * answered"). A request is an attempt when its `Upgrade` list contains `websocket`
- * (RFC 6455 §4.2.1 item 3 says "contains": `websocket, h2c` is one) or, over HTTP/2,
- * when it is an extended CONNECT (RFC 8441 §4); an attempt is then valid or refused:
+ * or, over HTTP/2, when it is an extended CONNECT (RFC 8441 §4); an attempt is then
+ * valid or refused:
  *
+ * - an `Upgrade` naming anything beside `websocket` (`websocket, h2c`, `websocket,`):
+ *   400. RFC 6455 §4.2.1 only asks that it contain `websocket`, but workerd upgrades
+ *   nothing else, so no runtime does;
  * - a method other than GET (CONNECT on HTTP/2): 400, whatever the method;
  * - HTTP/1.0 (RFC 6455 §4.1: HTTP/1.1 or later): 400;
  * - `Connection` without the `upgrade` token: 400;
@@ -104,7 +112,9 @@ export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
     if (request.method !== "CONNECT" || request.protocol?.toLowerCase() !== "websocket") return { kind: "plain" };
   } else {
     // Only a request that asks to upgrade to "websocket" is an attempt; anything else is the application's.
-    if (!hasToken(headers.get("upgrade"), "websocket")) return { kind: "plain" };
+    const upgrade = headers.get("upgrade");
+    if (!hasToken(upgrade, "websocket")) return { kind: "plain" };
+    if (upgrade!.trim().toLowerCase() !== "websocket") return invalid("Upgrade must name websocket alone");
     // 400 rather than 405: the resource may well take this method without the upgrade headers.
     if (request.method !== "GET") return invalid("A WebSocket handshake must be a GET request");
     if (request.httpVersion !== "1.1") return invalid("A WebSocket handshake needs HTTP/1.1 or later");
@@ -118,7 +128,7 @@ export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
     }
   }
   // RFC 6455 §4.4: an unsupported version is answered 426 with the versions we speak. §4.2.1 item 6 asks for
-  // the value 13 itself; a list ("13, 8") is refused, as the engines under Deno and Bun would refuse it.
+  // the value 13 itself; a list ("13, 8") is refused, as Bun and `ws` would refuse it after an accept.
   if (headers.get("sec-websocket-version")?.trim() !== "13") {
     return { kind: "invalid", status: 426, reason: "Only WebSocket version 13 is supported", headers: { "sec-websocket-version": "13" } };
   }

@@ -1,9 +1,10 @@
 /**
  * The server side of the policy, shared by every adapter: it reads each request's
- * handshake, answers what must be refused (400, 403, 426, 503) before the
- * application sees it, runs the application's handler with a
- * {@link WebSocketContext}, applies the accept context, keeps the live sockets and
- * their shared timers, and shuts them all down with 1001.
+ * handshake, answers what must be refused (400, 403, 426, 503 — shutting down or
+ * over `maxConnections`) before the application sees it, runs the application's
+ * handler with a {@link WebSocketContext}, applies the accept context, keeps the
+ * live sockets, their shared timers and the server's figures (`stats()`, metrics),
+ * and shuts them all down with 1001.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { CloseStatus, validateCloseStatus } from "./close-status.ts";
 import { type ContextHost, type DispatchOutcome, RequestContext, textResponse, type WebSocketHandler } from "./context.ts";
 import type { EngineCapabilities, UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { type HandshakeRequest, isOriginAllowed, readHandshake } from "./handshake.ts";
+import { ServerMetrics, type WebSocketServerStats } from "./metrics.ts";
 import { type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } from "./options.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type SocketSettings, UniWebSocket } from "./socket.ts";
@@ -35,16 +37,25 @@ export class WebSocketHost<Native = unknown> {
   readonly #scheduler: Scheduler;
   readonly #sockets = new Set<UniWebSocket>();
   readonly #forget = (socket: UniWebSocket) => this.#sockets.delete(socket);
+  readonly #metrics: ServerMetrics;
+  // WebSocket requests whose handler has not answered: with the sockets, what `maxConnections` bounds.
+  #pendingHandshakes = 0;
   #closing = false;
   // What this server's request contexts see of it: creating sockets stays off the public API (and out of the .d.ts).
   readonly #contextHost: ContextHost;
 
-  /** Runs `handler` for every request under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
-  constructor(handler: WebSocketHandler<Native>, options?: WebSocketOptions) {
+  /**
+   * Runs `handler` for every request under `options`; adapters create one per server.
+   * Throws `TypeError` without a handler and `RangeError` for an invalid option.
+   * @param runtime the adapter's runtime, the `uniws.runtime` attribute of every metric
+   *   (`node`, `deno`, `bun`, `workerd`)
+   */
+  constructor(handler: WebSocketHandler<Native>, options?: WebSocketOptions, runtime = "unknown") {
     if (typeof handler !== "function") throw new TypeError("A WebSocket handler function is required");
     this.options = resolveOptions(options);
     this.#handler = handler;
     this.#scheduler = new Scheduler(10, this.options.onError);
+    this.#metrics = new ServerMetrics(this.options.meter, runtime);
     const host = this;
     this.#contextHost = {
       get closing() {
@@ -68,6 +79,11 @@ export class WebSocketHost<Native = unknown> {
     return this.#scheduler.size;
   }
 
+  /** The server's figures now (a new plain object each call): the same as its metrics, without OpenTelemetry. */
+  stats(): WebSocketServerStats {
+    return this.#metrics.snapshot(this.#pendingHandshakes);
+  }
+
   /** Whether `close` was called: WebSocket requests are answered 503. */
   get closing(): boolean {
     return this.#closing;
@@ -76,16 +92,29 @@ export class WebSocketHost<Native = unknown> {
   /** Handles one request. The handler keeps running after an upgrade. */
   dispatch(request: HandshakeRequest, native: Native, binding: UpgradeBinding): Promise<DispatchOutcome> {
     const verdict = readHandshake(request);
-    if (verdict.kind === "invalid") return Promise.resolve({ kind: "response", response: textResponse(verdict.status, verdict.reason, verdict.headers) });
-    const isWebSocketRequest = verdict.kind === "websocket";
-    if (isWebSocketRequest) {
-      if (this.#closing) return Promise.resolve({ kind: "response", response: textResponse(503, "Server shutting down") });
-      // The origin check runs before any upgrade (RFC 6455 §10.2): 403, and the handler never runs.
-      if (!isOriginAllowed(request.headers.get("origin"), this.options.allowedOrigins)) {
-        return Promise.resolve({ kind: "response", response: new Response(null, { status: 403 }) });
-      }
+    if (verdict.kind === "invalid") return this.#refuse(textResponse(verdict.status, verdict.reason, verdict.headers));
+    if (verdict.kind === "plain") {
+      return new Promise((answer) => new RequestContext(this.#contextHost, request, native, binding, false, answer).run(this.#handler));
     }
-    return new Promise((answer) => new RequestContext(this.#contextHost, request, native, binding, isWebSocketRequest, answer).run(this.#handler));
+    if (this.#closing) return this.#refuse(textResponse(503, "Server shutting down"));
+    // The origin check runs before any upgrade (RFC 6455 §10.2): 403, and the handler never runs.
+    if (!isOriginAllowed(request.headers.get("origin"), this.options.allowedOrigins)) return this.#refuse(new Response(null, { status: 403 }));
+    const { maxConnections } = this.options;
+    // Requests still in their handler count, so two racing for the last place cannot both be accepted.
+    if (maxConnections > 0 && this.#sockets.size + this.#pendingHandshakes >= maxConnections) {
+      const retryAfter = String(Math.ceil(this.options.maxConnectionsRetryAfter / 1000));
+      return this.#refuse(textResponse(503, "Too many connections", { "retry-after": retryAfter }));
+    }
+    this.#pendingHandshakes++;
+    return new Promise((resolve) => {
+      // Once answered, an accepted request is counted by its socket (created before this runs), any other by nothing.
+      const answer = (outcome: DispatchOutcome) => {
+        this.#pendingHandshakes--;
+        if (outcome.kind === "response") this.#metrics.rejected(outcome.response.status);
+        resolve(outcome);
+      };
+      new RequestContext(this.#contextHost, request, native, binding, true, answer).run(this.#handler);
+    });
   }
 
   /**
@@ -109,6 +138,12 @@ export class WebSocketHost<Native = unknown> {
     clearTimeout(timer);
     for (const socket of this.#sockets) socket.abort();
     await Promise.all(sockets.map((socket) => socket.closed));
+  }
+
+  // A WebSocket request answered by the core itself: counted, and never shown to the handler.
+  #refuse(response: Response): Promise<DispatchOutcome> {
+    this.#metrics.rejected(response.status);
+    return Promise.resolve({ kind: "response", response });
   }
 
   /** Creates and tracks the socket an accept opens (called by the request's context). */
@@ -142,6 +177,11 @@ export class WebSocketHost<Native = unknown> {
       sendHighWaterMark: options.sendHighWaterMark,
       sendBufferLimit: options.sendBufferLimit,
       receiveBufferLimit: options.receiveBufferLimit,
+      maxMessagesPerSecond: options.maxMessagesPerSecond,
+      messageBurst: options.messageBurst,
+      maxBytesPerSecond: options.maxBytesPerSecond,
+      byteBurst: options.byteBurst,
+      metrics: this.#metrics,
       capabilities,
       scheduler: scoped ? new Scheduler(10, options.onError) : this.#scheduler,
       onEnded: this.#forget,

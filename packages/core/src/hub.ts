@@ -8,6 +8,7 @@
  */
 import type { EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
+import { payloadLength } from "./metrics.ts";
 import type { UniWebSocket } from "./socket.ts";
 
 /** A message the hub fans out: a string goes as text, bytes as binary. */
@@ -384,11 +385,14 @@ export class WebSocketHub {
     for (const member of members) if (member.topics?.domain !== topics.domain) return false;
     const topic = this.#topic(group);
     const left: EngineTopics[] = [];
+    // Each recipient's server counts the message as if it had been sent to it (stats and metrics).
+    const binary = typeof message !== "string";
+    const bytes = payloadLength(message);
     for (const member of members) {
       if (member.id === except || !this.#admit(member)) {
         // A removed member is no longer subscribed; the others come back after the publish.
         if (this.#byId.has(member.id)) left.push(member.topics!);
-      }
+      } else member.socket.countPublished(binary, bytes);
     }
     for (const out of left) out.unsubscribe(topic);
     topics.publish(topic, message);

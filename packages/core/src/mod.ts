@@ -53,6 +53,17 @@ export {
   WebSocketHost,
 } from "./host.ts";
 export { type Backplane, type FanOutOptions, type HubMessage, type HubOptions, type SlowConsumerPolicy, WebSocketHub } from "./hub.ts";
+export type {
+  MessageCounts,
+  MetricsAttributes,
+  MetricsCounter,
+  MetricsHistogram,
+  MetricsInstrumentOptions,
+  MetricsMeter,
+  MetricsObservable,
+  MetricsObservableResult,
+  WebSocketServerStats,
+} from "./metrics.ts";
 export { negotiatePerMessageDeflate, PERMESSAGE_DEFLATE, type PerMessageDeflateDeclineReason, type PerMessageDeflateNegotiation, type PerMessageDeflateParameters } from "./permessage-deflate.ts";
 export {
   DEFAULT_OPTIONS,

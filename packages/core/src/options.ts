@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { MetricsMeter } from "./metrics.ts";
 
 /** Server-wide WebSocket policy. Every duration is in milliseconds. */
 export interface WebSocketOptions {
@@ -70,6 +71,55 @@ export interface WebSocketOptions {
    * @default 16_777_216 (16 MiB)
    */
   receiveBufferLimit?: number;
+  /**
+   * The most sockets the server keeps at once (Kestrel's
+   * `MaxConcurrentUpgradedConnections`). A WebSocket request that finds this many
+   * sockets open or being accepted, counting requests whose handler has not answered
+   * yet, gets 503 with `Retry-After` before the handler runs. A socket counts from its
+   * request until it ends; a request the handler refuses, or whose upgrade fails, stops
+   * counting then. `0` turns the limit off.
+   * @default 0
+   */
+  maxConnections?: number;
+  /**
+   * The delay a `maxConnections` 503 asks the client to wait, sent in `Retry-After`
+   * rounded up to whole seconds (RFC 9110 §10.2.3).
+   * @default 5_000
+   */
+  maxConnectionsRetryAfter?: number;
+  /**
+   * The most data messages a peer may send per second, as a token bucket holding
+   * `messageBurst` messages. A peer over it is closed with 1008 (Policy Violation,
+   * RFC 6455 §7.4.1), reason `"maxMessagesPerSecond exceeded"`. `0` turns it off.
+   * @default 0
+   */
+  maxMessagesPerSecond?: number;
+  /**
+   * How many messages a quiet peer may send at once under `maxMessagesPerSecond`.
+   * At least 1.
+   * @default `maxMessagesPerSecond` (one second's worth), at least 1
+   */
+  messageBurst?: number;
+  /**
+   * The most payload bytes a peer may send per second (text counts as UTF-8), as a
+   * token bucket holding `byteBurst` bytes. A peer over it is closed with 1008, reason
+   * `"maxBytesPerSecond exceeded"`. `0` turns it off.
+   * @default 0
+   */
+  maxBytesPerSecond?: number;
+  /**
+   * How many bytes a quiet peer may send at once under `maxBytesPerSecond`. A message
+   * larger than this is always over the limit: make it at least the largest message
+   * the application expects. At least 1.
+   * @default `maxBytesPerSecond` (one second's worth)
+   */
+  byteBurst?: number;
+  /**
+   * An OpenTelemetry `Meter` (`metrics.getMeter("uniws")` from `@opentelemetry/api`,
+   * after a `MeterProvider` is registered) to record the `uniws.server.*` instruments
+   * on (docs/operations.md). Without one nothing is recorded; `stats()` works either way.
+   */
+  meter?: MetricsMeter;
   /** Called with errors the application did not catch (a handler that threw). Defaults to `console.error`. */
   onError?: (error: unknown) => void;
 }
@@ -115,6 +165,20 @@ export interface ResolvedWebSocketOptions {
   readonly sendBufferLimit: number;
   /** 0 when off. */
   readonly receiveBufferLimit: number;
+  /** 0 when off. */
+  readonly maxConnections: number;
+  /** In ms. */
+  readonly maxConnectionsRetryAfter: number;
+  /** 0 when off. */
+  readonly maxMessagesPerSecond: number;
+  /** At least 1. */
+  readonly messageBurst: number;
+  /** 0 when off. */
+  readonly maxBytesPerSecond: number;
+  /** At least 1. */
+  readonly byteBurst: number;
+  /** `undefined`: no metrics. */
+  readonly meter: MetricsMeter | undefined;
   /** Receives errors the handler did not catch. See {@link WebSocketOptions.onError}. */
   readonly onError: (error: unknown) => void;
 }
@@ -129,6 +193,10 @@ export const DEFAULT_OPTIONS = {
   sendHighWaterMark: 1024 * 1024,
   sendBufferLimit: 16 * 1024 * 1024,
   receiveBufferLimit: 16 * 1024 * 1024,
+  maxConnections: 0,
+  maxConnectionsRetryAfter: 5_000,
+  maxMessagesPerSecond: 0,
+  maxBytesPerSecond: 0,
 } as const;
 
 /** Throws a RangeError unless `value` is a finite, non-negative number. */
@@ -136,6 +204,14 @@ export function checkDuration(name: string, value: number): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     throw new RangeError(`${name} must be a finite number >= 0, got ${String(value)}`);
   }
+  return value;
+}
+
+// A burst defaults to one second's worth of the rate; either way it holds at least one unit (one message, one byte).
+function checkBurst(name: string, value: number | undefined, rate: number): number {
+  if (value === undefined) return Math.max(rate, 1);
+  checkDuration(name, value);
+  if (value < 1) throw new RangeError(`${name} must be at least 1, got ${value}`);
   return value;
 }
 
@@ -153,6 +229,10 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocke
   if (sendBufferLimit !== 0 && sendBufferLimit < sendHighWaterMark) {
     throw new RangeError(`sendBufferLimit (${sendBufferLimit}) must be 0 or at least sendHighWaterMark (${sendHighWaterMark})`);
   }
+  const maxMessagesPerSecond = checkDuration("maxMessagesPerSecond", options.maxMessagesPerSecond ?? DEFAULT_OPTIONS.maxMessagesPerSecond);
+  const maxBytesPerSecond = checkDuration("maxBytesPerSecond", options.maxBytesPerSecond ?? DEFAULT_OPTIONS.maxBytesPerSecond);
+  const maxConnections = checkDuration("maxConnections", options.maxConnections ?? DEFAULT_OPTIONS.maxConnections);
+  if (!Number.isInteger(maxConnections)) throw new RangeError(`maxConnections must be a whole number, got ${maxConnections}`);
   return {
     keepAliveInterval: checkDuration("keepAliveInterval", options.keepAliveInterval ?? DEFAULT_OPTIONS.keepAliveInterval),
     keepAliveTimeout: checkDuration("keepAliveTimeout", options.keepAliveTimeout ?? DEFAULT_OPTIONS.keepAliveTimeout),
@@ -163,6 +243,13 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocke
     sendHighWaterMark,
     sendBufferLimit,
     receiveBufferLimit: checkDuration("receiveBufferLimit", options.receiveBufferLimit ?? DEFAULT_OPTIONS.receiveBufferLimit),
+    maxConnections,
+    maxConnectionsRetryAfter: checkDuration("maxConnectionsRetryAfter", options.maxConnectionsRetryAfter ?? DEFAULT_OPTIONS.maxConnectionsRetryAfter),
+    maxMessagesPerSecond,
+    messageBurst: checkBurst("messageBurst", options.messageBurst, maxMessagesPerSecond),
+    maxBytesPerSecond,
+    byteBurst: checkBurst("byteBurst", options.byteBurst, maxBytesPerSecond),
+    meter: options.meter,
     onError: options.onError ?? ((error) => console.error("uniws:", error)),
   };
 }

@@ -9,7 +9,9 @@ import { CloseStatus, isEmptyCloseStatus, validateCloseStatus } from "./close-st
 import type { EngineCapabilities, EngineEvents, EngineSocket, EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
 import { Liveness, type LivenessActions, type LivenessSettings } from "./liveness.ts";
-import type { ScheduledTask, Scheduler } from "./scheduler.ts";
+import { payloadLength, type ServerMetrics, utf8Length } from "./metrics.ts";
+import { hasInboundLimit, InboundRateLimit, type InboundRateSettings } from "./rate-limit.ts";
+import { now, type ScheduledTask, type Scheduler } from "./scheduler.ts";
 
 /**
  * Where a socket stands (the seed's `WebSocketState`). Engines answer a peer's Close
@@ -92,7 +94,7 @@ interface Partial {
 }
 
 /** Settings a socket is created with. */
-export interface SocketSettings extends LivenessSettings {
+export interface SocketSettings extends LivenessSettings, InboundRateSettings {
   readonly maxMessageSize: number;
   readonly sendHighWaterMark: number;
   /** 0 when off. */
@@ -101,6 +103,8 @@ export interface SocketSettings extends LivenessSettings {
   readonly receiveBufferLimit: number;
   readonly capabilities: EngineCapabilities;
   readonly scheduler: Scheduler;
+  /** The server's counting (stats and metrics). */
+  readonly metrics: ServerMetrics;
   /** Told once when the socket has ended (the host forgets it). */
   readonly onEnded?: (socket: UniWebSocket) => void;
 }
@@ -176,6 +180,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #pendingClose: { code: number; reason: string } | undefined;
   #result: CloseResult | undefined;
   #abortError: unknown;
+  // Operations (docs/operations.md): when the socket opened (ms, -1 before), its inbound rate limits if any.
+  #openedAt = -1;
+  readonly #inboundLimit: InboundRateLimit | undefined;
 
   // Inbound: whole messages from the engine, consumed by receive().
   readonly #inbox: Inbound[] = [];
@@ -211,6 +218,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.subProtocol = subProtocol;
     this.#events = new UniWebSocket.#Events(this);
     this.#liveness = new Liveness(settings, this.#events, settings.scheduler);
+    this.#inboundLimit = hasInboundLimit(settings) ? new InboundRateLimit(settings, now()) : undefined;
   }
 
   /** Settles (never rejects) when the connection has ended. */
@@ -346,6 +354,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     return this.#events;
   }
 
+  /** @internal Counts a whole message the hub queued on this socket through the engine's own publish. */
+  countPublished(binary: boolean, bytes: number): void {
+    this.#settings.metrics.sent(binary, bytes, true);
+  }
+
   /** @internal The engine's native pub/sub for this socket, if it has one (used by the hub). */
   get engineTopics(): EngineTopics | undefined {
     return this.#engine?.topics;
@@ -404,6 +417,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.#engine = engine;
     this.#state = "open";
     this.#liveness.start();
+    this.#openedAt = now();
+    this.#settings.metrics.opened();
     const waiter = this.#openWaiter;
     this.#openWaiter = undefined;
     waiter?.resolve(this);
@@ -418,6 +433,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#startClose(CloseStatus.MessageTooBig, "Message too big");
       return;
     }
+    // Operations: count the message, then apply the inbound rate limits (one branch when they are off).
+    const bytes = payloadLength(data);
+    this.#settings.metrics.received(binary, bytes);
+    if (this.#inboundLimit !== undefined && !this.#withinRate(this.#inboundLimit, bytes)) return;
     if (this.#inboxOverflowed) return;
     const limit = this.#settings.receiveBufferLimit;
     if (limit > 0 && this.#unreadBytes > limit) {
@@ -431,9 +450,18 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.#wake();
   }
 
+  // Over a limit, this message and every later one are dropped and the peer is closed with 1008 (RFC 6455 §7.4.1).
+  #withinRate(limit: InboundRateLimit, bytes: number): boolean {
+    const exceeded = limit.admit(bytes, now());
+    if (exceeded === undefined) return true;
+    this.#startClose(CloseStatus.PolicyViolation, `${exceeded} exceeded`);
+    return false;
+  }
+
   #ended(code: number, reason: string, error?: unknown): void {
     if (this.#result !== undefined) return;
     this.#liveness.stop();
+    if (this.#openedAt >= 0) this.#settings.metrics.ended(code, (now() - this.#openedAt) / 1000);
     const waiter = this.#openWaiter;
     this.#openWaiter = undefined;
     waiter?.reject(new WebSocketError("UPGRADE_FAILED", "The WebSocket upgrade did not complete", { cause: error ?? `closed with ${code} before opening` }));
@@ -532,6 +560,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#echoText = undefined;
       retained = engine.send(echo !== undefined && holdsAscii(bytes, echo) ? echo : strictDecoder.decode(bytes), { text, fin: true, compress });
     }
+    // Operations: count what was queued (a message once, at its last part).
+    this.#settings.metrics.sent(!text, typeof data === "string" ? utf8Length(data) : data.byteLength, endOfMessage);
     this.#outgoingType = endOfMessage ? undefined : type;
     this.#outgoingCompress = compress;
     return retained === true;

@@ -14,6 +14,7 @@ export const start: StartServer = async (handler, options) => {
     url: `http://127.0.0.1:${port}`,
     connections: () => sockets.connections,
     scheduledTasks: () => sockets.scheduledTasks,
+    stats: () => sockets.stats(),
     shutdown: (shutdown) => sockets.close(shutdown),
     close: async () => {
       await sockets.close({ timeout: 2000 });

@@ -118,6 +118,7 @@ export function honoStarter(runtime: RuntimeName): StartServer {
       url: served.url,
       connections: () => middleware!.connections,
       scheduledTasks: () => middleware!.scheduledTasks,
+      stats: () => middleware!.stats(),
       shutdown: (shutdown) => middleware!.close(shutdown),
       close: served.close,
     };
