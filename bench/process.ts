@@ -19,6 +19,16 @@ const START_TIMEOUT_MS = 30_000;
  */
 export const OPEN_FILES = 120_000;
 
+/**
+ * The open-files limit a bench process gets: {@link OPEN_FILES} where the limit can be
+ * raised that far, else the hard limit (a container without CAP_SYS_RESOURCE cannot raise it).
+ */
+export function openFilesLimit(): number {
+  const shell = Bun.spawnSync(["sh", "-c", `ulimit -n ${OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ulimit -n`]);
+  const limit = Number(new TextDecoder().decode(shell.stdout).trim());
+  return Number.isFinite(limit) ? limit : 1024;
+}
+
 /** `argv` run under a raised open-files limit. */
 function withOpenFiles(argv: string[]): string[] {
   return ["sh", "-c", `ulimit -n ${OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`, "sh", ...argv];

@@ -1,7 +1,8 @@
 /**
- * Where a Node server's time goes: `bun bench/profile.ts [ids] [--case 64B-100]
+ * Where a Node (or Bun) server's time goes: `bun bench/profile.ts [ids] [--case 64B-100]
  * [--duration MS]` runs each Node server (default: ws and @uniws/node) under
- * `node --cpu-prof` with one load case, then prints its CPU time by layer (ws, uniws
+ * `node --cpu-prof` with one load case (or `--case handshake`: 32 clients opening and
+ * closing sockets), then prints its CPU time by layer (ws, uniws
  * core, the Node adapter, Node's streams and sockets, GC) and the functions with the
  * most self time. Profiles stay in bench/profiles/ (git-ignored) for Chrome DevTools.
  *
@@ -9,9 +10,9 @@
  */
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { LoadResult } from "./client.ts";
+import type { HandshakeResult, LoadResult } from "./client.ts";
 import { runClient, startServer } from "./process.ts";
-import { CASES } from "./cases.ts";
+import { CASES, HANDSHAKE_PARALLEL } from "./cases.ts";
 import { ROOT, SERVERS, type ServerSpec } from "./servers.ts";
 
 interface ProfileNode {
@@ -36,8 +37,9 @@ const option = (name: string) => {
 const caseId = option("case") ?? "64B-100";
 const durationMs = Number(option("duration") ?? 5000);
 const ids = args.length > 0 ? args : ["ws", "uniws-node"];
-const testCase = CASES.find((c) => c.id === caseId);
-if (testCase === undefined) throw new Error(`no case ${caseId}; cases: ${CASES.map((c) => c.id).join(", ")}`);
+const handshakes = caseId === "handshake";
+const testCase = handshakes ? { id: "handshake", label: "handshakes", connections: 0, size: 0, text: false, inflight: 0 } : CASES.find((c) => c.id === caseId);
+if (testCase === undefined) throw new Error(`no case ${caseId}; cases: ${CASES.map((c) => c.id).join(", ")}, handshake`);
 const dir = join(ROOT, "bench/profiles");
 mkdirSync(dir, { recursive: true });
 
@@ -48,6 +50,7 @@ export function layer(node: ProfileNode): string {
   if (url.includes("/packages/core/")) return "uniws core";
   if (url.includes("/packages/adapter-node/")) return "uniws node adapter";
   if (url.includes("/packages/adapter-hono/")) return "uniws hono adapter";
+  if (url.includes("/packages/adapter-bun/")) return "uniws bun adapter";
   if (url.includes("/node_modules/ws/")) return "ws";
   for (const name of ["crossws", "hono", "@hono"]) if (url.includes(`/node_modules/${name}/`)) return name;
   if (url.includes("/bench/servers/")) return "bench server";
@@ -100,15 +103,20 @@ function summarize(profile: Profile, messages: number): void {
 for (const id of ids) {
   // A registered Node server, or any bench/servers/<name>.mjs (an experiment).
   const spec = SERVERS.find((s) => s.id === id) ?? ({ id, label: id, runtime: "node", kind: "reference", baseline: "ws", file: `${id}.mjs` } satisfies ServerSpec);
-  if (spec.runtime !== "node") throw new Error(`${id} is not a Node server`);
+  // Bun writes the same .cpuprofile format with the same flags; Deno has no --cpu-prof.
+  if (spec.runtime === "deno") throw new Error(`${id} runs on Deno, which cannot write a CPU profile`);
   const started = Date.now();
   const name = id.replace(/^.*\//, "");
   const server = await startServer(spec, ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${caseId}-${started}.cpuprofile`]);
-  const job = { mode: "load", url: server.url, serverPid: server.pid, connections: testCase.connections, size: testCase.size, text: testCase.text, inflight: testCase.inflight, warmupMs: 500, durationMs };
-  const result = await runClient<LoadResult>(job, durationMs + 30_000);
+  const job = handshakes
+    ? { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs: 500, durationMs }
+    : { mode: "load", url: server.url, serverPid: server.pid, connections: testCase.connections, size: testCase.size, text: testCase.text, inflight: testCase.inflight, warmupMs: 500, durationMs };
+  const run = await runClient<LoadResult | HandshakeResult>(job, durationMs + 30_000);
+  // A handshake counts as one "message" in the per-unit figures.
+  const result = "handshakes" in run ? { ...run, messages: run.handshakes } : run;
   await server.stop();
   const file = readdirSync(dir).filter((f) => f.startsWith(`${name}-${caseId}-${started}`)).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-  console.log(`${spec.label}, ${testCase.label}: ${Math.round(result.messages / result.seconds)} msg/s, ${((result.serverCpuSeconds * 1e6) / result.messages).toFixed(2)} µs CPU/msg in the window`);
+  console.log(`${spec.label}, ${testCase.label}: ${Math.round(result.messages / result.seconds)} ${handshakes ? "handshakes" : "msg"}/s, ${((result.serverCpuSeconds * 1e6) / result.messages).toFixed(2)} µs CPU per ${handshakes ? "handshake" : "message"} in the window`);
   if (file === undefined) {
     console.log("  no profile written");
     continue;

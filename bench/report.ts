@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HANDSHAKE_PARALLEL, HANDSHAKE_TARGET_CPU, LARGE_TARGET, SEED_CASES } from "./cases.ts";
+import { HANDSHAKE_PARALLEL, HANDSHAKE_TARGET_CPU, LARGE_TARGET, SCALE, SEED_CASES } from "./cases.ts";
 import { cpuPerMessage, type HandshakeSample, median, medianOf, ratio, type Results, throughput } from "./results.ts";
 import { ROOT } from "./servers.ts";
 import { IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS } from "./servers/settings.mjs";
@@ -242,8 +242,11 @@ function scaleSection(results: Results): string {
   const samples = results.scale ?? [];
   if (samples.length === 0) return "Not measured in this run.";
   const s0 = samples[0]!;
+  const limited = s0.target < SCALE.connections
+    ? ` (not ${SCALE.connections.toLocaleString("en-US")}: the open-files limit here is ${s0.openFilesLimit?.toLocaleString("en-US")} and cannot be raised — the container lacks CAP_SYS_RESOURCE — so the case stays under it; where \`ulimit -n\` can be raised the bench opens ${SCALE.connections.toLocaleString("en-US")})`
+    : "";
   const lines = [
-    `One Node process (its open-files limit raised) holds ${s0.target.toLocaleString("en-US")} sockets from one client, spread over two listening ports of the same server; each socket sent one 64 B message. Keep-alive every ${s0.keepAliveIntervalMs / 1000} s (timeout ${KEEP_ALIVE_TIMEOUT_MS / 1000} s on uniws; \`ws\` runs its README's heartbeat) and an idle timeout longer than the case. After every socket is open and 3 s have passed, the server's CPU is read over a ${fixed(s0.windowSeconds, 0)} s window in which every socket is pinged and answers.`,
+    `One Node process (its open-files limit raised) holds ${s0.target.toLocaleString("en-US")} sockets${limited} from one client, spread over two listening ports of the same server; each socket sent one 64 B message. Keep-alive every ${s0.keepAliveIntervalMs / 1000} s (timeout ${KEEP_ALIVE_TIMEOUT_MS / 1000} s on uniws; \`ws\` runs its README's heartbeat) and an idle timeout longer than the case. After every socket is open and 3 s have passed, the server's CPU is read over a ${fixed(s0.windowSeconds, 0)} s window in which every socket is pinged and answers.`,
     "",
     "| server | open | opened in | RSS | KiB per connection (1,000 → all) | idle CPU (keep-alive), % of a core | µs CPU per socket per keep-alive period |",
     "|---|---:|---:|---:|---:|---:|---:|",

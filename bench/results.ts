@@ -72,6 +72,8 @@ export interface ScaleSample {
   keepAliveIntervalMs: number;
   /** Seconds the client took to open every socket. */
   openSeconds: number;
+  /** The open-files limit the server and client ran with (the scale case stays under it). */
+  openFilesLimit?: number;
 }
 
 export interface Results {

@@ -17,7 +17,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import type { HandshakeResult, IdleResult, LoadResult, ScaleResult } from "./client.ts";
 import { machineInfo } from "./machine.ts";
-import { missingReason, type RunningServer, runClient, startServer } from "./process.ts";
+import { missingReason, openFilesLimit, type RunningServer, runClient, startServer } from "./process.ts";
 import { printTable, writeReport } from "./report.ts";
 import { CASES, DEFLATE_CASE, HANDSHAKE_PARALLEL, SCALE } from "./cases.ts";
 import { type Case, type DeflateSample, type HandshakeSample, type MemorySample, type Results, type Sample, type ScaleSample } from "./results.ts";
@@ -185,7 +185,10 @@ async function handshakeRounds(specs: ServerSpec[]): Promise<HandshakeSample[]> 
 /** One Node process holding {@link SCALE}.connections idle sockets with keep-alive on: memory, and CPU per second while idle. */
 async function scaleCase(specs: ServerSpec[]): Promise<ScaleSample[]> {
   const samples: ScaleSample[] = [];
-  const connections = quick ? 5_000 : SCALE.connections;
+  // One process holds one descriptor per socket (and the client as many): stay under the limit it can get.
+  const limit = openFilesLimit();
+  const connections = Math.min(quick ? 5_000 : SCALE.connections, limit - 1_000);
+  if (connections < SCALE.connections) log(`scale: the open-files limit here is ${limit} (it cannot be raised), so ${connections} connections instead of ${SCALE.connections}`);
   for (const spec of specs.filter((s) => s.id === "ws" || s.id === "uniws-node")) {
     const env = { BENCH_SECOND_PORT: "1", BENCH_KEEPALIVE_MS: String(SCALE.keepAliveIntervalMs), BENCH_IDLE_MS: String(SCALE.idleTimeoutMs) };
     let server: RunningServer;
@@ -209,6 +212,7 @@ async function scaleCase(specs: ServerSpec[]): Promise<ScaleSample[]> {
         windowSeconds: result.windowSeconds,
         keepAliveIntervalMs: SCALE.keepAliveIntervalMs,
         openSeconds: result.openSeconds,
+        openFilesLimit: limit,
       };
       samples.push(s);
       log(`scale ${spec.label.padEnd(24)} ${s.open}/${connections} open (${s.failed} failed) in ${s.openSeconds.toFixed(1)} s, RSS ${(s.rssAll / 2 ** 20).toFixed(0)} MiB, idle CPU ${(s.idleCpuPerSecond * 100).toFixed(2)}% of a core`);

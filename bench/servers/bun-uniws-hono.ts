@@ -3,7 +3,7 @@
 import { createWebSocket } from "@uniws/hono";
 import { bunRuntime } from "@uniws/hono/bun";
 import { Hono } from "hono";
-import { echo, HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, ready } from "./settings.mjs";
+import { HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, loop, ready, seedEcho } from "./settings.mjs";
 
 const app = new Hono();
 const runtime = bunRuntime();
@@ -14,7 +14,8 @@ app.get(
     async (context) => {
       if (!context.isWebSocketRequest) return context.reject(400);
       const socket = await context.accept();
-      await echo(socket);
+      if (loop === "seed") return await seedEcho(socket);
+      for await (const message of socket) await socket.send(message.data);
     },
     { keepAliveInterval: KEEP_ALIVE_INTERVAL_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, idleTimeout: IDLE_TIMEOUT_MS },
   ),

@@ -4,7 +4,7 @@ import { serve } from "@hono/node-server";
 import { createWebSocket } from "@uniws/hono";
 import { nodeRuntime } from "@uniws/hono/node";
 import { Hono } from "hono";
-import { echo, HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, ready } from "./settings.mjs";
+import { HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, loop, ready, seedEcho } from "./settings.mjs";
 
 const app = new Hono();
 const runtime = nodeRuntime({ app });
@@ -15,7 +15,8 @@ app.get(
     async (context) => {
       if (!context.isWebSocketRequest) return context.reject(400);
       const socket = await context.accept();
-      await echo(socket);
+      if (loop === "seed") return await seedEcho(socket);
+      for await (const message of socket) await socket.send(message.data);
     },
     { keepAliveInterval: KEEP_ALIVE_INTERVAL_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, idleTimeout: IDLE_TIMEOUT_MS },
   ),

@@ -2,13 +2,14 @@
 // timeout as the raw server, written as its docs show.
 import { createServer } from "node:http";
 import { NodeWebSocketServer } from "@uniws/node";
-import { DEFLATE, deflate, echo, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, listen } from "./settings.mjs";
+import { DEFLATE, deflate, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, listen, loop, seedEcho } from "./settings.mjs";
 
 const sockets = new NodeWebSocketServer(
   async (context) => {
     if (!context.isWebSocketRequest) return context.reject(400);
     const socket = await context.accept({ dangerousEnableCompression: deflate });
-    await echo(socket);
+    if (loop === "seed") return await seedEcho(socket);
+    for await (const message of socket) await socket.send(message.data);
   },
   {
     keepAliveInterval: KEEP_ALIVE_INTERVAL_MS,

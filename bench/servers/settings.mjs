@@ -27,18 +27,16 @@ export const deflate = env("BENCH_DEFLATE") === "1";
 
 /**
  * How the uniws servers echo: "iterate" (the default) is the idiomatic
- * `for await (const m of socket) await socket.send(m.data)`; "seed" (BENCH_LOOP=seed)
- * is the seed's sample loop: `receive(buffer)` into one 4 KiB buffer per socket and
- * `send(buffer.subarray(0, count), { type, endOfMessage })` of each part.
+ * `for await (const m of socket) await socket.send(m.data)`, written in each server's
+ * handler; "seed" (BENCH_LOOP=seed) is the seed's sample loop, {@link seedEcho}.
  */
 export const loop = env("BENCH_LOOP") === "seed" ? "seed" : "iterate";
 
-/** Echoes every message on a uniws socket, the way {@link loop} says, until the peer closes. */
-export async function echo(socket) {
-  if (loop === "iterate") {
-    for await (const message of socket) await socket.send(message.data);
-    return;
-  }
+/**
+ * The seed's sample loop: `receive(buffer)` into one 4 KiB buffer per socket and
+ * `send(buffer.subarray(0, count), { type, endOfMessage })` of each part, until the peer closes.
+ */
+export async function seedEcho(socket) {
   const buffer = new Uint8Array(4096);
   let result = await socket.receive(buffer);
   while (result.type !== "close") {

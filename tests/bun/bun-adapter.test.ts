@@ -313,6 +313,21 @@ describe("Bun adapter compression", () => {
     expect(seen).toBe("permessage-deflate; client_max_window_bits");
     client.destroy();
   });
+
+  test("OfferDeclined_HandlerStillSeesTheClientsOfferAfterAccept", async () => {
+    // Without compression the upgrade strips the offer from the request Bun sees; the handler's view keeps it.
+    let seen: [string | null, string | null] | undefined;
+    const sockets = new BunWebSocketServer(async (context) => {
+      const socket = await context.accept();
+      seen = [context.headers.get("sec-websocket-extensions"), new Headers(context.headers).get("sec-websocket-extensions")];
+      await socket.closed;
+    });
+    const port = serve(sockets);
+    const { client } = await RawClient.open(port, "/ws", { "Sec-WebSocket-Extensions": "permessage-deflate" });
+    await until(() => seen !== undefined, 5000, "the handler");
+    expect(seen).toEqual(["permessage-deflate", "permessage-deflate"]);
+    client.destroy();
+  });
 });
 
 /** A self-signed leaf certificate for 127.0.0.1, in a temporary directory. */

@@ -89,9 +89,12 @@ class BunEngineSocket implements EngineSocket {
 
   send(data: string | Uint8Array, options: EngineSendOptions): void {
     const ws = this.#ws;
+    // Asking Bun to compress costs CPU even where permessage-deflate was not negotiated (about 10-20% of a
+    // 64 KiB echo, docs/benchmarks.md): ask only where it was.
+    const compress = options.compress && ws.data.extensions !== "";
     const status = options.text
-      ? ws.sendText(typeof data === "string" ? data : decoder.decode(data), options.compress)
-      : ws.sendBinary(data as Uint8Array, options.compress);
+      ? ws.sendText(typeof data === "string" ? data : decoder.decode(data), compress)
+      : ws.sendBinary(data as Uint8Array, compress);
     // The adapter sets no backpressure limit, so Bun drops only when the connection is already gone
     // (an empty payload also reports 0). Anything else would be data lost silently: fail the connection.
     const size = typeof data === "string" ? data.length : data.byteLength;

@@ -7,6 +7,8 @@
 import type { Server, WebSocketHandler as BunWebSocketHandler } from "bun";
 import {
   type EngineEvents,
+  type HandshakeRequest,
+  type LazyHeaders,
   type ShutdownOptions,
   type UpgradeBinding,
   type UpgradePlan,
@@ -44,6 +46,60 @@ export interface BunServeOptions {
 const EXTENSIONS = "sec-websocket-extensions";
 
 const notFound: Fallback = () => new Response("Not Found", { status: 404 });
+
+// The request as the core reads it, built lazily: the URL when first asked for, and the headers read in
+// place. The upgrade rewrites the request's extension offer for Bun (see #upgrade), so the client's own
+// offer is kept aside first; a web `Headers` copy is made only if the handler asks for every header.
+class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
+  readonly method: string;
+  readonly httpVersion = "1.1" as const;
+  readonly #request: Request;
+  readonly #server: BunServer;
+  #url: URL | undefined;
+  #remoteAddress: string | null | undefined;
+  // The client's Sec-WebSocket-Extensions once the upgrade has rewritten it (null: it sent none).
+  #offer: string | null | undefined;
+
+  constructor(request: Request, server: BunServer) {
+    this.#request = request;
+    this.#server = server;
+    this.method = request.method;
+  }
+
+  get url(): URL {
+    return (this.#url ??= new URL(this.#request.url));
+  }
+
+  get remoteAddress(): string | undefined {
+    if (this.#remoteAddress === undefined) this.#remoteAddress = this.#server.requestIP(this.#request)?.address ?? null;
+    return this.#remoteAddress ?? undefined;
+  }
+
+  get headers(): LazyHeaders {
+    return this;
+  }
+
+  get(name: string): string | null {
+    if (this.#offer !== undefined && name.toLowerCase() === EXTENSIONS) return this.#offer;
+    return this.#request.headers.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== null;
+  }
+
+  toHeaders(): Headers {
+    const headers = new Headers(this.#request.headers);
+    if (this.#offer === null) headers.delete(EXTENSIONS);
+    else if (this.#offer !== undefined) headers.set(EXTENSIONS, this.#offer);
+    return headers;
+  }
+
+  /** Called before the upgrade rewrites the request's extension offer. */
+  keepOffer(): void {
+    this.#offer ??= this.#request.headers.get(EXTENSIONS);
+  }
+}
 
 /**
  * WebSocket support for `Bun.serve`. Create one per handler and spread
@@ -111,14 +167,15 @@ export class BunWebSocketServer {
    * else the response: the handler's, or `fallback`'s when it answered nothing.
    */
   async fetch(request: Request, server: BunServer, fallback: Fallback = notFound): Promise<Response | undefined> {
+    const handshake = new BunHandshakeRequest(request, server);
     const binding: UpgradeBinding = {
       capabilities: BUN_CAPABILITIES,
-      upgrade: (plan, events) => this.#upgrade(request, server, plan, events),
+      upgrade: (plan, events) => {
+        // The upgrade may rewrite the request's extension offer for Bun: the handler sees the client's own headers.
+        handshake.keepOffer();
+        return this.#upgrade(request, server, plan, events);
+      },
     };
-    // The upgrade may rewrite the request's extension offer for Bun: the handler sees the client's own headers.
-    const headers = request.headers.has(EXTENSIONS) ? new Headers(request.headers) : request.headers;
-    const remoteAddress = server.requestIP(request)?.address;
-    const handshake = { method: request.method, url: new URL(request.url), headers, httpVersion: "1.1" as const, remoteAddress };
     const outcome = await this.#host.dispatch(handshake, { request, server }, binding);
     if (outcome.kind === "response") return outcome.response;
     if (outcome.kind === "upgraded") return undefined;

@@ -69,6 +69,10 @@ export interface AttachOptions {
 // An HTTP/2 stream has no bytes read ahead of the WebSocket's first frame.
 const EMPTY = Buffer.alloc(0);
 
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /**
  * WebSocket support for Node servers. Create one per handler, `attach` it to an
  * HTTP or HTTPS server, and route plain requests to it with `handleRequest` when
@@ -132,7 +136,8 @@ export class NodeWebSocketServer {
       listenForConnect(server, wanted, (stream, headers) => void this.handleStream(stream, headers));
     }
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (!matches(toHandshakeRequest(req).url)) {
+      // Without a path every upgrade is ours: no URL to build for it.
+      if (options.path !== undefined && !matches(toHandshakeRequest(req).url)) {
         // Leave it to another upgrade listener; if there is none, nobody else will answer.
         if (server.listenerCount("upgrade") === 1) void writeRawResponse(socket, new Response(null, { status: 404 }));
         return;
@@ -154,8 +159,9 @@ export class NodeWebSocketServer {
 
   /** Handles one HTTP/1.1 `upgrade` event. */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
-    socket.on("error", () => socket.destroy());
+    // Until `ws` owns the socket, a reset by the client must not become an uncaught error. A shared
+    // listener: a closure here would keep the request and `head` alive for the connection's life.
+    socket.on("error", destroyOnError);
     const binding: UpgradeBinding = {
       capabilities: NODE_CAPABILITIES,
       upgrade: (plan, events) => this.#upgrade(req, socket, head, plan, events),

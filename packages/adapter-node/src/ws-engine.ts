@@ -125,25 +125,64 @@ class WsEngineSocket implements EngineSocket {
   }
 }
 
+// What the shared listeners below find on the `ws` socket and its transport: the connection's binding.
+const BINDING = Symbol("uniws.binding");
+
+interface Bound {
+  [BINDING]: WsBinding;
+}
+
+const bindingOf = (emitter: WsWebSocket | Duplex): WsBinding => (emitter as unknown as Bound)[BINDING];
+
+// One object per connection holds what its listeners need; the listeners themselves are shared by every
+// connection (`ws` and Node call them with `this` set to the emitter), so an idle socket costs no closures.
+class WsBinding {
+  readonly events: EngineEvents;
+  lastError: unknown;
+
+  constructor(events: EngineEvents) {
+    this.events = events;
+  }
+}
+
+function onMessage(this: WsWebSocket, data: Buffer, isBinary: boolean): void {
+  // Large text stays the UTF-8 bytes `ws` validated: the core decodes it only if it is handed out whole.
+  bindingOf(this).events.message(isBinary || data.byteLength > TEXT_AS_STRING_MAX ? data : data.toString("utf8"), isBinary);
+}
+
+// A Ping from the peer proves it alive as much as a Pong; `ws` answers it itself (autoPong).
+function onPong(this: WsWebSocket): void {
+  bindingOf(this).events.pong();
+}
+
+function onError(this: WsWebSocket, error: Error): void {
+  bindingOf(this).lastError = error;
+}
+
+function onClose(this: WsWebSocket, code: number, reason: Buffer): void {
+  const { events, lastError } = bindingOf(this);
+  // After a protocol error `ws` reports the code it sent (1002, 1007, 1009); the peer sent no valid Close (RFC 6455 §7.1.5).
+  if (lastError !== undefined) events.closed(1006, "", lastError);
+  else events.closed(code, reason.toString("utf8"));
+}
+
+function onDrain(this: Duplex): void {
+  bindingOf(this).events.drained();
+}
+
 /**
  * Wires an upgraded `ws` socket (over `transport`, with the negotiated `extensions` header value) to the core's
  * `events` and reports it open.
  */
 export function bindWsSocket(ws: WsWebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
-  let lastError: unknown;
-  ws.on("message", (data: Buffer, isBinary: boolean) => {
-    // Large text stays the UTF-8 bytes `ws` validated: the core decodes it only if it is handed out whole.
-    events.message(isBinary || data.byteLength > TEXT_AS_STRING_MAX ? data : data.toString("utf8"), isBinary);
-  });
-  // A Ping from the peer proves it alive as much as a Pong; `ws` answers it itself (autoPong).
-  ws.on("pong", () => events.pong());
-  ws.on("ping", () => events.pong());
-  ws.on("error", (error: Error) => (lastError = error));
-  ws.on("close", (code: number, reason: Buffer) => {
-    // After a protocol error `ws` reports the code it sent (1002, 1007, 1009); the peer sent no valid Close (RFC 6455 §7.1.5).
-    if (lastError !== undefined) events.closed(1006, "", lastError);
-    else events.closed(code, reason.toString("utf8"));
-  });
-  transport.on("drain", () => events.drained());
+  const binding = new WsBinding(events);
+  (ws as unknown as Bound)[BINDING] = binding;
+  (transport as unknown as Bound)[BINDING] = binding;
+  ws.on("message", onMessage);
+  ws.on("pong", onPong);
+  ws.on("ping", onPong);
+  ws.on("error", onError);
+  ws.on("close", onClose);
+  transport.on("drain", onDrain);
   events.opened(new WsEngineSocket(ws, transport, extensions));
 }

@@ -10,13 +10,13 @@
  */
 import { CloseStatus, validateCloseStatus } from "./close-status.ts";
 import { type ContextHost, type DispatchOutcome, RequestContext, textResponse, type WebSocketHandler } from "./context.ts";
-import type { UpgradeBinding, UpgradePlan } from "./engine.ts";
+import type { EngineCapabilities, UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { type HandshakeRequest, isOriginAllowed, readHandshake } from "./handshake.ts";
 import { ServerMetrics, type WebSocketServerStats } from "./metrics.ts";
 import { type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } from "./options.ts";
 import { WebSocketError } from "./errors.ts";
 import { Scheduler } from "./scheduler.ts";
-import { UniWebSocket } from "./socket.ts";
+import { type SocketSettings, UniWebSocket } from "./socket.ts";
 
 export type { DispatchOutcome, ResponseBody, ResponseHeaders, WebSocketContext, WebSocketHandler } from "./context.ts";
 
@@ -191,13 +191,29 @@ export class WebSocketHost<Native = unknown> {
 
   /** Creates and tracks the socket an accept opens (called by the request's context). */
   #createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
+    const socket = new UniWebSocket(this.#settingsFor(plan, binding.capabilities), plan.subProtocol);
+    this.#sockets.add(socket);
+    return socket;
+  }
+
+  // Sockets with the same engine and keep-alive share one settings object (on most servers, every socket).
+  readonly #sharedSettings: SocketSettings[] = [];
+
+  #settingsFor(plan: UpgradePlan, capabilities: EngineCapabilities): SocketSettings {
+    // Without ping control the adapter maps keep-alive onto the engine's own timer.
+    const keepAliveInterval = capabilities.pingControl ? plan.keepAliveInterval : 0;
+    const keepAliveTimeout = capabilities.pingControl ? plan.keepAliveTimeout : 0;
+    // A timer armed by one request's socket must not touch another request's (workerd forbids it).
+    const scoped = capabilities.requestScopedIo === true;
+    if (!scoped) {
+      for (const settings of this.#sharedSettings) {
+        if (settings.capabilities === capabilities && settings.keepAliveInterval === keepAliveInterval && settings.keepAliveTimeout === keepAliveTimeout) return settings;
+      }
+    }
     const { options } = this;
-    const { capabilities } = binding;
-    const socket = new UniWebSocket({
-      subProtocol: plan.subProtocol,
-      // Without ping control the adapter maps keep-alive onto the engine's own timer.
-      keepAliveInterval: capabilities.pingControl ? plan.keepAliveInterval : 0,
-      keepAliveTimeout: capabilities.pingControl ? plan.keepAliveTimeout : 0,
+    const settings: SocketSettings = {
+      keepAliveInterval,
+      keepAliveTimeout,
       idleTimeout: options.idleTimeout,
       closeTimeout: options.closeTimeout,
       maxMessageSize: options.maxMessageSize,
@@ -210,11 +226,11 @@ export class WebSocketHost<Native = unknown> {
       byteBurst: options.byteBurst,
       metrics: this.#metrics,
       capabilities,
-      // A timer armed by one request's socket must not touch another request's (workerd forbids it).
-      scheduler: capabilities.requestScopedIo === true ? new Scheduler(10, options.onError) : this.#scheduler,
+      scheduler: scoped ? new Scheduler(10, options.onError) : this.#scheduler,
       onEnded: this.#forget,
-    });
-    this.#sockets.add(socket);
-    return socket;
+    };
+    // Bounded: accept contexts may pick keep-alive per socket.
+    if (!scoped && this.#sharedSettings.length < 16) this.#sharedSettings.push(settings);
+    return settings;
   }
 }

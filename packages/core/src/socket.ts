@@ -95,7 +95,6 @@ interface Partial {
 
 /** Settings a socket is created with. */
 export interface SocketSettings extends LivenessSettings, InboundRateSettings {
-  readonly subProtocol: string | undefined;
   readonly maxMessageSize: number;
   readonly sendHighWaterMark: number;
   /** 0 when off. */
@@ -168,15 +167,15 @@ function exceeds(data: string | Uint8Array, max: number): boolean {
 export class UniWebSocket implements AsyncIterable<DataMessage> {
   /** The sub-protocol selected at accept, or `undefined`. */
   readonly subProtocol: string | undefined;
-  /** Settles (never rejects) when the connection has ended. */
-  readonly closed: Promise<CloseResult>;
 
   #state: WebSocketState = "connecting";
   #engine: EngineSocket | undefined;
   readonly #settings: SocketSettings;
   readonly #liveness: Liveness;
   readonly #events: EngineEvents & LivenessActions;
-  #resolveClosed!: (result: CloseResult) => void;
+  // Made when first asked for: most sockets' end is never awaited.
+  #closed: Promise<CloseResult> | undefined;
+  #resolveClosed: ((result: CloseResult) => void) | undefined;
   #openWaiter: { resolve: (socket: UniWebSocket) => void; reject: (error: unknown) => void } | undefined;
   #pendingClose: { code: number; reason: string } | undefined;
   #result: CloseResult | undefined;
@@ -209,17 +208,26 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   static readonly #unflushed = new Set<UniWebSocket>();
   static #flushTimer: ReturnType<typeof setTimeout> | undefined;
   // Each waits until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
-  #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; mark: number }> = [];
+  // Made when a sender first waits: most sockets never do.
+  #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; mark: number }> | undefined;
   #drainPoll: ScheduledTask | undefined;
 
-  /** @internal Created by the core when a request is accepted. */
-  constructor(settings: SocketSettings) {
+  /** @internal Created by the core when a request is accepted; `settings` may be shared by many sockets. */
+  constructor(settings: SocketSettings, subProtocol: string | undefined) {
     this.#settings = settings;
-    this.subProtocol = settings.subProtocol;
-    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.subProtocol = subProtocol;
     this.#events = new UniWebSocket.#Events(this);
     this.#liveness = new Liveness(settings, this.#events, settings.scheduler);
     this.#inboundLimit = hasInboundLimit(settings) ? new InboundRateLimit(settings, now()) : undefined;
+  }
+
+  /** Settles (never rejects) when the connection has ended. */
+  get closed(): Promise<CloseResult> {
+    if (this.#closed === undefined) {
+      const result = this.#result;
+      this.#closed = result !== undefined ? Promise.resolve(result) : new Promise((resolve) => (this.#resolveClosed = resolve));
+    }
+    return this.#closed;
   }
 
   /** The socket's state. */
@@ -279,16 +287,26 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   /** Iterates whole data messages until the peer closes or the connection ends. */
   [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
-    const socket = this;
-    return {
-      next: () => socket.#receive("iterate", undefined) as Promise<IteratorResult<DataMessage>>,
-      // Leaving a `for await` early stops the iteration only: the socket stays as it is.
-      return: () => Promise.resolve(DONE),
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+    return new UniWebSocket.#Iterator(this);
   }
+
+  // One small object per iteration, its methods on the prototype (no closures kept for the socket's life).
+  static #Iterator = class SocketIterator implements AsyncIterableIterator<DataMessage> {
+    readonly #socket: UniWebSocket;
+    constructor(socket: UniWebSocket) {
+      this.#socket = socket;
+    }
+    next(): Promise<IteratorResult<DataMessage>> {
+      return this.#socket.#receive("iterate", undefined);
+    }
+    // Leaving a `for await` early stops the iteration only: the socket stays as it is.
+    return(): Promise<IteratorResult<DataMessage>> {
+      return Promise.resolve(DONE);
+    }
+    [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
+      return this;
+    }
+  };
 
   /**
    * Sends a message, or a part of one with `endOfMessage: false`. Resolves when the
@@ -307,7 +325,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const engine = this.#engine!;
     if (!retained && engine.bufferedAmount <= this.#settings.sendHighWaterMark) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.#drainWaiters.push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
+      (this.#drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
       // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
       if (retained || !this.#settings.capabilities.drainEvent) this.#pollDrain();
     });
@@ -481,14 +499,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.#settleDrainWaiters();
     this.#wake();
     this.#settings.onEnded?.(this);
-    this.#resolveClosed(this.#result);
+    this.#resolveClosed?.(this.#result);
+    this.#resolveClosed = undefined;
   }
 
   #drained(): void {
     const engine = this.#engine;
-    if (engine === undefined || this.#drainWaiters.length === 0) return;
-    const buffered = engine.bufferedAmount;
     const waiters = this.#drainWaiters;
+    if (engine === undefined || waiters === undefined || waiters.length === 0) return;
+    const buffered = engine.bufferedAmount;
     this.#drainWaiters = waiters.filter((waiter) => buffered > waiter.mark);
     for (const waiter of waiters) if (buffered <= waiter.mark) waiter.resolve();
   }
@@ -618,7 +637,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const task: ScheduledTask = {
       onDue: (time) => {
         this.#drained();
-        if (this.#drainWaiters.length > 0 && this.#result === undefined) return time + 10;
+        if (this.#drainWaiters !== undefined && this.#drainWaiters.length > 0 && this.#result === undefined) return time + 10;
         this.#drainPoll = undefined;
         return undefined;
       },
@@ -630,8 +649,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #settleDrainWaiters(): void {
     if (this.#drainPoll !== undefined) this.#settings.scheduler.cancel(this.#drainPoll);
     this.#drainPoll = undefined;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
+    const waiters = this.#drainWaiters ?? [];
+    this.#drainWaiters = undefined;
     // After a clean close the queued data went out ahead of the Close frame; after an abort it may not have.
     for (const waiter of waiters) {
       if (this.#result?.wasClean) waiter.resolve();
