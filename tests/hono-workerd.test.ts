@@ -187,6 +187,21 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     next.client.destroy();
   });
 
+  test("MessageOverWorkerdOwnLimit_Closed1009_SocketEndsAndItsPlaceIsFreed", async () => {
+    const first = await open("/platform-limit");
+    first.client.send(Opcode.binary, new Uint8Array(2 * 1024 * 1024));
+    expect((await first.client.readClose()).code).toBe(1009);
+    first.client.destroy();
+    const stats = async () => await (await fetch(`http://127.0.0.1:${port}/platform-limit/stats`)).json();
+    const deadline = Date.now() + 5000;
+    while ((await stats()).activeConnections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await stats()).toMatchObject({ activeConnections: 0, closedConnections: { 1006: 1 } });
+    const next = await open("/platform-limit");
+    next.client.sendText("still served");
+    expect(await next.client.readText()).toBe("still served");
+    next.client.destroy();
+  });
+
   test("RateLimit_OverBurst_Closed1008NamingTheLimit", async () => {
     const { client } = await open("/rate");
     for (let i = 0; i < 3; i++) client.sendText(`m${i}`);

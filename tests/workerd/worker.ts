@@ -88,6 +88,10 @@ const limited = webSocket(async (context) => {
 }, { maxConnections: 1 });
 app.get("/limited-connections", limited);
 app.get("/limited-connections/stats", (c) => c.json(limited.stats()));
+// A message over workerd's own limit (1 MiB): workerd answers 1009 and reports an error, no close event.
+const platformLimited = webSocket(echo, { maxConnections: 1 });
+app.get("/platform-limit", platformLimited);
+app.get("/platform-limit/stats", (c) => c.json(platformLimited.stats()));
 app.get("/rate", webSocket(echo, { maxMessagesPerSecond: 1, messageBurst: 2, onError: () => {} }));
 app.get("/address", webSocket(async (context) => {
   const socket = await context.accept();

@@ -80,10 +80,12 @@ export const DURABLE_OBJECT_CAPABILITIES: EngineCapabilities = { ...WORKERD_CAPA
 
 /**
  * workerd's differences from the core's web engine: it cannot drop a connection
- * without a Close frame (1011 is the nearest) and does not answer a peer's Close
- * itself (RFC 6455 §5.5.1 asks the server to).
+ * without a Close frame (1011 is the nearest), does not answer a peer's Close
+ * itself (RFC 6455 §5.5.1 asks the server to), and ends a connection that fails
+ * (a message over its own 1 MiB limit, answered 1009) with an `error` event and
+ * no `close` (as the Hibernation API's `webSocketError`).
  */
-export const WORKERD_ENGINE: WebEngineOptions = { abortClose: 1011, answerPeerClose: true };
+export const WORKERD_ENGINE: WebEngineOptions = { abortClose: 1011, answerPeerClose: true, errorEnds: true };
 
 /** Throws what workerd cannot do for `plan`: waiting for a Pong needs a Ping first, and a Worker sends none. */
 export function checkWorkerdPlan(plan: UpgradePlan): void {

@@ -69,6 +69,11 @@ export interface WebEngineOptions {
    */
   readonly answerPeerClose?: boolean;
   /**
+   * An `error` event ends the connection: the runtime reports no `close` after it
+   * (workerd, on a message over its own size limit). @default false
+   */
+  readonly errorEnds?: boolean;
+  /**
    * The socket may only be touched from the request that opened it (a plain
    * Cloudflare Worker): the runtime's error for a use from elsewhere ("Cannot
    * perform I/O on behalf of a different request") is raised as a
@@ -247,8 +252,10 @@ export function bindWebSocket(socket: WebSocketLike, events: EngineEvents, optio
   socket.addEventListener("message", (event: WebSocketLikeMessageEvent) => link?.message(event.data));
   socket.addEventListener("error", (event: { error?: unknown; message?: string }) => {
     const error = event.error ?? new Error(event.message || "WebSocket error");
-    if (link !== undefined) link.error(error);
-    else if (!failed) {
+    if (link !== undefined) {
+      link.error(error);
+      if (options.errorEnds === true) link.closed({ code: 1006, reason: "", wasClean: false });
+    } else if (!failed) {
       failed = true;
       events.failed(error);
     }
