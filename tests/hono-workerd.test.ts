@@ -202,6 +202,21 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     next.client.destroy();
   });
 
+  test("PeerCloseWithUnsendableStatus_Answered1002_SocketEndsAbnormally", async () => {
+    for (const code of [999, 1004, 1006, 2999, 5000]) {
+      const { client } = await open("/strict-close");
+      client.sendClose(code);
+      expect(await client.readClose(), `peer's Close ${code}`).toEqual({ code: 1002, reason: "Invalid close status" });
+      client.destroy();
+      const stats = async () => await (await fetch(`http://127.0.0.1:${port}/strict-close/stats`)).json();
+      const deadline = Date.now() + 5000;
+      while ((await stats()).activeConnections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect((await stats()).activeConnections).toBe(0);
+    }
+    const stats = await (await fetch(`http://127.0.0.1:${port}/strict-close/stats`)).json();
+    expect(stats).toMatchObject({ closedConnections: { 1006: 5 } });
+  });
+
   test("RateLimit_OverBurst_Closed1008NamingTheLimit", async () => {
     const { client } = await open("/rate");
     for (let i = 0; i < 3; i++) client.sendText(`m${i}`);

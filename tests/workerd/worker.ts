@@ -92,6 +92,10 @@ app.get("/limited-connections/stats", (c) => c.json(limited.stats()));
 const platformLimited = webSocket(echo, { maxConnections: 1 });
 app.get("/platform-limit", platformLimited);
 app.get("/platform-limit/stats", (c) => c.json(platformLimited.stats()));
+// A peer's Close with a status no endpoint may send: answered 1002 by the middleware (workerd passes it on as clean).
+const strictClose = webSocket(echo, { maxConnections: 1 });
+app.get("/strict-close", strictClose);
+app.get("/strict-close/stats", (c) => c.json(strictClose.stats()));
 app.get("/rate", webSocket(echo, { maxMessagesPerSecond: 1, messageBurst: 2, onError: () => {} }));
 app.get("/address", webSocket(async (context) => {
   const socket = await context.accept();

@@ -11,6 +11,7 @@
  * @module
  */
 import type { EngineEvents, EngineSendOptions, EngineSocket, EngineTopics } from "./engine.ts";
+import { CloseStatus, isSendableCloseStatus } from "./close-status.ts";
 import { WebSocketError } from "./errors.ts";
 
 /** A `message` event: a string for text, an `ArrayBuffer` for binary (with `binaryType = "arraybuffer"`). */
@@ -210,11 +211,18 @@ export class WebEngineLink {
     if (this.#options.answerPeerClose === true && !closing && event.wasClean) {
       // Answer the peer's Close with the same status (RFC 6455 §5.5.1), unless the runtime already did.
       this.engine.closing = true;
+      // A status no endpoint may send (999, 1004, 5000, …) is a protocol error (RFC 6455 §7.4): 1002, as `ws` and Bun answer.
+      const invalid = event.code !== 1005 && !isSendableCloseStatus(event.code);
       try {
-        if (event.code === 1005) this.#socket.close();
+        if (invalid) this.#socket.close(CloseStatus.ProtocolError, "Invalid close status");
+        else if (event.code === 1005) this.#socket.close();
         else this.#socket.close(event.code, event.reason);
       } catch {
         // Already answered.
+      }
+      if (invalid) {
+        this.#events.closed(CloseStatus.Abnormal, "", new Error(`The peer closed with status ${event.code}, which no endpoint may send (RFC 6455 §7.4)`));
+        return;
       }
     }
     const report = this.#options.closeReport?.(event, closing, this.#lastError) ??
