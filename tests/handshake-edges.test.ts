@@ -65,6 +65,33 @@ describe(`handshake edges on ${runtime} (${adapter})`, async () => {
     client.destroy();
   });
 
+  // Pins the rows the runtimes' own HTTP servers decide (docs/semantics.md): if one changes, the row changes.
+  test("ContentLengthZero_Upgraded_ExceptDenoServeAnswers400BeforeTheHandler", async () => {
+    const { server, runs } = await echoServer();
+    const { client, answer } = await exchange(server, requestHead(server, { "Content-Length": "0" }));
+    if (runtime === "deno") {
+      expect(answer.status).toBe(400);
+      expect(runs).toEqual([]);
+    } else {
+      expect(answer.status).toBe(101);
+      await echoes(client);
+    }
+    client.destroy();
+  });
+
+  test("Http11WithoutHost_UpgradedOnNodeAndDeno_BunServeAnswers400BeforeTheHandler", async () => {
+    const { server, runs } = await echoServer();
+    const { client, answer } = await exchange(server, requestHead(server, { Host: undefined }));
+    if (runtime === "bun") {
+      expect(answer.status).toBe(400);
+      expect(runs).toEqual([]);
+    } else {
+      expect(answer.status).toBe(101);
+      await echoes(client);
+    }
+    client.destroy();
+  });
+
   test("UpgradeNamingMoreThanWebsocket_Answered400_HandlerNeverRuns", async () => {
     // RFC 6455 §4.2.1 asks only that Upgrade contain "websocket", but workerd upgrades nothing else: no runtime does.
     const { server, runs } = await echoServer();

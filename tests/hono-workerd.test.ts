@@ -217,6 +217,12 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     expect(stats).toMatchObject({ closedConnections: { 1006: 5 } });
   });
 
+  test("ContentLengthZero_Upgraded_Http11WithoutHost_Answered400", async () => {
+    // docs/semantics.md's rows that each runtime's HTTP server decides: workerd's.
+    expect((await answer("/ws", { "Content-Length": "0" })).status).toBe(101);
+    expect((await answer("/ws", { Host: undefined })).status).toBe(400);
+  });
+
   test("RateLimit_OverBurst_Closed1008NamingTheLimit", async () => {
     const { client } = await open("/rate");
     for (let i = 0; i < 3; i++) client.sendText(`m${i}`);
