@@ -217,6 +217,17 @@ describe("remoteAddress", () => {
     client.destroy();
   });
 
+  test("RemoteAddress_ReadOnlyAfterAccept_StillThePeersIp", async () => {
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      await socket.send(String(context.remoteAddress));
+      await socket.closed;
+    });
+    const { client } = await RawClient.open(server.port, "/ws");
+    expect(await client.readText()).toBe("127.0.0.1");
+    client.destroy();
+  });
+
   test("ForwardedRecipe_BelievedOnlyFromTrustedProxies_ReadFromTheRight", async () => {
     // examples/operations/forwarded.ts, as docs/operations.md gives it.
     const server = await startServer((context) => new Response(String(clientAddress(context, proxies))));

@@ -95,9 +95,13 @@ class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
     return headers;
   }
 
-  /** Called before the upgrade rewrites the request's extension offer. */
-  keepOffer(): void {
+  /**
+   * Called before the upgrade, which rewrites the request's extension offer and after
+   * which Bun's `requestIP` no longer knows the request (the address reads as null).
+   */
+  keepForUpgrade(): void {
     this.#offer ??= this.#request.headers.get(EXTENSIONS);
+    if (this.#remoteAddress === undefined) this.#remoteAddress = this.#server.requestIP(this.#request)?.address ?? null;
   }
 }
 
@@ -171,8 +175,9 @@ export class BunWebSocketServer {
     const binding: UpgradeBinding = {
       capabilities: BUN_CAPABILITIES,
       upgrade: (plan, events) => {
-        // The upgrade may rewrite the request's extension offer for Bun: the handler sees the client's own headers.
-        handshake.keepOffer();
+        // The upgrade may rewrite the request's extension offer for Bun, and Bun forgets the peer's address:
+        // the handler sees the client's own headers and address, also after accept().
+        handshake.keepForUpgrade();
         return this.#upgrade(request, server, plan, events);
       },
     };
