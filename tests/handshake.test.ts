@@ -92,6 +92,26 @@ describe("handshake", () => {
     expect((error as WebSocketError).code).toBe("NOT_WEBSOCKET_REQUEST");
   });
 
+  test("RejectWithNonFinalStatus_ThrowsRangeError_NoUpgradeAndNo101", async () => {
+    const errors: unknown[] = [];
+    const server = await startServer(async (context) => {
+      const status = Number(context.url.searchParams.get("status"));
+      try {
+        context.reject(status, "nope", { "X-Reason": "test" });
+      } catch (caught) {
+        errors.push(caught);
+        context.reject(403);
+      }
+    });
+    for (const status of [101, 100, 199, 600, 1000, 404.5]) {
+      const answer = await request(server.port, handshakeHeaders(server.port), "GET", `/ws?status=${status}`);
+      expect(answer.status, `reject(${status})`).toBe(403);
+    }
+    expect(errors).toHaveLength(6);
+    for (const error of errors) expect(error).toBeInstanceOf(RangeError);
+    expect((await request(server.port, handshakeHeaders(server.port), "GET", "/ws?status=599")).status).toBe(599);
+  });
+
   test.each([
     ["missing key", { "Sec-WebSocket-Key": undefined }],
     ["key of 15 bytes", { "Sec-WebSocket-Key": "AAAAAAAAAAAAAAAAAAAA" }],

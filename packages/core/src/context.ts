@@ -59,7 +59,8 @@ export interface WebSocketContext<Native = unknown> {
   accept(acceptContext?: WebSocketAcceptContext): Promise<UniWebSocket>;
   /**
    * Answers the request with an HTTP `status` (and optional `body` and `headers`) instead of upgrading.
-   * Throws `ALREADY_ANSWERED` when the request was already accepted or answered.
+   * Throws `ALREADY_ANSWERED` when the request was already accepted or answered, and a `RangeError`
+   * for a `status` that is not a final one (an integer from 200 to 599, RFC 9110 §15), on every runtime.
    */
   reject(status: number, body?: ResponseBody | null, headers?: ResponseHeaders): void;
 }
@@ -158,6 +159,10 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   }
 
   reject(status: number, body?: ResponseBody | null, headers?: ResponseHeaders): void {
+    // Runtimes disagree on other statuses (Bun sends a bare 101, which tells the client it was upgraded): refuse them all.
+    if (!Number.isInteger(status) || status < 200 || status > 599) {
+      throw new RangeError(`reject() takes a final HTTP status, an integer from 200 to 599 (RFC 9110 §15), got ${status}`);
+    }
     // Every runtime's Response takes these; the cast only bridges lib versions' narrower BufferSource.
     this.#respond({ kind: "response", response: new Response((body ?? null) as BodyInit | null, { status, headers }) });
   }
