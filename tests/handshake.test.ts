@@ -112,6 +112,16 @@ describe("handshake", () => {
     expect((await request(server.port, handshakeHeaders(server.port), "GET", "/ws?status=599")).status).toBe(599);
   });
 
+  test("HandlerReturnsInformationalResponse_Answers500_RangeErrorToOnError", async () => {
+    const errors: unknown[] = [];
+    // Node's Response cannot even be built with 101; Bun's and Deno's can, and would go out as a bare 101.
+    const server = await startServer(async () => new Response(null, { status: 101 }), { onError: (error) => errors.push(error) });
+    expect((await request(server.port, handshakeHeaders(server.port))).status).toBe(500);
+    expect((await fetch(`${server.url}/plain`)).status).toBe(500);
+    expect(errors).toHaveLength(2);
+    for (const error of errors) expect(error).toBeInstanceOf(RangeError);
+  });
+
   test.each([
     ["missing key", { "Sec-WebSocket-Key": undefined }],
     ["key of 15 bytes", { "Sec-WebSocket-Key": "AAAAAAAAAAAAAAAAAAAA" }],

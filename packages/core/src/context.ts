@@ -233,6 +233,8 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
 
   #returned(value: void | Response): void {
     if (value instanceof Response) {
+      // Bun and Deno would send a bare 1xx (a 101 tells the client it was upgraded); Node cannot build one: a fault.
+      if (value.status < 200) return this.#threw(new RangeError(`The handler returned a ${value.status} response; only final statuses (200 to 599) may answer`));
       if (this.#answer === undefined) this.#host.options.onError(new WebSocketError("ALREADY_ANSWERED", "The handler returned a Response after answering"));
       else this.#respond({ kind: "response", response: value });
     } else if (this.#answer !== undefined) {
