@@ -268,7 +268,7 @@ describe("slow consumer", () => {
     // The memory held for the socket never passed the limit and one message.
     expect(maxBuffered).toBeLessThanOrEqual(limit + slack);
     // Later sends reject at once; the bystander is unaffected.
-    await expect(slow!.send("late")).rejects.toMatchObject({ code: "INVALID_STATE" });
+    await expect(slow!.send("late")).rejects.toMatchObject({ code: "CONNECTION_CLOSED" });
     talker.sendText("still here");
     expect(await talker.readText()).toBe("still here");
     await expectReleased(server, 1);

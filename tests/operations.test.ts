@@ -137,15 +137,82 @@ describe("maxConnections", () => {
   });
 });
 
+/** Waits until the server holds no socket, then a little longer for the handlers' ends to be reported. */
+async function handlerDone(server: { connections(): number }): Promise<void> {
+  for (let waited = 0; server.connections() > 0 && waited < 5_000; waited += 20) await delay(20);
+  expect(server.connections()).toBe(0);
+  await delay(100);
+}
+
+describe("a close the server starts", () => {
+  test("Shutdown_HandlerStillSending_SendRejectsConnectionClosed_NothingLogged", async () => {
+    const errors: unknown[] = [];
+    let sendError: unknown;
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      try {
+        for (;;) {
+          await socket.send("tick");
+          await delay(20);
+        }
+      } catch (error) {
+        sendError = error;
+        throw error;
+      }
+    }, { onError: (error) => errors.push(error) });
+    const { client } = await RawClient.open(server.port, "/ws");
+    expect(await client.readText()).toBe("tick");
+    const shutdown = server.shutdown({ timeout: 5_000 });
+    let frame = await client.readFrame();
+    while (frame.opcode !== Opcode.close) frame = await client.readFrame();
+    await delay(100); // the handler's next tick finds the socket closing
+    client.sendClose(1001);
+    await shutdown;
+    await handlerDone(server);
+    expect(sendError).toMatchObject({ code: "CONNECTION_CLOSED" });
+    expect(errors).toEqual([]);
+    client.destroy();
+  });
+
+  test("ApplicationClosed_ThenSends_InvalidStateStillReported", async () => {
+    const errors: unknown[] = [];
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      void socket.close(1000, "bye");
+      await socket.send("late");
+    }, { onError: (error) => errors.push(error) });
+    const { client } = await RawClient.open(server.port, "/ws");
+    expect(await client.readClose()).toEqual({ code: 1000, reason: "bye" });
+    client.sendClose(1000);
+    await handlerDone(server);
+    expect(errors).toEqual([expect.objectContaining({ code: "INVALID_STATE" })]);
+    client.destroy();
+  });
+});
+
 describe("inbound rate limits", () => {
-  test("MessagesOverBurst_Closed1008_ReasonNamesTheLimit", async () => {
-    // 1 message a second with a burst of 3: the fourth message at once is over. (The echo of an earlier one may
-    // then find the socket closing: that error is expected.)
-    const server = await startServer(echo, { maxMessagesPerSecond: 1, messageBurst: 3, onError: () => {} });
+  test("MessagesOverBurst_Closed1008_ReasonNamesTheLimit_NothingLogged", async () => {
+    // 1 message a second with a burst of 3: the fourth message at once is over. The echo of an earlier one may
+    // then find the socket closing: that send rejects with CONNECTION_CLOSED, which is no fault of the handler.
+    const errors: unknown[] = [];
+    let sendError: unknown;
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      try {
+        for await (const message of socket) await socket.send(message.data);
+      } catch (error) {
+        sendError = error;
+        throw error;
+      }
+    }, { maxMessagesPerSecond: 1, messageBurst: 3, onError: (error) => errors.push(error) });
     const { client } = await RawClient.open(server.port, "/ws");
     for (let i = 0; i < 4; i++) client.sendText(`m${i}`);
     // The Close goes out when the fourth arrives, maybe ahead of echoes the handler had not sent yet.
     expect(await client.readClose()).toEqual({ code: 1008, reason: "maxMessagesPerSecond exceeded" });
+    client.sendClose(1008);
+    await handlerDone(server);
+    if (sendError !== undefined) expect(sendError).toMatchObject({ code: "CONNECTION_CLOSED" });
+    expect(errors).toEqual([]);
     client.destroy();
   });
 

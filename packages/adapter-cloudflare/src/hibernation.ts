@@ -279,7 +279,7 @@ export class HibernatableWebSocketServer<Attachment = unknown> {
       const socket = entry.socket;
       if (socket?.state !== "open") continue;
       const due = this.#lastActivity(entry) + this.#idleTimeout;
-      if (now >= due) socket.closeOutput(1001, "Idle timeout").catch(this.#onError);
+      if (now >= due) socket.shutdown(1001, "Idle timeout").catch(this.#onError);
       else next = Math.min(next, due);
     }
     if (next === Infinity) return;

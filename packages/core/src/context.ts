@@ -257,8 +257,9 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
       return;
     }
     opened.then((socket) => {
-      // The socket's own end (a vanished peer) surfacing through the handler is no fault of the application.
-      const ended = socket.state === "aborted" || socket.state === "closed";
+      // The socket's own end (a vanished peer, a close the policy or the server started) surfacing through the
+      // handler is no fault of the application.
+      const ended = socket.state !== "open" && socket.state !== "closeReceived";
       if (error !== undefined && !(ended && error instanceof WebSocketError && error.code === "CONNECTION_CLOSED")) this.#host.options.onError(error);
       if (socket.state === "open" || socket.state === "closeReceived") socket.close(status).catch(this.#host.options.onError);
     }, () => {

@@ -144,7 +144,7 @@ export class WebSocketHost<Native = unknown> {
     const sockets = [...this.#sockets];
     let unreachable: WebSocketError | undefined;
     for (const socket of sockets) {
-      socket.closeOutput(status, description).catch((error) => {
+      socket.shutdown(status, description).catch((error) => {
         if (!(error instanceof WebSocketError && error.code === "REQUEST_SCOPED_IO")) this.options.onError(error);
       });
       // A Worker's socket from another request stays open and counted; the caller hears it at once.

@@ -372,7 +372,7 @@ export class WebSocketHub {
     if (socket.bufferedAmount <= this.#maxBufferedAmount) return true;
     if (this.#slowConsumer === "close") {
       this.remove(member.id);
-      socket.closeOutput(TRY_AGAIN_LATER, "Slow consumer").catch(() => {});
+      socket.shutdown(TRY_AGAIN_LATER, "Slow consumer").catch(() => {});
     }
     return false;
   }

@@ -180,6 +180,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #pendingClose: { code: number; reason: string } | undefined;
   #result: CloseResult | undefined;
   #abortError: unknown;
+  // Whether the application itself ended the connection (close, closeOutput, abort): a send after that is its mistake.
+  #closedByApplication = false;
   // Operations (docs/operations.md): when the socket opened (ms, -1 before), its inbound rate limits if any.
   #openedAt = -1;
   readonly #inboundLimit: InboundRateLimit | undefined;
@@ -337,6 +339,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    */
   async close(closeStatus: number = CloseStatus.NormalClosure, statusDescription = ""): Promise<CloseResult> {
     validateCloseStatus(closeStatus, statusDescription);
+    this.#closedByApplication = true;
     this.#startClose(closeStatus, statusDescription);
     return await this.closed;
   }
@@ -346,6 +349,19 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * `CloseOutputAsync`). Messages the peer sends before its Close are still received.
    */
   closeOutput(closeStatus: number = CloseStatus.NormalClosure, statusDescription = ""): Promise<void> {
+    this.#closedByApplication = true;
+    return this.shutdown(closeStatus, statusDescription);
+  }
+
+  /**
+   * Sends a Close frame on behalf of the server rather than the handler (a shutdown,
+   * the hub's slow-consumer policy, a binding's idle timeout), like `closeOutput`:
+   * to the handler the connection then ends through no fault of its own, so its later
+   * sends reject with `CONNECTION_CLOSED` (not `INVALID_STATE`) and are not reported
+   * to `onError`. Rejects with `INVALID_CLOSE_STATUS` for a status or a description
+   * (at most 123 UTF-8 bytes) no Close frame may carry (RFC 6455 §5.5, §7.4).
+   */
+  shutdown(closeStatus: number = CloseStatus.EndpointUnavailable, statusDescription = ""): Promise<void> {
     try {
       validateCloseStatus(closeStatus, statusDescription);
       this.#startClose(closeStatus, statusDescription);
@@ -357,6 +373,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   /** Ends the connection at once without a Close frame. The state becomes `aborted`. */
   abort(): void {
+    this.#closedByApplication = true;
     this.#abort(new WebSocketError("CONNECTION_CLOSED", "The socket was aborted"));
   }
 
@@ -518,7 +535,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #send(data: SendData, options: SendOptions): boolean {
     const state = this.#state;
     if (state !== "open" && state !== "closeReceived") {
-      throw new WebSocketError("INVALID_STATE", `Cannot send on a socket in state '${state}'`);
+      // After a close the application asked for, a send is its own mistake; after one the peer, the policy
+      // (idle timeout, limits) or the server started, the connection is simply over.
+      if (state === "connecting" || this.#closedByApplication) {
+        throw new WebSocketError("INVALID_STATE", `Cannot send on a socket in state '${state}'`);
+      }
+      throw new WebSocketError("CONNECTION_CLOSED", `Cannot send: the connection is ${state === "closeSent" ? "closing" : "over"} (state '${state}')`);
     }
     const type = options.type ?? (typeof data === "string" ? "text" : "binary");
     if (type !== "text" && type !== "binary") throw new TypeError(`Message type must be 'text' or 'binary', got '${String(type)}'`);
