@@ -15,6 +15,7 @@ export default defineConfig({
       "@uniws/node": source("adapter-node"),
       "@uniws/deno": source("adapter-deno"),
       "@uniws/bun": source("adapter-bun"),
+      "@uniws/cloudflare": source("adapter-cloudflare"),
       // Subpaths before the package itself: the first alias that matches wins.
       "@uniws/hono/node": sourceFile("adapter-hono", "node"),
       "@uniws/hono/deno": sourceFile("adapter-hono", "deno"),

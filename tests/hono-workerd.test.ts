@@ -144,6 +144,33 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/last-accept-error`)).text()).toBe("UPGRADE_FAILED caused by UNSUPPORTED");
   });
 
+  test("Hub_OnPlainWorker_AddFailsAtOnceWithRequestScopedIo", async () => {
+    const { client } = await open("/hub");
+    expect(await client.readText()).toBe("REQUEST_SCOPED_IO");
+    client.sendText("still served");
+    expect(await client.readText()).toBe("still served");
+    client.destroy();
+  });
+
+  test("SocketUsedFromAnotherRequest_TypedError_SocketStaysOpenAndCounted", async () => {
+    const { client } = await open("/closable");
+    const text = (path: string) => fetch(`http://127.0.0.1:${port}${path}`).then((response) => response.text());
+    expect(await text("/closable/send")).toBe("REQUEST_SCOPED_IO");
+    // close() from another request rejects at once; the socket is neither closed nor forgotten.
+    expect(await text("/closable/close")).toBe("REQUEST_SCOPED_IO 1");
+    client.sendText("after the failed shutdown");
+    expect(await client.readText()).toBe("after the failed shutdown");
+    expect(await text("/closable/connections")).toBe("1");
+    // The socket's own request still closes it normally.
+    client.sendClose(1000);
+    expect((await client.readClose()).code).toBe(1000);
+    client.destroy();
+    // bun test has no expect.poll: wait for the count by hand.
+    const deadline = Date.now() + 5000;
+    while ((await text("/closable/connections")) !== "0" && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(await text("/closable/connections")).toBe("0");
+  });
+
   test("MaxConnections_SecondSocketGets503WithRetryAfter_PlaceFreedWhenFirstEnds", async () => {
     const first = await open("/limited-connections");
     const refused = await answer("/limited-connections");

@@ -1,7 +1,8 @@
 /**
  * The chat sample, shared by every runtime: rooms on a {@link WebSocketHub}, with a
  * Redis backplane so several instances — Node, Deno and Bun in any mix — behind one
- * Redis form one chat. Each runtime's entry (node.ts, deno.ts, bun.ts) only binds it.
+ * Redis form one chat. Each runtime's entry (node.ts, deno.ts, bun.ts) only binds it;
+ * on workerd (workerd.ts) each room is a Durable Object instead, with the same protocol.
  *
  * Wire protocol: the page sends each chat line as a text message; the server sends
  * JSON events — `welcome` (which instance serves the page), `message`, `joined`, `left`.
@@ -10,7 +11,8 @@
  */
 import { type WebSocketHandler, WebSocketHub, type WebSocketOptions } from "@uniws/core";
 import { RedisBackplane } from "@uniws/redis";
-import { PAGE } from "./page.ts";
+export { pageResponse } from "./page.ts";
+import { clean } from "./text.ts";
 
 /** The sample's settings, from its command-line flags. */
 export interface ChatConfig {
@@ -26,7 +28,8 @@ export const USAGE = `Usage: chat [options]
   --host H        address to listen on (default 127.0.0.1)
   --redis URL     Redis for the backplane (default redis://127.0.0.1:6379)
   --no-redis      run as a single instance, without a backplane
-  --help          show this help`;
+  --help          show this help
+With npm run start:chat, --runtime node|deno|bun|workerd picks the runtime (workerd: a Durable Object per room, no Redis).`;
 
 /** A bad command line; the entry prints it with the usage and exits 2. */
 export class UsageError extends Error {}
@@ -97,11 +100,6 @@ export function chatHub(redis: string | undefined): { hub: WebSocketHub; close()
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function clean(value: string | null, fallback: string, max: number): string {
-  const text = (value ?? "").replace(/\s+/g, " ").trim().slice(0, max);
-  return text.length > 0 ? text : fallback;
-}
-
 /**
  * The chat endpoint: `/ws?name=Alice&room=lobby`. Every line a member sends goes to
  * everyone in the room (the sender too, so its page shows what the room saw), on
@@ -130,12 +128,4 @@ export function chatHandler(hub: WebSocketHub, runtime: string): WebSocketHandle
     }
     hub.sendToGroup(room, JSON.stringify({ type: "left", name }), { except: id });
   };
-}
-
-/** Routes a plain request: the page at `/`, 404 elsewhere. `/ws` goes to the chat handler. */
-export function pageResponse(path: string): Response {
-  if (path === "/" || path === "/index.html") {
-    return new Response(PAGE, { headers: { "content-type": "text/html; charset=utf-8" } });
-  }
-  return new Response("Not Found\n", { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } });
 }

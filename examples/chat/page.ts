@@ -83,3 +83,11 @@ export const PAGE = `<!doctype html>
 </body>
 </html>
 `;
+
+/** Routes a plain request: the page at `/`, 404 elsewhere. `/ws` goes to the chat handler. */
+export function pageResponse(path: string): Response {
+  if (path === "/" || path === "/index.html") {
+    return new Response(PAGE, { headers: { "content-type": "text/html; charset=utf-8" } });
+  }
+  return new Response("Not Found\n", { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } });
+}

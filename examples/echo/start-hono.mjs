@@ -57,6 +57,7 @@ async function bundleWorker() {
     resolve: {
       alias: {
         "@uniws/core": source("core/src/mod.ts"),
+        "@uniws/cloudflare": source("adapter-cloudflare/src/mod.ts"),
         "@uniws/hono/cloudflare-workers": source("adapter-hono/src/cloudflare-workers.ts"),
         "@uniws/hono": source("adapter-hono/src/mod.ts"),
       },

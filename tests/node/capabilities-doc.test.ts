@@ -9,6 +9,7 @@ import type { EngineCapabilities } from "@uniws/core";
 import { NODE_CAPABILITIES } from "@uniws/node";
 import { DENO_CAPABILITIES } from "@uniws/deno";
 import { BUN_CAPABILITIES } from "@uniws/bun";
+import { DURABLE_OBJECT_CAPABILITIES, WORKERD_CAPABILITIES } from "@uniws/cloudflare";
 import { HONO_NODE_CAPABILITIES } from "../../packages/adapter-hono/src/node.ts";
 import { HONO_DENO_CAPABILITIES } from "../../packages/adapter-hono/src/deno.ts";
 import { HONO_BUN_CAPABILITIES } from "../../packages/adapter-hono/src/bun.ts";
@@ -22,6 +23,8 @@ const adapters: Array<[string, EngineCapabilities]> = [
   ["`@uniws/hono` on Deno", HONO_DENO_CAPABILITIES],
   ["`@uniws/hono` on Bun", HONO_BUN_CAPABILITIES],
   ["`@uniws/hono` on workerd", HONO_WORKERD_CAPABILITIES],
+  ["`@uniws/cloudflare` in a Durable Object", DURABLE_OBJECT_CAPABILITIES],
+  ["`@uniws/cloudflare` engine in a plain Worker", WORKERD_CAPABILITIES],
 ];
 
 const columns: Array<[keyof EngineCapabilities, string]> = [

@@ -1,11 +1,12 @@
 /**
  * What each published package is, checked on the packed tarballs of every workspace package: its
- * package.json (metadata, ranges not pins, README and LICENSE inside), that every import in its published
+ * package.json (metadata, ranges not pins, README and LICENSE inside, no build output without its source),
+ * that every import in its published
  * files is a builtin or a declared dependency or peer, publint --strict, @arethetypeswrong/cli
  * (esm-only profile), and JSR's view: `deno doc --lint` on every entry and `deno publish --dry-run`.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -13,7 +14,7 @@ import { publint } from "publint";
 import { formatMessage } from "publint/utils";
 import ts from "typescript";
 import { afterAll, describe, expect, inject, test } from "vitest";
-import { type Manifest, readJson, root, workspacePackages } from "./workspace.ts";
+import { type Manifest, readJson, root, sourceOf, workspacePackages } from "./workspace.ts";
 
 const packages = workspacePackages();
 const packs = inject("packs");
@@ -23,10 +24,8 @@ afterAll(() => rmSync(unpacked, { recursive: true, force: true }));
 /** The tarball's files, extracted once: the folder holding its package.json. */
 function extract(name: string): string {
   const target = join(unpacked, name.replace("/", "+"));
-  try {
-    statSync(target);
-  } catch {
-    execFileSync("mkdir", ["-p", target]);
+  if (statSync(target, { throwIfNoEntry: false }) === undefined) {
+    mkdirSync(target, { recursive: true });
     execFileSync("tar", ["-xzf", packs[name]!, "-C", target]);
   }
   return join(target, "package");
@@ -106,6 +105,13 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
     }
   });
 
+  test("Tarball_EveryBuildOutputHasItsSource", () => {
+    const dir = extract(name);
+    const outputs = filesUnder(join(dir, "dist")).map((file) => relative(dir, file));
+    expect(outputs.length).toBeGreaterThan(0);
+    expect(outputs.filter((output) => statSync(join(dir, sourceOf(output)), { throwIfNoEntry: false }) === undefined)).toEqual([]);
+  });
+
   test("Tarball_HoldsReadmeAndTheRepositoryLicense", () => {
     const dir = extract(name);
     expect(readFileSync(join(dir, "LICENSE"), "utf8")).toBe(readFileSync(join(root, "LICENSE"), "utf8"));
@@ -155,14 +161,15 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))("%s", (n
         const dependency = packageOf(specifier);
         used.add(dependency);
         if (!declared.has(dependency)) problems.push(`${where}: '${specifier}' is not a declared dependency or peer`);
+        if (statSync(join(root, "node_modules", dependency, "package.json"), { throwIfNoEntry: false }) === undefined) {
+          problems.push(`${where}: '${dependency}' is not installed in the workspace (add it as a devDependency, so its types are checked)`);
+          continue;
+        }
         // Published declarations must not need another package's @types that users would not have.
         if (file.endsWith(".d.ts") && !dependency.startsWith("@types/")) {
           const types = `@types/${dependency.replace(/^@(.*)\//, "$1__")}`;
-          const hasOwnTypes = statSync(join(root, "node_modules", dependency, "package.json"), { throwIfNoEntry: false }) !== undefined
-            && (() => {
-              const theirs = readJson<Manifest & { types?: string; typings?: string }>(join(root, "node_modules", dependency, "package.json"));
-              return theirs.types !== undefined || theirs.typings !== undefined || JSON.stringify(theirs.exports ?? {}).includes("types");
-            })();
+          const theirs = readJson<Manifest & { types?: string; typings?: string }>(join(root, "node_modules", dependency, "package.json"));
+          const hasOwnTypes = theirs.types !== undefined || theirs.typings !== undefined || JSON.stringify(theirs.exports ?? {}).includes('"types"');
           if (!hasOwnTypes && !declared.has(types)) problems.push(`${where}: '${specifier}' has no types of its own and ${types} is not declared`);
         }
       }

@@ -79,3 +79,8 @@ export function targetRuntime(specifier: string): TargetRuntime {
   if (/cloudflare|\bworkers?\b|workerd|durable/.test(specifier)) return "workerd";
   return "node";
 }
+
+/** The source a build output came from (`dist/a/b.d.ts.map` → `src/a/b.ts`). */
+export function sourceOf(output: string): string {
+  return output.replace(/^dist\//, "src/").replace(/(\.d)?\.js(\.map)?$|\.d\.ts(\.map)?$/, ".ts");
+}

@@ -3,7 +3,7 @@
  * `@uniws/hono` on Cloudflare's runtime, one route per behaviour under test.
  */
 import { Hono } from "hono";
-import { createWebSocket, type HonoWebSocketHandler } from "@uniws/hono";
+import { createWebSocket, type HonoWebSocketHandler, type UniWebSocket, WebSocketError, WebSocketHub } from "@uniws/hono";
 import { cloudflareWorkersRuntime } from "@uniws/hono/cloudflare-workers";
 
 type AppEnv = { Variables: { greeting: string } };
@@ -94,6 +94,34 @@ app.get("/address", webSocket(async (context) => {
   await socket.send(String(context.remoteAddress));
   await socket.closed;
 }));
+
+/** The code of what `run` throws or rejects with, or "none". */
+async function codeOf(run: () => unknown): Promise<string> {
+  try {
+    await run();
+    return "none";
+  } catch (error) {
+    return error instanceof WebSocketError ? error.code : `plain ${String(error)}`;
+  }
+}
+
+// A plain Worker cannot share sockets between requests: the hub and close() say so at once.
+const hub = new WebSocketHub();
+app.get("/hub", webSocket(async (context) => {
+  const socket = await context.accept();
+  await socket.send(await codeOf(() => hub.add(socket)));
+  for await (const message of socket) await socket.send(message.data);
+}));
+let shared: UniWebSocket | undefined;
+const closable = webSocket(async (context) => {
+  const socket = await context.accept();
+  shared = socket;
+  for await (const message of socket) await socket.send(message.data);
+});
+app.get("/closable", closable);
+app.get("/closable/send", async (c) => c.text(await codeOf(() => shared?.send("from another request"))));
+app.get("/closable/close", async (c) => c.text(`${await codeOf(() => closable.close({ timeout: 1000 }))} ${closable.connections}`));
+app.get("/closable/connections", (c) => c.text(String(closable.connections)));
 app.get("/", (c) => c.text("plain route"));
 
 export default app;

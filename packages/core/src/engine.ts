@@ -70,7 +70,7 @@ export interface EngineSocket {
    * message out to a group with one native publish instead of a send per member.
    * Optional; engines without it leave it out and the hub sends to each member.
    */
-  readonly topics?: EngineTopics;
+  readonly topics?: EngineTopics | undefined;
 }
 
 /**
@@ -80,10 +80,15 @@ export interface EngineSocket {
 export interface EngineTopics {
   /** Identifies the pub/sub domain: a publish reaches the subscribers of this domain only. */
   readonly domain: object;
-  /** Adds this socket to `topic`'s subscribers in the domain. */
-  subscribe(topic: string): void;
-  /** Removes this socket from `topic`'s subscribers. */
-  unsubscribe(topic: string): void;
+  /**
+   * Adds this socket to `topic`'s subscribers in the domain. `group` names the hub
+   * group the topic mirrors (`undefined` for the hub's everyone topic and for the
+   * hub's momentary unsubscribe/subscribe around a publish), for an engine that keeps
+   * membership across restarts (a Durable Object's attachments).
+   */
+  subscribe(topic: string, group?: string): void;
+  /** Removes this socket from `topic`'s subscribers (`group` as for `subscribe`). */
+  unsubscribe(topic: string, group?: string): void;
   /**
    * Queues one whole message on every subscriber of `topic` in the domain, this
    * socket included, before it returns (the caller may unsubscribe and resubscribe

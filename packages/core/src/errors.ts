@@ -28,7 +28,13 @@ export type WebSocketErrorCode =
   /** The server is shutting down and accepts no new sockets. */
   | "SERVER_CLOSING"
   /** A send found more than `sendBufferLimit` bytes still buffered for a peer that is not reading; the connection was aborted. */
-  | "SEND_BUFFER_FULL";
+  | "SEND_BUFFER_FULL"
+  /**
+   * A socket was used from another request than the one that opened it, which a
+   * plain Cloudflare Worker forbids ("Cannot perform I/O on behalf of a different
+   * request"): sockets shared between requests (a hub, a shutdown) need a Durable Object.
+   */
+  | "REQUEST_SCOPED_IO";
 
 /** An error raised by uniws, with a code to test for. */
 export class WebSocketError extends Error {

@@ -14,10 +14,19 @@ import type { EngineCapabilities, UpgradeBinding, UpgradePlan } from "./engine.t
 import { type HandshakeRequest, isOriginAllowed, readHandshake } from "./handshake.ts";
 import { ServerMetrics, type WebSocketServerStats } from "./metrics.ts";
 import { type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } from "./options.ts";
+import { WebSocketError } from "./errors.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type SocketSettings, UniWebSocket } from "./socket.ts";
 
 export type { DispatchOutcome, ResponseBody, ResponseHeaders, WebSocketContext, WebSocketHandler } from "./context.ts";
+
+function requestScoped(): WebSocketError {
+  return new WebSocketError(
+    "REQUEST_SCOPED_IO",
+    "Sockets opened by other requests cannot be closed from this one on a plain Cloudflare Worker: " +
+      "they stay open; keep sockets a shutdown must reach in a Durable Object (@uniws/cloudflare)",
+  );
+}
 
 /** Options of {@link WebSocketHost.close}; checked before any socket is touched. */
 export interface ShutdownOptions {
@@ -121,7 +130,9 @@ export class WebSocketHost<Native = unknown> {
    * Closes every socket with 1001 and resolves once all have ended (aborting those
    * that do not answer in time). Rejects with `INVALID_CLOSE_STATUS` (a status or
    * description no Close frame may carry) or a `RangeError` (a bad timeout) before
-   * touching any socket or refusing any request.
+   * touching any socket or refusing any request. Rejects at once with
+   * `REQUEST_SCOPED_IO` when some socket belongs to another request of a plain
+   * Cloudflare Worker: those stay open and counted (the others are closed as usual).
    */
   async close(options: ShutdownOptions = {}): Promise<void> {
     const status = options.closeStatus ?? CloseStatus.EndpointUnavailable;
@@ -131,13 +142,45 @@ export class WebSocketHost<Native = unknown> {
     if (!Number.isFinite(timeout) || timeout < 0) throw new RangeError(`timeout must be a finite number >= 0, got ${String(timeout)}`);
     this.#closing = true;
     const sockets = [...this.#sockets];
-    for (const socket of sockets) socket.closeOutput(status, description).catch(this.options.onError);
+    let unreachable: WebSocketError | undefined;
+    for (const socket of sockets) {
+      socket.closeOutput(status, description).catch((error) => {
+        if (!(error instanceof WebSocketError && error.code === "REQUEST_SCOPED_IO")) this.options.onError(error);
+      });
+      // A Worker's socket from another request stays open and counted; the caller hears it at once.
+      if (socket.state === "open" && socket.capabilities.requestScopedIo === true) unreachable ??= requestScoped();
+    }
+    if (unreachable !== undefined) throw unreachable;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)));
     await Promise.race([Promise.all(sockets.map((socket) => socket.closed)), expired]);
     clearTimeout(timer);
     for (const socket of this.#sockets) socket.abort();
     await Promise.all(sockets.map((socket) => socket.closed));
+  }
+
+  /**
+   * Tracks a socket whose handshake was judged earlier and whose engine socket is
+   * already open: a Durable Object's hibernated socket, when the object is built
+   * again after eviction. `binding.upgrade(plan, events)` must report `opened` at
+   * once (its response is ignored); the socket then follows this host's options.
+   * Throws `SERVER_CLOSING` while the host closes, and what the binding throws.
+   */
+  adopt(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
+    if (this.#closing) throw new WebSocketError("SERVER_CLOSING", "The server is shutting down");
+    const socket = this.#createSocket(plan, binding);
+    try {
+      binding.upgrade(plan, socket.engineEvents);
+    } catch (error) {
+      socket.engineEvents.failed(error);
+      throw error;
+    }
+    if (socket.state !== "open") {
+      const error = new WebSocketError("UPGRADE_FAILED", "The adopted socket did not report itself open");
+      socket.engineEvents.failed(error);
+      throw error;
+    }
+    return socket;
   }
 
   // A WebSocket request answered by the core itself: counted, and never shown to the handler.

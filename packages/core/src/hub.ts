@@ -160,8 +160,8 @@ function checkName(what: string, name: string): void {
  * ```
  */
 export class WebSocketHub {
-  /** This instance's id on the backplane; member ids start with it. */
-  readonly instanceId: string = randomId();
+  // Drawn on first use: a Worker forbids random values at module scope, where a hub is typically made.
+  #instanceId: string | undefined;
   readonly #maxBufferedAmount: number;
   readonly #slowConsumer: SlowConsumerPolicy;
   readonly #backplane: Backplane | undefined;
@@ -169,7 +169,7 @@ export class WebSocketHub {
   readonly #onError: ((error: unknown) => void) | undefined;
   readonly #native: boolean;
   /** Starts this hub's native topic names: unique, so two hubs on one engine never share a topic. */
-  readonly #topicPrefix: string;
+  #topicPrefix: string | undefined;
   /** Backplane subscriptions, by channel: settle when in place. */
   readonly #subscriptions = new Map<string, Promise<void>>();
   readonly #bySocket = new Map<UniWebSocket, Member>();
@@ -197,11 +197,15 @@ export class WebSocketHub {
     this.#prefix = `${name}:`;
     this.#onError = options.onError;
     this.#native = options.nativeFanOut ?? true;
-    this.#topicPrefix = `uniws-hub:${this.instanceId}:`;
     this.#started = this.#backplane === undefined ? Promise.resolve() : Promise.all([
       this.#subscribe(this.#allChannel()),
       this.#subscribe(this.#memberChannel(this.instanceId)),
     ]).then(() => {});
+  }
+
+  /** This instance's id on the backplane; member ids start with it. */
+  get instanceId(): string {
+    return (this.#instanceId ??= randomId());
   }
 
   /** Members on this instance. */
@@ -231,6 +235,13 @@ export class WebSocketHub {
     let member = this.#bySocket.get(socket);
     if (member === undefined) {
       if (socket.state !== "open") throw new WebSocketError("INVALID_STATE", `Cannot add a socket in state '${socket.state}'`);
+      // Fail now rather than at every later send from another request (docs/cloudflare.md).
+      if (socket.capabilities.requestScopedIo === true) {
+        throw new WebSocketError(
+          "REQUEST_SCOPED_IO",
+          "A hub writes to sockets from other requests, which a plain Cloudflare Worker forbids: run the hub in a Durable Object (@uniws/cloudflare)",
+        );
+      }
       const topics = this.#native ? socket.engineTopics : undefined;
       member = { id: `${this.instanceId}.${++this.#counter}`, socket, groups: new Set(), topics };
       topics?.subscribe(this.#topic(undefined));
@@ -269,7 +280,7 @@ export class WebSocketHub {
     const found = this.#memberOrThrow(member);
     if (!found.groups.has(group)) {
       found.groups.add(group);
-      found.topics?.subscribe(this.#topic(group));
+      found.topics?.subscribe(this.#topic(group), group);
       let members = this.#groups.get(group);
       if (members === undefined) this.#groups.set(group, (members = new Set()));
       members.add(found);
@@ -401,7 +412,8 @@ export class WebSocketHub {
   }
 
   #topic(group: string | undefined): string {
-    return group === undefined ? `${this.#topicPrefix}all` : `${this.#topicPrefix}group:${group}`;
+    const prefix = (this.#topicPrefix ??= `uniws-hub:${this.instanceId}:`);
+    return group === undefined ? `${prefix}all` : `${prefix}group:${group}`;
   }
 
   // ---- membership ----
@@ -418,7 +430,7 @@ export class WebSocketHub {
 
   #leave(member: Member, group: string): void {
     if (!member.groups.delete(group)) return;
-    member.topics?.unsubscribe(this.#topic(group));
+    member.topics?.unsubscribe(this.#topic(group), group);
     const members = this.#groups.get(group)!;
     members.delete(member);
     if (members.size > 0) return;

@@ -73,6 +73,17 @@ export {
   type WebSocketOptions,
 } from "./options.ts";
 export {
+  bindWebSocket,
+  type BindWebSocketOptions,
+  type WebCloseReport,
+  WebEngineLink,
+  type WebEngineOptions,
+  WebEngineSocket,
+  type WebSocketLike,
+  type WebSocketLikeCloseEvent,
+  type WebSocketLikeMessageEvent,
+} from "./web-socket-engine.ts";
+export {
   type CloseResult,
   type DataMessage,
   type MessageType,

@@ -126,8 +126,8 @@ export interface WebSocketOptions {
 
 /** Per-connection choices made when accepting (the seed's `WebSocketAcceptContext`). */
 export interface WebSocketAcceptContext {
-  /** The sub-protocol to select; it must be one the client offered. Omit for none. */
-  subProtocol?: string;
+  /** The sub-protocol to select; it must be one the client offered. Omit (or `undefined`) for none. */
+  subProtocol?: string | undefined;
   /** Overrides `WebSocketOptions.keepAliveInterval` for this socket. */
   keepAliveInterval?: number;
   /** Overrides `WebSocketOptions.keepAliveTimeout` for this socket. */

@@ -274,6 +274,17 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     return this.#receive(buffer === undefined ? "whole" : "buffer", buffer);
   }
 
+  /**
+   * The next whole data message already received, without waiting: `undefined`
+   * when none is queued (or while a `receive()` is pending: it gets them first).
+   * For bindings that deliver each message as an event (a Durable Object's
+   * `webSocketMessage`) once the core has applied its checks to it.
+   */
+  takeReceived(): DataMessage | undefined {
+    if (this.#receiver !== undefined || (this.#partial === undefined && this.#inboxHead >= this.#inbox.length)) return undefined;
+    return this.#takeWhole() as DataMessage;
+  }
+
   /** Iterates whole data messages until the peer closes or the connection ends. */
   [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
     return new UniWebSocket.#Iterator(this);
@@ -352,6 +363,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   /** @internal The events the adapter reports into. */
   get engineEvents(): EngineEvents {
     return this.#events;
+  }
+
+  /** @internal What the socket's engine can do (the hub reads `requestScopedIo`). */
+  get capabilities(): EngineCapabilities {
+    return this.#settings.capabilities;
   }
 
   /** @internal Counts a whole message the hub queued on this socket through the engine's own publish. */
@@ -650,11 +666,18 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#pendingClose ??= { code, reason };
       return;
     }
-    if (this.#state !== "open" && this.#state !== "closeReceived") return;
+    const state = this.#state;
+    if (state !== "open" && state !== "closeReceived") return;
     this.#state = "closeSent";
+    try {
+      // A "no status" value closes with an empty Close frame (RFC 6455 §5.5.1).
+      this.#engine!.close(isEmptyCloseStatus(code) ? undefined : code, reason);
+    } catch (error) {
+      // The engine could not send the Close (a Worker's socket used from another request): nothing changed.
+      if (this.#state === "closeSent") this.#state = state;
+      throw error;
+    }
     this.#liveness.closing();
-    // A "no status" value closes with an empty Close frame (RFC 6455 §5.5.1).
-    this.#engine!.close(isEmptyCloseStatus(code) ? undefined : code, reason);
   }
 
   #abort(error: unknown): void {

@@ -1,0 +1,286 @@
+/**
+ * One engine over the web `WebSocket` API (WHATWG), the server-side socket Deno's
+ * `Deno.upgradeWebSocket`, workerd's `WebSocketPair` and a Durable Object's
+ * hibernatable sockets all hand out: the core's {@link EngineSocket} over such a
+ * socket, and the translation of its events into {@link EngineEvents}. What differs
+ * between those runtimes comes in as {@link WebEngineOptions}.
+ *
+ * Runtime-neutral: the socket is typed structurally ({@link WebSocketLike}), so this
+ * module needs neither DOM types nor any runtime module.
+ *
+ * @module
+ */
+import type { EngineEvents, EngineSendOptions, EngineSocket, EngineTopics } from "./engine.ts";
+import { WebSocketError } from "./errors.ts";
+
+/** A `message` event: a string for text, an `ArrayBuffer` for binary (with `binaryType = "arraybuffer"`). */
+export interface WebSocketLikeMessageEvent {
+  /** The message: a string, or an `ArrayBuffer` (a view on some runtimes). */
+  readonly data: unknown;
+}
+
+/** A `close` event (WHATWG `CloseEvent`): the peer's status, 1005 without one, 1006 without a Close frame. */
+export interface WebSocketLikeCloseEvent {
+  /** The peer's close status (1005 when its Close had none, 1006 without a Close frame; 0 on some runtimes). */
+  readonly code: number;
+  /** The peer's close reason. */
+  readonly reason: string;
+  /** Whether a Close frame was exchanged. */
+  readonly wasClean: boolean;
+}
+
+/**
+ * The web `WebSocket`, as far as the engine uses it. Deno's, workerd's and the
+ * browser's sockets all fit; a runtime without `bufferedAmount` (workerd) reads 0.
+ */
+export interface WebSocketLike {
+  /** Set to `"arraybuffer"` by the engine, where the runtime has it. */
+  binaryType?: string;
+  /** Bytes queued and not yet sent (absent on workerd). */
+  readonly bufferedAmount?: number;
+  /** Queues a whole message: text for a string, binary for bytes. */
+  send(data: string | Uint8Array): void;
+  /** Sends a Close frame (RFC 6455 §5.5.1); without a code, one with no status. */
+  close(code?: number, reason?: string): void;
+  /** Listens to `open`, `message`, `error` and `close`. */
+  addEventListener(type: string, listener: (event: any) => void): void;
+}
+
+/** How the connection ended, in the core's terms: `closed(code, reason, error)`. */
+export type WebCloseReport = [code: number, reason: string, error?: unknown];
+
+/** What differs between the runtimes that use this engine. */
+export interface WebEngineOptions {
+  /**
+   * Ends the connection without a Close frame; returns `false` when the runtime
+   * offers no way to (Deno's internal hook), and the engine then sends `abortClose`.
+   * @default none: `abortClose` is always sent
+   */
+  readonly terminate?: (socket: WebSocketLike) => boolean;
+  /**
+   * The Close the engine sends for an abort it cannot make without one: a status
+   * (workerd: 1011), or `undefined` for a Close frame without status (Deno).
+   * @default undefined
+   */
+  readonly abortClose?: number;
+  /**
+   * Answer a peer's Close with the same status (RFC 6455 §5.5.1) when the runtime
+   * does not do it itself (workerd). @default false
+   */
+  readonly answerPeerClose?: boolean;
+  /**
+   * The socket may only be touched from the request that opened it (a plain
+   * Cloudflare Worker): the runtime's error for a use from elsewhere ("Cannot
+   * perform I/O on behalf of a different request") is raised as a
+   * `WebSocketError` with code `REQUEST_SCOPED_IO`. @default false
+   */
+  readonly requestScopedIo?: boolean;
+  /**
+   * Reads a `close` event the runtime reports in its own way (Deno's keep-alive
+   * close); `undefined` leaves it to the engine's reading.
+   */
+  readonly closeReport?: (event: WebSocketLikeCloseEvent, closing: boolean, error: unknown) => WebCloseReport | undefined;
+  /** The engine's native publish/subscribe for this socket (a Durable Object's hub). */
+  readonly topics?: EngineTopics;
+}
+
+/** The runtime's message for a socket used from another request than its own (workerd). */
+const OTHER_REQUEST = /different request/i;
+
+/** The core's engine over one web `WebSocket`. */
+export class WebEngineSocket implements EngineSocket {
+  readonly #socket: WebSocketLike;
+  readonly #options: WebEngineOptions;
+  readonly extensions = "";
+  readonly topics: EngineTopics | undefined;
+  /** The server started the close (its Close frame is out, or the connection was dropped). */
+  closing = false;
+
+  /**
+   * Wraps an open web socket.
+   * @param socket the open web socket
+   * @param options the runtime's differences
+   */
+  constructor(socket: WebSocketLike, options: WebEngineOptions = {}) {
+    this.#socket = socket;
+    this.#options = options;
+    this.topics = options.topics;
+  }
+
+  send(data: string | Uint8Array, _options?: EngineSendOptions): void {
+    try {
+      this.#socket.send(data);
+    } catch (error) {
+      throw this.#translate(error);
+    }
+  }
+
+  ping(): void {
+    throw new WebSocketError("UNSUPPORTED", "The web WebSocket API cannot send a Ping on request");
+  }
+
+  pong(): void {
+    throw new WebSocketError("UNSUPPORTED", "The web WebSocket API cannot send a Pong on request");
+  }
+
+  close(code: number | undefined, reason: string): void {
+    try {
+      // No status: a Close frame without a body (RFC 6455 §5.5.1).
+      if (code === undefined) this.#socket.close();
+      else this.#socket.close(code, reason);
+    } catch (error) {
+      throw this.#translate(error);
+    }
+    this.closing = true;
+  }
+
+  terminate(): void {
+    this.closing = true;
+    if (this.#options.terminate?.(this.#socket) === true) return;
+    try {
+      // Without a way to drop the connection, a Close frame is the nearest the runtime offers.
+      if (this.#options.abortClose === undefined) this.#socket.close();
+      else this.#socket.close(this.#options.abortClose, "");
+    } catch {
+      // Already closing (the close timeout ran out): the runtime ends the connection on its own.
+    }
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount ?? 0;
+  }
+
+  /** A use from another request's context becomes a typed error; anything else passes as it is. */
+  #translate(error: unknown): unknown {
+    if (this.#options.requestScopedIo !== true || !(error instanceof Error) || !OTHER_REQUEST.test(error.message)) return error;
+    return new WebSocketError(
+      "REQUEST_SCOPED_IO",
+      "This socket belongs to another request: a Cloudflare Worker can only use a socket from the request that opened it. " +
+        "Keep sockets that other requests write to (a hub, a shutdown) in a Durable Object (@uniws/cloudflare).",
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The engine's reading of the events of one open socket, for runtimes that deliver
+ * them as calls rather than as listeners (a Durable Object's `webSocketMessage`,
+ * `webSocketError`, `webSocketClose`). {@link bindWebSocket} drives one from listeners.
+ */
+export class WebEngineLink {
+  /** The engine socket reported to the core as opened. */
+  readonly engine: WebEngineSocket;
+  readonly #socket: WebSocketLike;
+  readonly #events: EngineEvents;
+  readonly #options: WebEngineOptions;
+  #lastError: unknown;
+  #ended = false;
+
+  /** Reports `socket` open to `events` at once. */
+  constructor(socket: WebSocketLike, events: EngineEvents, options: WebEngineOptions = {}) {
+    this.#socket = socket;
+    this.#events = events;
+    this.#options = options;
+    this.engine = new WebEngineSocket(socket, options);
+    events.opened(this.engine);
+  }
+
+  /** A data message: a string is text, anything else binary. */
+  message(data: unknown): void {
+    if (typeof data === "string") this.#events.message(data, false);
+    else if (data instanceof ArrayBuffer) this.#events.message(new Uint8Array(data), true);
+    else if (ArrayBuffer.isView(data)) this.#events.message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), true);
+  }
+
+  /** An error the runtime reported; it is the cause of the abnormal end that follows. */
+  error(error: unknown): void {
+    this.#lastError = error;
+  }
+
+  /** The connection ended (reported once; later calls are ignored). */
+  closed(event: WebSocketLikeCloseEvent): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const closing = this.engine.closing;
+    if (this.#options.answerPeerClose === true && !closing && event.wasClean) {
+      // Answer the peer's Close with the same status (RFC 6455 §5.5.1), unless the runtime already did.
+      this.engine.closing = true;
+      try {
+        if (event.code === 1005) this.#socket.close();
+        else this.#socket.close(event.code, event.reason);
+      } catch {
+        // Already answered.
+      }
+    }
+    const report = this.#options.closeReport?.(event, closing, this.#lastError) ??
+      (event.code === 0 || event.code === 1006 || !event.wasClean ? [1006, "", this.#lastError] as WebCloseReport : [event.code, event.reason] as WebCloseReport);
+    this.#events.closed(...report);
+  }
+}
+
+/** Options of {@link bindWebSocket}. */
+export interface BindWebSocketOptions extends WebEngineOptions {
+  /**
+   * Wait for the socket's `open` event (Deno) instead of reporting it open at once
+   * (workerd's accepted socket). @default false
+   */
+  readonly awaitOpen?: boolean;
+  /**
+   * Settles when the runtime has sent the 101 (Deno's `completed`); a socket that
+   * has not opened within `openGrace` ms after it failed its upgrade (the client left).
+   */
+  readonly responded?: Promise<void>;
+  /** How long (ms) after `responded` the socket may take to open. @default 2000 */
+  readonly openGrace?: number;
+}
+
+/**
+ * Wires a web `WebSocket` to the core's events through its listeners: `opened` at
+ * once or on `open`, then `message`, and `closed` once. With `awaitOpen`, an error
+ * before `open` fails the upgrade.
+ */
+export function bindWebSocket(socket: WebSocketLike, events: EngineEvents, options: BindWebSocketOptions = {}): void {
+  socket.binaryType = "arraybuffer";
+  let link: WebEngineLink | undefined;
+  let failed = false;
+  // Before the link exists, listeners count only for the upgrade's outcome.
+  socket.addEventListener("message", (event: WebSocketLikeMessageEvent) => link?.message(event.data));
+  socket.addEventListener("error", (event: { error?: unknown; message?: string }) => {
+    const error = event.error ?? new Error(event.message || "WebSocket error");
+    if (link !== undefined) link.error(error);
+    else if (!failed) {
+      failed = true;
+      events.failed(error);
+    }
+  });
+  socket.addEventListener("close", (event: WebSocketLikeCloseEvent) => {
+    if (link !== undefined) link.closed(event);
+    else if (!failed) {
+      failed = true;
+      events.failed(new Error(`The socket closed (${event.code}) before the upgrade completed`));
+    }
+  });
+  if (options.awaitOpen !== true) {
+    link = new WebEngineLink(socket, events, options);
+    return;
+  }
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const giveUp = () => {
+    if (link !== undefined || failed) return;
+    failed = true;
+    events.failed(new Error("The client went away before the upgrade completed"));
+  };
+  const wait = () => {
+    if (link === undefined && !failed) grace = setTimeout(giveUp, options.openGrace ?? 2000);
+  };
+  options.responded?.then(wait, wait);
+  socket.addEventListener("open", () => {
+    clearTimeout(grace);
+    if (failed) {
+      // Given up on already: nobody holds this socket any more.
+      if (options.terminate?.(socket) !== true) socket.close();
+      return;
+    }
+    link = new WebEngineLink(socket, events, options);
+  });
+}
