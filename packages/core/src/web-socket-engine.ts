@@ -43,8 +43,8 @@ export interface WebSocketLike {
   send(data: string | Uint8Array): void;
   /** Sends a Close frame (RFC 6455 §5.5.1); without a code, one with no status. */
   close(code?: number, reason?: string): void;
-  /** Listens to `open`, `message`, `error` and `close`. */
-  addEventListener(type: string, listener: (event: any) => void): void;
+  /** Listens to `open`, `message`, `error` and `close`; takes a listener object (`handleEvent`) as an `EventTarget` does. */
+  addEventListener(type: string, listener: ((event: any) => void) | { handleEvent(event: any): void }): void;
 }
 
 /** How the connection ended, in the core's terms: `closed(code, reason, error)`. */
@@ -250,52 +250,105 @@ export interface BindWebSocketOptions extends WebEngineOptions {
 /**
  * Wires a web `WebSocket` to the core's events through its listeners: `opened` at
  * once or on `open`, then `message`, and `closed` once. With `awaitOpen`, an error
- * before `open` fails the upgrade.
+ * before `open` fails the upgrade. The socket's one listener is an object
+ * (`handleEvent`, WHATWG DOM §2.7), so `socket.addEventListener` must take listener
+ * objects as every `EventTarget` does.
  */
 export function bindWebSocket(socket: WebSocketLike, events: EngineEvents, options: BindWebSocketOptions = {}): void {
   socket.binaryType = "arraybuffer";
-  let link: WebEngineLink | undefined;
-  let failed = false;
-  // Before the link exists, listeners count only for the upgrade's outcome.
-  socket.addEventListener("message", (event: WebSocketLikeMessageEvent) => link?.message(event.data));
-  socket.addEventListener("error", (event: { error?: unknown; message?: string }) => {
-    const error = event.error ?? new Error(event.message || "WebSocket error");
-    if (link !== undefined) {
-      link.error(error);
-      if (options.errorEnds === true) link.closed({ code: 1006, reason: "", wasClean: false });
-    } else if (!failed) {
-      failed = true;
-      events.failed(error);
-    }
-  });
-  socket.addEventListener("close", (event: WebSocketLikeCloseEvent) => {
-    if (link !== undefined) link.closed(event);
-    else if (!failed) {
-      failed = true;
-      events.failed(new Error(`The socket closed (${event.code}) before the upgrade completed`));
-    }
-  });
+  const binding = new WebSocketBinding(socket, events, options);
+  // One listener object for every event: an idle socket holds no closure of its own.
+  socket.addEventListener("message", binding);
+  socket.addEventListener("error", binding);
+  socket.addEventListener("close", binding);
   if (options.awaitOpen !== true) {
-    link = new WebEngineLink(socket, events, options);
+    binding.link = new WebEngineLink(socket, events, options);
     return;
   }
-  let grace: ReturnType<typeof setTimeout> | undefined;
-  const giveUp = () => {
-    if (link !== undefined || failed) return;
-    failed = true;
-    events.failed(new Error("The client went away before the upgrade completed"));
-  };
-  const wait = () => {
-    if (link === undefined && !failed) grace = setTimeout(giveUp, options.openGrace ?? 2000);
-  };
-  options.responded?.then(wait, wait);
-  socket.addEventListener("open", () => {
-    clearTimeout(grace);
-    if (failed) {
+  socket.addEventListener("open", binding);
+  options.responded?.then(() => binding.responded(), () => binding.responded());
+}
+
+/** What {@link WebSocketBinding} reads of the events it listens to. */
+interface WebSocketLikeEvent extends Partial<WebSocketLikeCloseEvent> {
+  readonly type: string;
+  readonly data?: unknown;
+  readonly error?: unknown;
+  readonly message?: string;
+}
+
+/** The listener of one socket bound by {@link bindWebSocket}; before the link exists, events count only for the upgrade's outcome. */
+class WebSocketBinding {
+  readonly #socket: WebSocketLike;
+  readonly #events: EngineEvents;
+  readonly #options: BindWebSocketOptions;
+  link: WebEngineLink | undefined = undefined;
+  #failed = false;
+  #grace: ReturnType<typeof setTimeout> | undefined = undefined;
+
+  constructor(socket: WebSocketLike, events: EngineEvents, options: BindWebSocketOptions) {
+    this.#socket = socket;
+    this.#events = events;
+    this.#options = options;
+  }
+
+  handleEvent(event: WebSocketLikeEvent): void {
+    switch (event.type) {
+      case "message":
+        this.link?.message(event.data);
+        return;
+      case "error":
+        return this.#error(event);
+      case "close":
+        return this.#closed(event as WebSocketLikeCloseEvent);
+      case "open":
+        return this.#opened();
+    }
+  }
+
+  /** The 101 is out (or failed): a socket that has not opened within `openGrace` ms never will. */
+  responded(): void {
+    if (this.link === undefined && !this.#failed) this.#grace = setTimeout(giveUp, this.#options.openGrace ?? 2000, this);
+  }
+
+  /** The client went away before the upgrade completed (Deno reports nothing in that case). */
+  giveUp(): void {
+    if (this.link !== undefined || this.#failed) return;
+    this.#fail(new Error("The client went away before the upgrade completed"));
+  }
+
+  #error(event: WebSocketLikeEvent): void {
+    const error = event.error ?? new Error(event.message || "WebSocket error");
+    if (this.link !== undefined) {
+      this.link.error(error);
+      if (this.#options.errorEnds === true) this.link.closed({ code: 1006, reason: "", wasClean: false });
+    } else if (!this.#failed) {
+      this.#fail(error);
+    }
+  }
+
+  #closed(event: WebSocketLikeCloseEvent): void {
+    if (this.link !== undefined) this.link.closed(event);
+    else if (!this.#failed) this.#fail(new Error(`The socket closed (${event.code}) before the upgrade completed`));
+  }
+
+  #opened(): void {
+    clearTimeout(this.#grace);
+    if (this.#failed) {
       // Given up on already: nobody holds this socket any more.
-      if (options.terminate?.(socket) !== true) socket.close();
+      if (this.#options.terminate?.(this.#socket) !== true) this.#socket.close();
       return;
     }
-    link = new WebEngineLink(socket, events, options);
-  });
+    this.link = new WebEngineLink(this.#socket, this.#events, this.#options);
+  }
+
+  #fail(error: unknown): void {
+    this.#failed = true;
+    this.#events.failed(error);
+  }
+}
+
+/** The open grace's timer callback, shared by every socket. */
+function giveUp(binding: WebSocketBinding): void {
+  binding.giveUp();
 }
