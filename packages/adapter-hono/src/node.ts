@@ -82,11 +82,18 @@ export interface NodeRuntime extends HonoWebSocketRuntime {
 // The upgrade in progress, found by the middleware in `c.env`.
 const PENDING = Symbol("uniws.upgrade");
 
-/** An upgrade request running through the app; `accepted` once the middleware's handler accepted. */
+/**
+ * An upgrade request running through the app; `accepted` once the middleware's handler
+ * accepted. It stays in `c.env` (the handler's `context.native`) for the connection's
+ * life, so it holds neither the transport nor the `head` bytes.
+ */
 interface PendingUpgrade {
-  readonly socket: Duplex;
-  readonly head: Buffer;
-  accepted?: { readonly plan: UpgradePlan; readonly events: EngineEvents; readonly options: ResolvedWebSocketOptions };
+  accepted: { readonly plan: UpgradePlan; readonly events: EngineEvents; readonly options: ResolvedWebSocketOptions } | undefined;
+}
+
+// A shared listener: a closure per upgrade would stay on the transport for the connection's life.
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 /** Options of {@link nodeRuntime}. */
@@ -113,8 +120,8 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
 
   const runUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
-    socket.on("error", () => socket.destroy());
-    const pending: PendingUpgrade = { socket, head };
+    socket.on("error", destroyOnError);
+    const pending: PendingUpgrade = { accepted: undefined };
     const env = { incoming: req, outgoing: undefined, [PENDING]: pending };
     let response: Response | undefined;
     try {
@@ -129,6 +136,7 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
     }
     // The handler accepted: upgrade whatever the app's later middleware did, with the headers it set.
     const { plan, events, options } = accepted;
+    pending.accepted = undefined;
     engines.upgrade(options, req, socket, head, plan, events, response?.headers);
   };
 
