@@ -9,6 +9,7 @@
  */
 import {
   type HandshakeRequest,
+  WebHandshakeRequest,
   type ShutdownOptions,
   type UpgradeBinding,
   type WebSocketHandler,
@@ -25,7 +26,7 @@ import { DURABLE_OBJECT_CAPABILITIES, upgradeWorkerd } from "./workerd.ts";
  */
 export function workerdHandshakeRequest(request: Request): HandshakeRequest {
   const remoteAddress = request.headers.get("cf-connecting-ip") ?? undefined;
-  return { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1", remoteAddress };
+  return new WebHandshakeRequest(request, { remoteAddress });
 }
 
 /**

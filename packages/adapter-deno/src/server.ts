@@ -7,6 +7,7 @@
 import {
   type EngineEvents,
   type HandshakeRequest,
+  WebHandshakeRequest,
   type ShutdownOptions,
   type UpgradeBinding,
   type UpgradePlan,
@@ -117,7 +118,7 @@ function toHandshakeRequest(request: Request, info: Deno.ServeHandlerInfo | unde
   const peer = info?.remoteAddr;
   // A TCP peer has a hostname (its IP address); a Unix socket peer has none.
   const remoteAddress = peer !== undefined && "hostname" in peer ? peer.hostname : undefined;
-  return { method: request.method, url: new URL(request.url), headers: request.headers, httpVersion: "1.1", remoteAddress };
+  return new WebHandshakeRequest(request, { remoteAddress });
 }
 
 function upgrade(request: Request, info: Deno.ServeHandlerInfo | undefined, plan: UpgradePlan, events: EngineEvents): Response {

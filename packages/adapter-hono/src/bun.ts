@@ -34,7 +34,7 @@
  *
  * @module
  */
-import { type EngineCapabilities, WebSocketError } from "@uniws/core";
+import { type EngineCapabilities, WebHandshakeRequest, WebSocketError } from "@uniws/core";
 import { BUN_CAPABILITIES, BUN_DEFLATE_PRESET, type BunSocketData, bunWebSocketHandler, planDeflate } from "@uniws/bun";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
@@ -172,7 +172,7 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
       // Read where `bunServer` looks, without its error: only an upgrade needs the server.
       const env = c.env as (Partial<BunServer> & { server?: Partial<BunServer> }) | undefined;
       const remoteAddress = (env?.server ?? env)?.requestIP?.(request)?.address;
-      return { method: request.method, url: new URL(request.url), headers, httpVersion: "1.1", remoteAddress };
+      return new WebHandshakeRequest(request, { headers, remoteAddress });
     },
     upgrade: (c, plan, events) => {
       const request = c.req.raw;

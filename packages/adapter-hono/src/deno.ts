@@ -24,7 +24,7 @@
  *
  * @module
  */
-import type { EngineCapabilities } from "@uniws/core";
+import { type EngineCapabilities, WebHandshakeRequest } from "@uniws/core";
 import { bindDenoSocket, DENO_CAPABILITIES, idleTimeoutSeconds } from "@uniws/deno";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -44,7 +44,7 @@ export function denoRuntime(): HonoWebSocketRuntime {
     handshakeRequest: (c) => {
       // `c.env` is Deno's ServeHandlerInfo: a TCP peer's `remoteAddr` has its IP address as `hostname`.
       const peer = (c.env as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr;
-      return { method: c.req.method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion: "1.1", remoteAddress: peer?.hostname };
+      return new WebHandshakeRequest(c.req.raw, { remoteAddress: peer?.hostname });
     },
     upgrade: (c, plan, events) => {
       // Keep-alive is Deno's idleTimeout. Not Deno's `protocol` option: the core already parsed the

@@ -10,6 +10,7 @@ import {
   type EngineCapabilities,
   type EngineEvents,
   type HandshakeRequest,
+  WebHandshakeRequest,
   type ResolvedWebSocketOptions,
   type ShutdownOptions,
   type UpgradeBinding,
@@ -75,7 +76,7 @@ export type WebSocketFactory = <E extends Env = any, P extends string = any, I e
 
 /** The request of `c` as the core reads it (HTTP/1.1: Hono's runtimes take no WebSocket over HTTP/2). */
 function handshakeRequest(c: Context): HandshakeRequest {
-  return { method: c.req.method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion: "1.1" };
+  return new WebHandshakeRequest(c.req.raw);
 }
 
 /**

@@ -33,7 +33,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebSocketError } from "@uniws/core";
+import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
 import { nodeHttpVersion, type NodeDeflateOptions, toHeaders, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
@@ -148,7 +148,7 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
       // The upgrade's own request line: `app.fetch` saw a web Request, which cannot carry every method.
       const method = incoming?.method ?? c.req.method;
       const httpVersion = incoming === undefined ? "1.1" : nodeHttpVersion(incoming);
-      return { method, url: new URL(c.req.url), headers: c.req.raw.headers, httpVersion, remoteAddress: incoming?.socket.remoteAddress };
+      return new WebHandshakeRequest(c.req.raw, { method, httpVersion, remoteAddress: incoming?.socket.remoteAddress });
     },
     upgrade: (c, plan, events, options) => {
       const pending = (c.env as { [PENDING]?: PendingUpgrade } | undefined)?.[PENDING];

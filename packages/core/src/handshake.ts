@@ -49,6 +49,64 @@ export interface HandshakeRequest {
   readonly remoteAddress?: string;
 }
 
+/** What {@link WebHandshakeRequest} reads of a web `Request`. */
+export interface WebRequestLike {
+  /** The absolute request URL. */
+  readonly url: string;
+  /** The request method. */
+  readonly method: string;
+  /** The request headers. */
+  readonly headers: Headers;
+}
+
+/** What {@link WebHandshakeRequest} takes from elsewhere than the web `Request`. */
+export interface WebHandshakeRequestInit {
+  /** The method, when the runtime's own request line says better (Hono on Node). @default request.method */
+  readonly method?: string;
+  /** The headers the handler sees. @default request.headers */
+  readonly headers?: Headers | LazyHeaders;
+  /** The HTTP version. @default "1.1" */
+  readonly httpVersion?: HttpVersion;
+  /** The peer's IP address, where the runtime tells it. @default undefined */
+  readonly remoteAddress?: string;
+}
+
+/**
+ * A web `Request` (Deno, workerd, Hono) in the core's terms. The `URL` is parsed when
+ * first read: the context keeps its request for the connection's life, and most
+ * handlers never ask for the URL, so an idle connection holds no parsed copy of it.
+ * Throws nothing; a `url` that is not absolute throws a `TypeError` when `url` is read.
+ */
+export class WebHandshakeRequest implements HandshakeRequest {
+  /** The request method. */
+  readonly method: string;
+  /** The request headers. */
+  readonly headers: Headers | LazyHeaders;
+  /** The HTTP version the request arrived on. */
+  readonly httpVersion: HttpVersion;
+  /** The peer's IP address, or `undefined`. */
+  readonly remoteAddress: string | undefined;
+  readonly #request: WebRequestLike;
+  #url: URL | undefined = undefined;
+
+  /**
+   * @param request the web request
+   * @param init what the runtime knows better than `request`
+   */
+  constructor(request: WebRequestLike, init: WebHandshakeRequestInit = {}) {
+    this.#request = request;
+    this.method = init.method ?? request.method;
+    this.headers = init.headers ?? request.headers;
+    this.httpVersion = init.httpVersion ?? "1.1";
+    this.remoteAddress = init.remoteAddress;
+  }
+
+  /** The absolute request URL, parsed on first read. */
+  get url(): URL {
+    return (this.#url ??= new URL(this.#request.url));
+  }
+}
+
 /** The outcome of reading a handshake. */
 export type HandshakeVerdict =
   /** A valid WebSocket opening handshake. */

@@ -42,6 +42,9 @@ export {
   type LazyHeaders,
   readHandshake,
   requestedProtocols,
+  WebHandshakeRequest,
+  type WebHandshakeRequestInit,
+  type WebRequestLike,
 } from "./handshake.ts";
 export {
   type DispatchOutcome,
