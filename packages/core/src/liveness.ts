@@ -29,6 +29,8 @@ export interface LivenessActions {
 }
 
 const NEVER = Infinity;
+// A Ping not sent, a close not started: a small integer, so the fields stay unboxed (see `now`).
+const UNSET = -1;
 
 /** Deadline bookkeeping for one socket. */
 export class Liveness implements ScheduledTask {
@@ -38,8 +40,8 @@ export class Liveness implements ScheduledTask {
   #lastInbound = 0;
   #lastMessage = 0;
   #lastHeartbeat = 0;
-  #pingSentAt = NEVER;
-  #closeStartedAt = NEVER;
+  #pingSentAt = UNSET;
+  #closeStartedAt = UNSET;
   #stopped = false;
 
   constructor(settings: LivenessSettings, actions: LivenessActions, scheduler: Scheduler) {
@@ -60,18 +62,18 @@ export class Liveness implements ScheduledTask {
     const time = now();
     this.#lastInbound = time;
     if (isMessage) this.#lastMessage = time;
-    if (this.#pingSentAt !== NEVER) {
+    if (this.#pingSentAt !== UNSET) {
       // The Ping is answered: the next heartbeat is due an interval from now, which may come before the
       // Pong deadline the socket is filed for (keepAliveTimeout > keepAliveInterval). Only here, once per Ping:
       // other traffic only pushes deadlines later, and a task filed too early re-files itself.
-      this.#pingSentAt = NEVER;
-      if (!this.#stopped && this.#closeStartedAt === NEVER) this.#file(time);
+      this.#pingSentAt = UNSET;
+      if (!this.#stopped && this.#closeStartedAt === UNSET) this.#file(time);
     }
   }
 
   /** The close handshake started: the peer has `closeTimeout` to finish it. */
   closing(): void {
-    if (this.#stopped || this.#closeStartedAt !== NEVER) return;
+    if (this.#stopped || this.#closeStartedAt !== UNSET) return;
     this.#closeStartedAt = now();
     if (this.#settings.closeTimeout > 0) this.#scheduler.schedule(this, this.#closeStartedAt + this.#settings.closeTimeout);
   }
@@ -86,7 +88,7 @@ export class Liveness implements ScheduledTask {
   onDue(time: number): number | undefined {
     if (this.#stopped) return undefined;
     const { keepAliveInterval, keepAliveTimeout, idleTimeout, closeTimeout } = this.#settings;
-    if (this.#closeStartedAt !== NEVER) {
+    if (this.#closeStartedAt !== UNSET) {
       // Once closing, only the close timeout matters.
       if (closeTimeout > 0 && time >= this.#closeStartedAt + closeTimeout) {
         this.stop();
@@ -95,16 +97,16 @@ export class Liveness implements ScheduledTask {
       }
       return closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
     }
-    if (keepAliveTimeout > 0 && this.#pingSentAt !== NEVER && time >= this.#pingSentAt + keepAliveTimeout) {
+    if (keepAliveTimeout > 0 && this.#pingSentAt !== UNSET && time >= this.#pingSentAt + keepAliveTimeout) {
       this.stop();
       this.#actions.expired("keep-alive");
       return undefined;
     }
     if (idleTimeout > 0 && time >= this.#lastMessage + idleTimeout) {
       this.#actions.idle(); // starts the close handshake, which calls closing()
-      return this.#closeStartedAt !== NEVER && closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
+      return this.#closeStartedAt !== UNSET && closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
     }
-    if (keepAliveInterval > 0 && this.#pingSentAt === NEVER) {
+    if (keepAliveInterval > 0 && this.#pingSentAt === UNSET) {
       const silentSince = Math.max(this.#lastInbound, this.#lastHeartbeat);
       if (time >= silentSince + keepAliveInterval) {
         this.#lastHeartbeat = time;
@@ -130,7 +132,7 @@ export class Liveness implements ScheduledTask {
     let next = NEVER;
     if (idleTimeout > 0) next = this.#lastMessage + idleTimeout;
     if (keepAliveInterval > 0) {
-      const due = this.#pingSentAt !== NEVER
+      const due = this.#pingSentAt !== UNSET
         ? this.#pingSentAt + keepAliveTimeout
         : Math.max(this.#lastInbound, this.#lastHeartbeat) + keepAliveInterval;
       if (due < next) next = due;
