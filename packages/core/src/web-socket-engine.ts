@@ -221,6 +221,7 @@ export class WebEngineLink {
         // Already answered.
       }
       if (invalid) {
+        this.#events.closeSent(CloseStatus.ProtocolError);
         this.#events.closed(CloseStatus.Abnormal, "", new Error(`The peer closed with status ${event.code}, which no endpoint may send (RFC 6455 §7.4)`));
         return;
       }
