@@ -294,6 +294,15 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     client.destroy();
   });
 
+  test("SendTextBytesNotUtf8_RejectsTypeErrorBeforeAnythingIsSent_SocketStaysOpen", async () => {
+    const { client } = await open("/invalid-text");
+    // The first frame is the handler's report: the invalid message never went out.
+    expect(await client.readText()).toBe("TypeError (UTF-8) open");
+    client.sendText("still served");
+    expect(await client.readText()).toBe("still served");
+    client.destroy();
+  });
+
   test("PeerCloseWithoutStatus_SeedLoopAnswersEmptyClose_NoError", async () => {
     const { client } = await open("/seed");
     client.sendText("hello");
