@@ -331,7 +331,7 @@ ${memoryTable(results)}
 
 ${handshakeSection(results)}
 
-## 50,000 idle connections on Node
+## Idle connections at scale on Node (50,000 where the open-files limit allows)
 
 ${scaleSection(results)}
 

@@ -881,7 +881,13 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         if (count === data.length) this.#echoText = data;
         return { count, type: item.type, endOfMessage: true };
       }
-      partial = { type: item.type, bytes: typeof data === "string" ? encoder.encode(data) : data, offset: 0 };
+      const bytes = typeof data === "string" ? encoder.encode(data) : data;
+      if (bytes.byteLength <= buffer.byteLength) {
+        buffer.set(bytes);
+        return { count: bytes.byteLength, type: item.type, endOfMessage: true };
+      }
+      // Parts follow: a plain view, whose subarray is the fast one (a Node Buffer's goes through its own).
+      partial = { type: item.type, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 };
     }
     const count = Math.min(buffer.byteLength, partial.bytes.byteLength - partial.offset);
     buffer.set(partial.bytes.subarray(partial.offset, partial.offset + count));
