@@ -491,7 +491,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#refuse(CloseStatus.MessageTooBig, "Message too big");
       return;
     }
-    // The inbound rate limits (one branch when they are off), then the receive buffer. A message either drops
+    // The inbound rate limits (one branch when they are off), then the receive buffer. A message dropped by either
     // is not received: only what the handler can read is counted, the same on every runtime.
     const bytes = payloadLength(data);
     if (this.#inboundLimit !== undefined && !this.#withinRate(this.#inboundLimit, bytes)) return;
