@@ -264,6 +264,25 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("SendTextInLargePartsNotUtf8_PartsAlreadyOutLeftToThePeer_HeldPartsCheckedAtTheLastPart", async () => {
+    // docs/semantics.md: where a part of 64 KiB went out as a fragment (engines with fragmented send), the message is
+    // whole nowhere and the peer checks it (RFC 6455 §8.1); where the core holds the parts, the last part is rejected.
+    const { socket, client } = await acceptOne();
+    const { fragmentedSend } = await adapterCapabilities();
+    await socket.send(new Uint8Array(64 * 1024).fill(0x61), { type: "text", endOfMessage: false });
+    const last = socket.send(new Uint8Array([0xff]), { type: "text" });
+    if (fragmentedSend) {
+      await last;
+      const message = await client.readMessage();
+      expect([message.opcode, message.data.byteLength, message.data.at(-1)]).toEqual([Opcode.text, 64 * 1024 + 1, 0xff]);
+    } else {
+      await expect(last).rejects.toThrow(TypeError);
+      await socket.send(new Uint8Array([0x62]), { type: "text" });
+      expect(await client.readText()).toBe("a".repeat(64 * 1024) + "b");
+    }
+    client.destroy();
+  });
+
   test("MessageOverMaxMessageSize_ClosesWith1009_AtLimitPasses", async () => {
     const server = await echoServer({ maxMessageSize: 1000 });
     const { client } = await RawClient.open(server.port, "/ws");
