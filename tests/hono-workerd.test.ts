@@ -195,7 +195,8 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     const stats = async () => await (await fetch(`http://127.0.0.1:${port}/platform-limit/stats`)).json();
     const deadline = Date.now() + 5000;
     while ((await stats()).activeConnections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await stats()).toMatchObject({ activeConnections: 0, closedConnections: { 1006: 1 } });
+    // The figures record the Close workerd sent (1009), as every runtime does for a connection the server closed.
+    expect(await stats()).toMatchObject({ activeConnections: 0, closedConnections: { 1009: 1 } });
     const next = await open("/platform-limit");
     next.client.sendText("still served");
     expect(await next.client.readText()).toBe("still served");
@@ -214,7 +215,8 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
       expect((await stats()).activeConnections).toBe(0);
     }
     const stats = await (await fetch(`http://127.0.0.1:${port}/strict-close/stats`)).json();
-    expect(stats).toMatchObject({ closedConnections: { 1006: 5 } });
+    // Recorded with the 1002 the middleware sent, as Node and Bun record theirs.
+    expect(stats).toMatchObject({ closedConnections: { 1002: 5 } });
   });
 
   test("ContentLengthZero_Upgraded_Http11WithoutHost_Answered400", async () => {
@@ -289,6 +291,15 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
   test("HeaderSetByMiddlewareAfterNext_OnThe101", async () => {
     const { client, answer } = await open("/cookie");
     expect(answer.headers["set-cookie"]).toBe("session=abc; Path=/");
+    client.destroy();
+  });
+
+  test("SendTextBytesNotUtf8_RejectsTypeErrorBeforeAnythingIsSent_SocketStaysOpen", async () => {
+    const { client } = await open("/invalid-text");
+    // The first frame is the handler's report: the invalid message never went out.
+    expect(await client.readText()).toBe("TypeError (UTF-8) open");
+    client.sendText("still served");
+    expect(await client.readText()).toBe("still served");
     client.destroy();
   });
 

@@ -223,6 +223,66 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("SendTextBytesNotUtf8_RejectsTypeErrorBeforeAnythingIsSent_SocketStaysOpen", async () => {
+    // RFC 6455 §5.6, §8.1: a text message is UTF-8. Invalid bytes are the caller's mistake, answered the same on every
+    // runtime: the send rejects, nothing reaches the peer (which would fail the connection with 1007), nothing changes.
+    const { server, socket, client } = await acceptOne();
+    const invalid = [
+      [0x68, 0xff, 0x69], // a byte UTF-8 never uses
+      [0x61, 0xe2, 0x82], // a sequence cut short at the end
+      [0xed, 0xa0, 0x80], // an encoded surrogate (U+D800)
+      [0xc0, 0xaf], // an overlong "/"
+    ];
+    for (const bytes of invalid) {
+      const sent = socket.send(new Uint8Array(bytes), { type: "text" });
+      await expect(sent, `${bytes}`).rejects.toThrow(TypeError);
+      await expect(sent).rejects.toThrow(/valid UTF-8/);
+    }
+    expect(socket.state).toBe("open");
+    await socket.send(new TextEncoder().encode("still ✓"), { type: "text" });
+    await socket.send("open");
+    // The first frames the peer sees are the valid messages, whole.
+    expect(await client.readText()).toBe("still ✓");
+    expect(await client.readText()).toBe("open");
+    expect(server.stats().messages.send).toEqual({ text: 2, binary: 0 });
+    client.destroy();
+  });
+
+  test("SendTextPartsNotUtf8AsAWhole_LastPartRejected_MessageStaysOpenWithTheEarlierParts", async () => {
+    // A part may end in the middle of a character; the message is checked where it is whole, at its last part. The
+    // rejected part changes nothing: the parts before it are kept and a valid last part completes the message.
+    const { socket, client } = await acceptOne();
+    const first = socket.send(new Uint8Array([0x68, 0xe2]), { type: "text", endOfMessage: false });
+    const bad = socket.send(new Uint8Array([0x28]), { type: "text" });
+    const good = socket.send(new Uint8Array([0x82, 0xac]), { type: "text" });
+    await first;
+    await expect(bad).rejects.toThrow(TypeError);
+    await good;
+    expect(await client.readText()).toBe("h€");
+    await socket.send("next");
+    expect(await client.readText()).toBe("next");
+    client.destroy();
+  });
+
+  test("SendTextInLargePartsNotUtf8_PartsAlreadyOutLeftToThePeer_HeldPartsCheckedAtTheLastPart", async () => {
+    // docs/semantics.md: where a part of 64 KiB went out as a fragment (engines with fragmented send), the message is
+    // whole nowhere and the peer checks it (RFC 6455 §8.1); where the core holds the parts, the last part is rejected.
+    const { socket, client } = await acceptOne();
+    const { fragmentedSend } = await adapterCapabilities();
+    await socket.send(new Uint8Array(64 * 1024).fill(0x61), { type: "text", endOfMessage: false });
+    const last = socket.send(new Uint8Array([0xff]), { type: "text" });
+    if (fragmentedSend) {
+      await last;
+      const message = await client.readMessage();
+      expect([message.opcode, message.data.byteLength, message.data.at(-1)]).toEqual([Opcode.text, 64 * 1024 + 1, 0xff]);
+    } else {
+      await expect(last).rejects.toThrow(TypeError);
+      await socket.send(new Uint8Array([0x62]), { type: "text" });
+      expect(await client.readText()).toBe("a".repeat(64 * 1024) + "b");
+    }
+    client.destroy();
+  });
+
   test("MessageOverMaxMessageSize_ClosesWith1009_AtLimitPasses", async () => {
     const server = await echoServer({ maxMessageSize: 1000 });
     const { client } = await RawClient.open(server.port, "/ws");

@@ -371,6 +371,67 @@ describe("stats", () => {
     client.destroy();
   });
 
+  test("Stats_MessagesDroppedByTheRateLimit_NotCountedAsReceived", async () => {
+    // A burst of 3: the fourth message is over the limit, and it and the three the peer sends after the Close are
+    // dropped by policy. Only what the handler could read counts as received, on every runtime.
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      await socket.closed;
+    }, { maxMessagesPerSecond: 1, messageBurst: 3 });
+    const { client } = await RawClient.open(server.port, "/ws");
+    for (let i = 0; i < 4; i++) client.sendText(`m${i}`);
+    expect(await client.readClose()).toEqual({ code: 1008, reason: "maxMessagesPerSecond exceeded" });
+    for (let i = 4; i < 7; i++) client.sendText(`m${i}`);
+    client.sendClose(1008);
+    await handlerDone(server);
+    client.destroy();
+    expect(server.stats()).toMatchObject({
+      messages: { receive: { text: 3, binary: 0 } },
+      bytes: { receive: 6 },
+      closedConnections: { 1008: 1 },
+    });
+  });
+
+  test("Stats_MessageTooBig_ClosedConnectionRecordedWith1009TheServerSent_NotReceived", async () => {
+    // The server closes with 1009 (the core, or the engine itself on Node and Bun); the figures record the Close
+    // that ended the connection, the server's, whatever the peer answers (here 1000) or whether it answers at all.
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      await socket.closed;
+    }, { maxMessageSize: 100 });
+    const { client } = await RawClient.open(server.port, "/ws");
+    client.send(Opcode.binary, new Uint8Array(200));
+    expect((await client.readClose()).code).toBe(1009);
+    client.sendClose(1000);
+    client.destroy();
+    await handlerDone(server);
+    expect(server.stats()).toMatchObject({
+      closedConnections: { 1009: 1 },
+      messages: { receive: { text: 0, binary: 0 } },
+      bytes: { receive: 0 },
+    });
+  });
+
+  test("Stats_ServerStartedTheClose_RecordedWithTheStatusItSent_PeerStarted_WithThePeers", async () => {
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      const message = await socket.receive();
+      if (message.type === "text" && message.data === "close me") await socket.close(4001, "asked");
+      else await socket.closed;
+    });
+    const first = await RawClient.open(server.port, "/ws");
+    first.client.sendText("close me");
+    expect(await first.client.readClose()).toEqual({ code: 4001, reason: "asked" });
+    first.client.sendClose(4002);
+    const second = await RawClient.open(server.port, "/ws");
+    second.client.sendClose(4003);
+    await second.client.readClose();
+    await handlerDone(server);
+    first.client.destroy();
+    second.client.destroy();
+    expect(server.stats().closedConnections).toEqual({ 4001: 1, 4003: 1 });
+  });
+
   test("Stats_BadHandshake_CountedByStatus", async () => {
     const server = await startServer(echo);
     const wrongVersion = await handshake(server.port, "/ws", { "Sec-WebSocket-Version": "8" });

@@ -66,6 +66,13 @@ app.use("/cookie", async (c, next) => {
   c.header("Set-Cookie", "session=abc; Path=/");
 });
 app.get("/cookie", webSocket(echo));
+// Text bytes that are not UTF-8: the send rejects before anything is sent; the socket says how, then stays in use.
+app.get("/invalid-text", webSocket(async (context) => {
+  const socket = await context.accept();
+  const outcome = await socket.send(new Uint8Array([0x68, 0xff]), { type: "text" }).then(() => "sent", (error: Error) => `${error.name}${/valid UTF-8/.test(error.message) ? " (UTF-8)" : ""}`);
+  await socket.send(`${outcome} ${socket.state}`);
+  for await (const message of socket) await socket.send(message.data);
+}));
 // The README's seed loop: receive into a buffer until Close, then close with the status received.
 let seedErrors = 0;
 let seedStatus = 0;

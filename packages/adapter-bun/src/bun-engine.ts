@@ -71,6 +71,15 @@ class BunTopics implements EngineTopics {
 // Bun's `send` status: -1 queued under backpressure, 0 dropped, otherwise bytes written.
 const DROPPED = 0;
 const ABNORMAL = 1006;
+
+// The Close Bun (uWebSockets) sends when it fails the connection, by the reason it reports with 1006: 1009 for a
+// message over `maxPayloadLength`, 1007 for invalid UTF-8, 1002 for any other frame error ("Received …").
+function failureStatus(reason: string): number | undefined {
+  if (!reason.startsWith("Received")) return undefined;
+  if (reason.includes("too big")) return 1009;
+  if (reason.includes("UTF-8")) return 1007;
+  return 1002;
+}
 const decoder = new TextDecoder();
 
 class BunEngineSocket implements EngineSocket {
@@ -166,8 +175,11 @@ export function bunWebSocketHandler(settings: BunEngineSettings): BunWebSocketHa
       const { events, closing } = ws.data;
       if (closing) setTimeout(() => events.closed(code, reason), 0);
       // 1006 with a reason: Bun failed the connection itself (a Close such as 1009 went out, none came back).
-      else if (code === ABNORMAL && reason !== "") events.closed(code, "", new Error(reason));
-      else events.closed(code, reason);
+      else if (code === ABNORMAL && reason !== "") {
+        const status = failureStatus(reason);
+        if (status !== undefined) events.closeSent(status);
+        events.closed(code, "", new Error(reason));
+      } else events.closed(code, reason);
     },
     error(error) {
       settings.onError(error);

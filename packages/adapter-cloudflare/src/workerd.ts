@@ -85,7 +85,13 @@ export const DURABLE_OBJECT_CAPABILITIES: EngineCapabilities = { ...WORKERD_CAPA
  * (a message over its own 1 MiB limit, answered 1009) with an `error` event and
  * no `close` (as the Hibernation API's `webSocketError`).
  */
-export const WORKERD_ENGINE: WebEngineOptions = { abortClose: 1011, answerPeerClose: true, errorEnds: true };
+export const WORKERD_ENGINE: WebEngineOptions = { abortClose: 1011, answerPeerClose: true, errorEnds: true, failureStatus: workerdFailureStatus };
+
+// workerd's error for a connection it failed names the Close it sent: "protocolError.statusCode = 1009".
+function workerdFailureStatus(error: unknown): number | undefined {
+  const status = /protocolError\.statusCode = (\d{4})\b/.exec(error instanceof Error ? error.message : String(error))?.[1];
+  return status === undefined ? undefined : Number(status);
+}
 
 /** Throws what workerd cannot do for `plan`: waiting for a Pong needs a Ping first, and a Worker sends none. */
 export function checkWorkerdPlan(plan: UpgradePlan): void {

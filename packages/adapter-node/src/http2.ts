@@ -180,6 +180,7 @@ export function cancelOnAbort(stream: ServerHttp2Stream, events: EngineEvents): 
     message: (data, binary) => events.message(data, binary),
     pong: () => events.pong(),
     drained: () => events.drained(),
+    closeSent: (code) => events.closeSent(code),
     closed: (code, reason, error) => events.closed(code, reason, error),
     opened: (socket: EngineSocket) =>
       events.opened({
@@ -188,6 +189,7 @@ export function cancelOnAbort(stream: ServerHttp2Stream, events: EngineEvents): 
           return socket.bufferedAmount;
         },
         send: (data, options) => socket.send(data, options),
+        ...(socket.isUtf8 === undefined ? {} : { isUtf8: (bytes: Uint8Array) => socket.isUtf8!(bytes) }),
         ping: (payload) => socket.ping(payload),
         pong: (payload) => socket.pong(payload),
         close: (code, reason) => socket.close(code, reason),

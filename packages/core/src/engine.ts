@@ -50,6 +50,13 @@ export interface EngineSocket {
    * once `bufferedAmount` is back to 0 (told through `drained`, or polled).
    */
   send(data: string | Uint8Array, options: EngineSendOptions): boolean | void;
+  /**
+   * Whether `bytes` are well-formed UTF-8 (RFC 3629). Optional: an engine that takes
+   * text as bytes and has a native check (Node's `buffer.isUtf8`) offers it, and the
+   * core calls it on a whole text message given as bytes before `send` (RFC 6455
+   * §8.1); without it the core decodes the bytes to check them.
+   */
+  isUtf8?(bytes: Uint8Array): boolean;
   /** Sends a Ping (only called when `pingControl`). */
   ping(payload: Uint8Array): void;
   /** Sends an unsolicited Pong (only called when `pingControl`). */
@@ -139,6 +146,13 @@ export interface EngineEvents {
   pong(): void;
   /** The engine's send buffer drained. */
   drained(): void;
+  /**
+   * The engine failed the connection itself and sent a Close frame with status `code`
+   * (RFC 6455 §7.1.7: 1002 for a protocol error, 1007 for invalid UTF-8, 1009 for a
+   * message over its size limit). `closed` follows; the server's figures record the
+   * connection as ended with `code`, as when the core closes it.
+   */
+  closeSent(code: number): void;
   /**
    * The connection ended. `code` is the peer's close status (1005 when its Close had
    * none, 1006 when no Close frame arrived); `error` is the engine's reason for an

@@ -86,9 +86,14 @@ export interface WebSocketServerStats {
    * `uniws.server.rejected_handshakes`. Requests the handler passed on are not counted.
    */
   readonly rejectedHandshakes: Readonly<Record<number, number>>;
-  /** Ended sockets by close status (1006 when no Close frame came): the `uniws.close.code` of `uniws.server.connection.duration`. */
+  /**
+   * Ended sockets by the status of the Close that ended them: the one the server sent when
+   * the server (the handler, a shutdown, a policy, the engine) started the close, else the
+   * peer's (1005 for a Close without status); 1006 when neither side's Close ended it.
+   * The `uniws.close.code` of `uniws.server.connection.duration`.
+   */
   readonly closedConnections: Readonly<Record<number, number>>;
-  /** Whole data messages: `uniws.server.messages`. */
+  /** Whole data messages (received: those the handler can read, not those a policy dropped): `uniws.server.messages`. */
   readonly messages: { readonly receive: MessageCounts; readonly send: MessageCounts };
   /** Payload bytes of data messages (text as UTF-8, before compression): `uniws.server.message.bytes`. */
   readonly bytes: { readonly receive: number; readonly send: number };

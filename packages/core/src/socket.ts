@@ -138,6 +138,22 @@ function holdsAscii(bytes: Uint8Array, text: string): boolean {
   return true;
 }
 
+// RFC 6455 §5.6, §8.1: a text message is UTF-8. A send is checked before anything goes out or changes, so the
+// rejected send has no effect and the socket stays open: bad bytes are the caller's mistake, like a bad argument.
+function invalidText(cause?: unknown): TypeError {
+  const message = "A text message must be valid UTF-8 (RFC 6455 §5.6, §8.1): these bytes are not, and nothing was sent";
+  return cause === undefined ? new TypeError(message) : new TypeError(message, { cause });
+}
+
+// The string a whole text message's bytes hold, for engines that take text as strings.
+function decodeText(bytes: Uint8Array): string {
+  try {
+    return strictDecoder.decode(bytes);
+  } catch (error) {
+    throw invalidText(error);
+  }
+}
+
 function toBytes(data: SendData): Uint8Array {
   if (typeof data === "string") return encoder.encode(data);
   if (data instanceof Uint8Array) return data;
@@ -178,6 +194,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #resolveClosed: ((result: CloseResult) => void) | undefined;
   #openWaiter: { resolve: (socket: UniWebSocket) => void; reject: (error: unknown) => void } | undefined;
   #pendingClose: { code: number; reason: string } | undefined;
+  // The status of the Close the server side sent when it started the close (the core or the engine), for the figures.
+  #serverCloseStatus: number | undefined;
   #result: CloseResult | undefined;
   #abortError: unknown;
   // Whether the application itself ended the connection (close, closeOutput, abort): a send after that is its mistake.
@@ -189,9 +207,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // Inbound: whole messages from the engine, consumed by receive().
   readonly #inbox: Inbound[] = [];
   #inboxHead = 0;
-  // Bytes in the inbox (text by length), bounded by receiveBufferLimit; past it the peer's data is dropped.
+  // Bytes in the inbox (text by length), bounded by receiveBufferLimit.
   #unreadBytes = 0;
-  #inboxOverflowed = false;
+  // The core closed for a policy (size, rate, receive buffer): the peer's later data is dropped, not received.
+  #refusing = false;
   #partial: Partial | undefined;
   #receiver: Receiver | undefined;
   // The last text message handed out, while sending it straight back can skip a conversion: as the string it was
@@ -202,6 +221,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // Outbound: the message being sent in parts, and senders waiting for the buffer to drain.
   #outgoingType: MessageType | undefined;
   #outgoingCompress = true;
+  // A frame of that message has gone out: its text can no longer be checked whole by the core.
+  #outgoingSent = false;
   // Parts of the message being sent, gathered (a copy) and not yet given to the engine; allocated when needed.
   #gathered: Uint8Array | undefined;
   #gatheredLength = 0;
@@ -418,6 +439,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     drained(): void {
       this.#socket.#drained();
     }
+    closeSent(code: number): void {
+      this.#socket.#closeSent(code);
+    }
     closed(code: number, reason: string, error?: unknown): void {
       this.#socket.#ended(code, reason, error);
     }
@@ -462,21 +486,21 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #message(data: string | Uint8Array, binary: boolean): void {
     if (this.#state === "closed" || this.#state === "aborted") return;
     this.#liveness.inbound(true);
+    if (this.#refusing) return;
     if (!this.#settings.capabilities.enforcesMaxMessageSize && exceeds(data, this.#settings.maxMessageSize)) {
-      this.#startClose(CloseStatus.MessageTooBig, "Message too big");
+      this.#refuse(CloseStatus.MessageTooBig, "Message too big");
       return;
     }
-    // Operations: count the message, then apply the inbound rate limits (one branch when they are off).
+    // The inbound rate limits (one branch when they are off), then the receive buffer. A message dropped by either
+    // is not received: only what the handler can read is counted, the same on every runtime.
     const bytes = payloadLength(data);
-    this.#settings.metrics.received(binary, bytes);
     if (this.#inboundLimit !== undefined && !this.#withinRate(this.#inboundLimit, bytes)) return;
-    if (this.#inboxOverflowed) return;
     const limit = this.#settings.receiveBufferLimit;
     if (limit > 0 && this.#unreadBytes > limit) {
-      this.#inboxOverflowed = true;
-      this.#startClose(TRY_AGAIN_LATER, "Receive buffer full");
+      this.#refuse(TRY_AGAIN_LATER, "Receive buffer full");
       return;
     }
+    this.#settings.metrics.received(binary, bytes);
     this.#unreadBytes += data.length;
     // Text may come as the engine's (validated) UTF-8 bytes: decoded only if handed out whole.
     this.#inbox.push(binary ? { type: "binary", data: typeof data === "string" ? encoder.encode(data) : data } : { type: "text", data });
@@ -487,14 +511,28 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #withinRate(limit: InboundRateLimit, bytes: number): boolean {
     const exceeded = limit.admit(bytes, now());
     if (exceeded === undefined) return true;
-    this.#startClose(CloseStatus.PolicyViolation, `${exceeded} exceeded`);
+    this.#refuse(CloseStatus.PolicyViolation, `${exceeded} exceeded`);
     return false;
+  }
+
+  // Closes for a policy: this message and everything the peer sends after it are dropped (engines that read on after
+  // sending their Close, as `ws` does, would otherwise deliver them).
+  #refuse(code: number, reason: string): void {
+    this.#refusing = true;
+    this.#startClose(code, reason);
+  }
+
+  // The engine failed the connection itself and sent a Close with `code` (RFC 6455 §7.1.7): the server closed it.
+  #closeSent(code: number): void {
+    this.#serverCloseStatus ??= code;
+    if (this.#state === "open" || this.#state === "closeReceived") this.#state = "closeSent";
   }
 
   #ended(code: number, reason: string, error?: unknown): void {
     if (this.#result !== undefined) return;
     this.#liveness.stop();
-    if (this.#openedAt >= 0) this.#settings.metrics.ended(code, (now() - this.#openedAt) / 1000);
+    // The figures record the Close that ended the connection: the server's when it started the close, else the peer's.
+    if (this.#openedAt >= 0) this.#settings.metrics.ended(this.#serverCloseStatus ?? code, (now() - this.#openedAt) / 1000);
     const waiter = this.#openWaiter;
     this.#openWaiter = undefined;
     waiter?.reject(new WebSocketError("UPGRADE_FAILED", "The WebSocket upgrade did not complete", { cause: error ?? `closed with ${code} before opening` }));
@@ -570,15 +608,27 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (!endOfMessage || this.#gatheredLength > 0) {
       const bytes = toBytes(data);
       if (!endOfMessage && fragmented && this.#gatheredLength === 0 && bytes.byteLength >= PART_FLUSH_BYTES) {
-        // A large part goes out as it is: nothing to gain from gathering it.
+        // A large part goes out as it is: nothing to gain from gathering it. As text it is not checked (it may end
+        // in the middle of a character): the message is no longer whole anywhere, and the peer checks it (§8.1).
         retained = engine.send(bytes, { text, fin: false, compress });
+        this.#outgoingSent = true;
       } else {
+        const before = this.#gatheredLength;
         this.#gather(bytes);
         if (endOfMessage) {
+          const whole = this.#gathered!.subarray(0, this.#gatheredLength);
+          let message: string | Uint8Array = whole;
+          try {
+            if (text && !fragmented) message = decodeText(whole);
+            else if (text && !this.#outgoingSent) this.#checkText(whole);
+          } catch (error) {
+            // The rejected part leaves the message as it was: the parts before it stay gathered.
+            this.#gatheredLength = before;
+            throw error;
+          }
+          this.#dropGathered();
           // The whole is the core's own copy: whether the engine keeps it does not matter.
-          const whole = this.#takeGathered();
-          if (text && !fragmented) engine.send(strictDecoder.decode(whole), { text, fin: true, compress });
-          else if (engine.send(whole, { text, fin: true, compress }) !== true) reuseGathering(whole);
+          if (engine.send(message, { text, fin: true, compress }) !== true && message === whole) reuseGathering(whole);
         } else if (fragmented) {
           if (this.#gatheredLength >= PART_FLUSH_BYTES) this.#flushPart(text, compress);
           else this.#flushLater();
@@ -590,19 +640,32 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#echoText = this.#echoBytes = undefined;
       engine.send(echo ?? data, { text, fin: true, compress });
     } else if (!text || fragmented) {
-      retained = engine.send(toBytes(data), { text, fin: true, compress });
+      const bytes = toBytes(data);
+      // Text as bytes: checked whole, unless earlier parts of the message have gone out already.
+      if (text && !this.#outgoingSent) this.#checkText(bytes);
+      retained = engine.send(bytes, { text, fin: true, compress });
     } else {
       // Text as bytes for an engine that takes text as strings only: the string it arrived as, if unchanged.
       const bytes = toBytes(data);
       const echo = this.#echoText;
+      const message = echo !== undefined && holdsAscii(bytes, echo) ? echo : decodeText(bytes);
       this.#echoText = undefined;
-      retained = engine.send(echo !== undefined && holdsAscii(bytes, echo) ? echo : strictDecoder.decode(bytes), { text, fin: true, compress });
+      retained = engine.send(message, { text, fin: true, compress });
     }
     // Operations: count what was queued (a message once, at its last part).
     this.#settings.metrics.sent(!text, typeof data === "string" ? utf8Length(data) : data.byteLength, endOfMessage);
+    if (endOfMessage) this.#outgoingSent = false;
     this.#outgoingType = endOfMessage ? undefined : type;
     this.#outgoingCompress = compress;
     return retained === true;
+  }
+
+  // Throws before anything is sent when text bytes are not UTF-8: the engine's native check where it has one, else a
+  // decode (the core itself imports no runtime module).
+  #checkText(bytes: Uint8Array): void {
+    const engine = this.#engine!;
+    if (engine.isUtf8 === undefined) decodeText(bytes);
+    else if (!engine.isUtf8(bytes)) throw invalidText();
   }
 
   // Copies `bytes` to the end of the parts gathered for the message being sent.
@@ -651,6 +714,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const state = this.#state;
     if (this.#gatheredLength === 0 || (state !== "open" && state !== "closeReceived")) return;
     const part = this.#takeGathered();
+    this.#outgoingSent = true;
     if (this.#engine!.send(part, { text, fin: false, compress }) !== true) reuseGathering(part);
   }
 
@@ -691,12 +755,16 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const state = this.#state;
     if (state !== "open" && state !== "closeReceived") return;
     this.#state = "closeSent";
+    const recorded = this.#serverCloseStatus;
+    // Set first, in case the engine reports the end from inside close(). A "no status" Close counts as 1005.
+    this.#serverCloseStatus ??= isEmptyCloseStatus(code) ? CloseStatus.Empty : code;
     try {
       // A "no status" value closes with an empty Close frame (RFC 6455 §5.5.1).
       this.#engine!.close(isEmptyCloseStatus(code) ? undefined : code, reason);
     } catch (error) {
       // The engine could not send the Close (a Worker's socket used from another request): nothing changed.
       if (this.#state === "closeSent") this.#state = state;
+      this.#serverCloseStatus = recorded;
       throw error;
     }
     this.#liveness.closing();

@@ -75,6 +75,12 @@ export interface WebEngineOptions {
    */
   readonly errorEnds?: boolean;
   /**
+   * The status of the Close the runtime sent when it failed the connection, read from
+   * the error it reports (workerd's names it: `protocolError.statusCode = 1009`), so
+   * the figures record the server's status (RFC 6455 §7.1.7); `undefined` when unknown.
+   */
+  readonly failureStatus?: (error: unknown) => number | undefined;
+  /**
    * The socket may only be touched from the request that opened it (a plain
    * Cloudflare Worker): the runtime's error for a use from elsewhere ("Cannot
    * perform I/O on behalf of a different request") is raised as a
@@ -201,6 +207,8 @@ export class WebEngineLink {
   /** An error the runtime reported; it is the cause of the abnormal end that follows. */
   error(error: unknown): void {
     this.#lastError = error;
+    const status = this.#options.failureStatus?.(error);
+    if (status !== undefined) this.#events.closeSent(status);
   }
 
   /** The connection ended (reported once; later calls are ignored). */
@@ -221,6 +229,7 @@ export class WebEngineLink {
         // Already answered.
       }
       if (invalid) {
+        this.#events.closeSent(CloseStatus.ProtocolError);
         this.#events.closed(CloseStatus.Abnormal, "", new Error(`The peer closed with status ${event.code}, which no endpoint may send (RFC 6455 §7.4)`));
         return;
       }
