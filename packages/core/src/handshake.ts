@@ -90,6 +90,7 @@ export class WebHandshakeRequest implements HandshakeRequest {
   #url: URL | undefined = undefined;
 
   /**
+   * Reads `request` as it is; nothing is parsed until asked for.
    * @param request the web request
    * @param init what the runtime knows better than `request`
    */
