@@ -342,7 +342,12 @@ class WebSocketBinding {
   }
 
   #opened(): void {
-    clearTimeout(this.#grace);
+    if (this.#grace !== undefined) {
+      clearTimeout(this.#grace);
+      // Where timers are objects (Deno running an npm package gets Node's `Timeout`), a cleared one kept here
+      // would stay for the connection's life.
+      this.#grace = undefined;
+    }
     if (this.#failed) {
       // Given up on already: nobody holds this socket any more.
       if (this.#options.terminate?.(this.#socket) !== true) this.#socket.close();
