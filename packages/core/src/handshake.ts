@@ -85,7 +85,7 @@ export class WebHandshakeRequest implements HandshakeRequest {
   /** The HTTP version the request arrived on. */
   readonly httpVersion: HttpVersion;
   /** The peer's IP address, or `undefined`. */
-  readonly remoteAddress: string | undefined;
+  readonly remoteAddress?: string;
   readonly #request: WebRequestLike;
   #url: URL | undefined = undefined;
 
