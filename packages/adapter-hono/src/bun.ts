@@ -34,7 +34,7 @@
  *
  * @module
  */
-import { type EngineCapabilities, WebHandshakeRequest, WebSocketError } from "@uniws/core";
+import { type EngineCapabilities, headersOnThe101, WebHandshakeRequest, WebSocketError } from "@uniws/core";
 import { BUN_CAPABILITIES, BUN_DEFLATE_PRESET, type BunSocketData, bunWebSocketHandler, planDeflate } from "@uniws/bun";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
@@ -107,22 +107,6 @@ interface DeferredUpgrade {
   accepted?: (answered: Headers | undefined) => void;
 }
 
-// Response headers never copied onto the 101: Bun writes the handshake's own, and hop-by-hop ones describe another message.
-const NOT_ON_101 = new Set([
-  "connection",
-  "content-length",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "sec-websocket-accept",
-  "sec-websocket-extensions",
-  "sec-websocket-protocol",
-]);
-
 const EXTENSIONS = "sec-websocket-extensions";
 
 /** `server` as Hono sees it under `Bun.serve`: `c.env` is the server (or holds it as `server`). */
@@ -184,11 +168,7 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
         else request.headers.set(EXTENSIONS, deflate.offer);
         const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false };
         ours.add(data);
-        const headers = new Headers();
-        answered?.forEach((value, name) => {
-          if (!NOT_ON_101.has(name) && name !== "set-cookie") headers.set(name, value);
-        });
-        for (const cookie of answered?.getSetCookie() ?? []) headers.append("set-cookie", cookie);
+        const headers = new Headers(headersOnThe101(answered));
         // Always answer the sub-protocol: without the header, Bun would echo the client's first offer.
         headers.set("Sec-WebSocket-Protocol", plan.subProtocol ?? "");
         if (!server.upgrade(request, { data, headers })) {

@@ -12,7 +12,7 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import type { EngineEvents, UpgradePlan } from "@uniws/core";
+import { type EngineEvents, headersOnThe101, type UpgradePlan } from "@uniws/core";
 import { WebSocketServer } from "ws";
 import { negotiateForRequest, type WsPerMessageDeflateOptions } from "./compression.ts";
 import { bindWsSocket } from "./ws-engine.ts";
@@ -38,22 +38,6 @@ export function defaultMaxFragments(maxMessageSize: number): number {
 
 // A closeTimeout of 0 means "wait forever"; `ws` needs a number of ms.
 const FOREVER = 2 ** 31 - 1;
-
-// Response headers never copied onto the 101: `ws` writes the handshake's own, and hop-by-hop ones describe another message.
-const NOT_ON_101 = new Set([
-  "connection",
-  "content-length",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "sec-websocket-accept",
-  "sec-websocket-extensions",
-  "sec-websocket-protocol",
-]);
 
 /** What one upgrade adds to and learns from the 101 `ws` writes. */
 interface Answer {
@@ -99,11 +83,7 @@ export class WsEngines {
     }
     const deflate = negotiateForRequest(req as IncomingMessage, plan.compression);
     const shown = engineRequest(req, plan.subProtocol, deflate.accepted ? deflate.header : undefined);
-    const extra: string[] = [];
-    headers?.forEach((value, name) => {
-      if (!NOT_ON_101.has(name) && name !== "set-cookie") extra.push(`${name}: ${value}`);
-    });
-    for (const cookie of headers?.getSetCookie() ?? []) extra.push(`set-cookie: ${cookie}`);
+    const extra = headersOnThe101(headers).map(([name, value]) => `${name}: ${value}`);
     const answer: Answer = { extra, extensions: "" };
     this.#answers.set(shown, answer);
     const gone = () => events.failed(new Error("The client closed the connection during the handshake"));

@@ -210,3 +210,35 @@ export function isOriginAllowed(origin: string | null, allowed: ReadonlySet<stri
   if (allowed === undefined || origin === null) return true;
   return allowed.has(origin.trim().toLowerCase());
 }
+
+// Response headers never copied onto a 101: the engine writes the handshake's own (RFC 6455 §4.2.2), and
+// hop-by-hop ones describe another message (RFC 9110 §7.6.1).
+const NOT_ON_101 = new Set([
+  "connection",
+  "content-length",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "sec-websocket-accept",
+  "sec-websocket-extensions",
+  "sec-websocket-protocol",
+]);
+
+/**
+ * The headers of the application's answer (`answered`, e.g. what Hono middleware set,
+ * `Set-Cookie` after `next()` included) that belong on the 101 of an upgrade, as
+ * `[name, value]` pairs with one pair per `Set-Cookie`. Leaves out the handshake's own
+ * headers (the engine writes them) and hop-by-hop ones; `[]` when `answered` is undefined.
+ */
+export function headersOnThe101(answered: Headers | undefined): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  answered?.forEach((value, name) => {
+    if (!NOT_ON_101.has(name) && name !== "set-cookie") pairs.push([name, value]);
+  });
+  for (const cookie of answered?.getSetCookie() ?? []) pairs.push(["set-cookie", cookie]);
+  return pairs;
+}

@@ -35,6 +35,7 @@ export {
   type HandshakeRequest,
   type HandshakeVerdict,
   headerList,
+  headersOnThe101,
   type HeaderReader,
   type HttpVersion,
   isOriginAllowed,
