@@ -100,13 +100,14 @@ export function textResponse(status: number, text: string, headers?: Record<stri
 /** The context of one request, and the run of the handler over it. */
 export class RequestContext<Native> implements WebSocketContext<Native> {
   readonly isWebSocketRequest: boolean;
-  readonly requestedProtocols: readonly string[];
   readonly method: string;
   readonly httpVersion: HttpVersion;
   readonly native: Native;
   readonly #host: ContextHost;
   readonly #request: HandshakeRequest;
   #headers: Headers | undefined;
+  // Read from the request when first asked for: most handlers accept without looking at the offer.
+  #requestedProtocols: readonly string[] | undefined;
   // Dropped once used: an accepted connection keeps only what its handler can still reach.
   #binding: UpgradeBinding | undefined;
   #answer: ((outcome: DispatchOutcome) => void) | undefined;
@@ -122,7 +123,6 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   ) {
     this.#host = host;
     this.isWebSocketRequest = isWebSocketRequest;
-    this.requestedProtocols = isWebSocketRequest ? requestedProtocols(request.headers) : [];
     this.method = request.method;
     this.#request = request;
     this.httpVersion = request.httpVersion;
@@ -133,6 +133,10 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
 
   get url(): URL {
     return this.#request.url;
+  }
+
+  get requestedProtocols(): readonly string[] {
+    return (this.#requestedProtocols ??= this.isWebSocketRequest ? requestedProtocols(this.#request.headers) : []);
   }
 
   get headers(): Headers {
