@@ -43,6 +43,7 @@ export interface BunServeOptions {
 }
 
 const EXTENSIONS = "sec-websocket-extensions";
+const PROTOCOL = "sec-websocket-protocol";
 
 const notFound: Fallback = () => new Response("Not Found", { status: 404 });
 
@@ -129,8 +130,8 @@ export class BunWebSocketServer {
   }
 
   #upgrade(handshake: BunHandshakeRequest, request: Request, server: BunServer, plan: UpgradePlan, events: EngineEvents): undefined {
-    // Always answer the sub-protocol: without the header, Bun would echo the client's first offer.
-    const headers = { "Sec-WebSocket-Protocol": plan.subProtocol ?? "" };
+    // Answer the sub-protocol whenever the client offered some: without the header, Bun would echo its first offer.
+    const headers = plan.subProtocol !== undefined || handshake.has(PROTOCOL) ? { "Sec-WebSocket-Protocol": plan.subProtocol ?? "" } : undefined;
     // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
     const offer = handshake.get(EXTENSIONS);
     const deflate = planDeflate(offer, plan.compression);

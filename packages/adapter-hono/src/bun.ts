@@ -170,10 +170,11 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
         if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
         else if (offer !== null) request.headers.delete(EXTENSIONS);
         ours.add(data);
-        const headers = new Headers(headersOnThe101(answered));
-        // Always answer the sub-protocol: without the header, Bun would echo the client's first offer.
-        headers.set("Sec-WebSocket-Protocol", plan.subProtocol ?? "");
-        if (!server.upgrade(request, { data, headers })) {
+        const extra = headersOnThe101(answered);
+        // Answer the sub-protocol whenever the client offered some: without the header, Bun would echo its first offer.
+        const offered = plan.subProtocol !== undefined || request.headers.has("sec-websocket-protocol");
+        if (offered) extra.push(["Sec-WebSocket-Protocol", plan.subProtocol ?? ""]);
+        if (!server.upgrade(request, { data, headers: extra.length > 0 ? extra : undefined })) {
           throw new WebSocketError("UPGRADE_FAILED", "Bun refused to upgrade the request");
         }
       };
