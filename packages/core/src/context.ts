@@ -88,9 +88,15 @@ export type DispatchOutcome =
 export interface ContextHost {
   readonly closing: boolean;
   readonly options: ResolvedWebSocketOptions;
+  /** The plan of an accept that sets nothing (the server's keep-alive, no sub-protocol, no compression): one per server. */
+  readonly defaultPlan: UpgradePlan;
   /** Creates (and tracks) the socket an accept will open. */
   createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket;
 }
+
+// An accept context that chooses nothing, and the outcome of an upgrade with no response to return: shared.
+const NO_CHOICES: WebSocketAcceptContext = Object.freeze({});
+const UPGRADED: DispatchOutcome = Object.freeze({ kind: "upgraded", response: undefined });
 
 /** A plain-text response, for the answers the core gives itself. */
 export function textResponse(status: number, text: string, headers?: Record<string, string>): Response {
@@ -154,7 +160,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     return address !== undefined && address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
   }
 
-  accept(acceptContext: WebSocketAcceptContext = {}): Promise<UniWebSocket> {
+  accept(acceptContext: WebSocketAcceptContext = NO_CHOICES): Promise<UniWebSocket> {
     try {
       return this.#accept(acceptContext);
     } catch (error) {
@@ -196,14 +202,17 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (subProtocol !== undefined && !this.requestedProtocols.includes(subProtocol)) {
       throw new WebSocketError("INVALID_SUBPROTOCOL", `Sub-protocol '${subProtocol}' was not offered by the client`);
     }
-    const plan: UpgradePlan = {
-      subProtocol,
-      keepAliveInterval: acceptContext.keepAliveInterval ?? this.#host.options.keepAliveInterval,
-      keepAliveTimeout: acceptContext.keepAliveTimeout ?? this.#host.options.keepAliveTimeout,
-      compression: acceptContext.dangerousEnableCompression
-        ? { serverMaxWindowBits: acceptContext.serverMaxWindowBits ?? 15, serverContextTakeover: !acceptContext.disableServerContextTakeover }
-        : undefined,
-    };
+    const { keepAliveInterval, keepAliveTimeout, dangerousEnableCompression } = acceptContext;
+    const plan: UpgradePlan = subProtocol === undefined && keepAliveInterval === undefined && keepAliveTimeout === undefined && !dangerousEnableCompression
+      ? this.#host.defaultPlan
+      : {
+        subProtocol,
+        keepAliveInterval: keepAliveInterval ?? this.#host.options.keepAliveInterval,
+        keepAliveTimeout: keepAliveTimeout ?? this.#host.options.keepAliveTimeout,
+        compression: dangerousEnableCompression
+          ? { serverMaxWindowBits: acceptContext.serverMaxWindowBits ?? 15, serverContextTakeover: !acceptContext.disableServerContextTakeover }
+          : undefined,
+      };
     const socket = this.#host.createSocket(plan, binding);
     const opened = socket.whenOpen();
     this.#opened = opened;
@@ -216,7 +225,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
       this.#respond({ kind: "response", response: textResponse(500, "Upgrade failed") });
       return opened;
     }
-    this.#respond({ kind: "upgraded", response });
+    this.#respond(response === undefined ? UPGRADED : { kind: "upgraded", response });
     return opened;
   }
 

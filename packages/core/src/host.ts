@@ -71,6 +71,12 @@ export class WebSocketHost<Native = unknown> {
         return host.#closing;
       },
       options: this.options,
+      defaultPlan: Object.freeze({
+        subProtocol: undefined,
+        keepAliveInterval: this.options.keepAliveInterval,
+        keepAliveTimeout: this.options.keepAliveTimeout,
+        compression: undefined,
+      }),
       createSocket: (plan, binding) => this.#createSocket(plan, binding),
     };
   }
