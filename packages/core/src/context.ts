@@ -92,6 +92,8 @@ export interface ContextHost {
   readonly defaultPlan: UpgradePlan;
   /** Creates (and tracks) the socket an accept will open. */
   createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket;
+  /** A WebSocket request was answered with `outcome` (the server counts its pending handshakes and refusals). */
+  answered(outcome: DispatchOutcome): void;
 }
 
 // An accept context that chooses nothing, and the outcome of an upgrade with no response to return: shared.
@@ -234,7 +236,9 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (answer === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
     this.#answer = undefined;
     this.#binding = undefined;
-    answer(this.#tunnelSafe(outcome));
+    const final = this.#tunnelSafe(outcome);
+    if (this.isWebSocketRequest) this.#host.answered(final);
+    answer(final);
   }
 
   // Over HTTP/2 a 2xx answer to a WebSocket CONNECT opens the tunnel (RFC 9110 §9.3.6, RFC 8441 §5): a request the
@@ -247,7 +251,8 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   }
 
   #returned(value: void | Response): void {
-    if (value instanceof Response) {
+    // Most handlers return nothing: no read of the global `Response` (on Node a lazily loading accessor) for them.
+    if (value !== undefined && value instanceof Response) {
       // Bun and Deno would send a bare 1xx (a 101 tells the client it was upgraded); Node cannot build one: a fault.
       if (value.status < 200) return this.#threw(new RangeError(`The handler returned a ${value.status} response; only final statuses (200 to 599) may answer`));
       if (this.#answer === undefined) this.#host.options.onError(new WebSocketError("ALREADY_ANSWERED", "The handler returned a Response after answering"));
