@@ -33,7 +33,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
+import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, type WebHandshakeRequestInit, WebSocketError } from "@uniws/core";
 import { nodeHttpVersion, type NodeDeflateOptions, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
@@ -148,14 +148,7 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
       // The upgrade's own request line: `app.fetch` saw a web Request, which cannot carry every method.
       const method = incoming?.method ?? c.req.method;
       const httpVersion = incoming === undefined ? "1.1" : nodeHttpVersion(incoming);
-      // The peer's address is a system call (getpeername): made only if the handler asks for it.
-      return new WebHandshakeRequest(c.req.raw, {
-        method,
-        httpVersion,
-        get remoteAddress() {
-          return incoming?.socket.remoteAddress;
-        },
-      });
+      return new NodeUpgradeRequest(c.req.raw, incoming, { method, httpVersion });
     },
     upgrade: (c, plan, events, options) => {
       const pending = (c.env as { [PENDING]?: PendingUpgrade } | undefined)?.[PENDING];
@@ -173,6 +166,20 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
 }
 
 /** The upgrade request as a web `Request`. Methods `fetch` forbids (CONNECT, TRACE) travel as GET; the binding reads the real one. */
+// The upgrade as the core reads it: the peer's address is a system call (getpeername), made only if asked for.
+class NodeUpgradeRequest extends WebHandshakeRequest {
+  readonly #incoming: IncomingMessage | undefined;
+
+  constructor(request: Request, incoming: IncomingMessage | undefined, init: WebHandshakeRequestInit) {
+    super(request, init);
+    this.#incoming = incoming;
+  }
+
+  override get remoteAddress(): string | undefined {
+    return this.#incoming?.socket.remoteAddress;
+  }
+}
+
 function toRequest(req: IncomingMessage): Request {
   const method = req.method ?? "GET";
   const init = { method: /^(CONNECT|TRACE|TRACK)$/i.test(method) ? "GET" : method, headers: toHeaderPairs(req.headers) };

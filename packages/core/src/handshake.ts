@@ -67,10 +67,7 @@ export interface WebHandshakeRequestInit {
   readonly headers?: Headers | LazyHeaders;
   /** The HTTP version. @default "1.1" */
   readonly httpVersion?: HttpVersion;
-  /**
-   * The peer's IP address, where the runtime tells it; read when the request's
-   * `remoteAddress` is (so an accessor here defers a costly lookup). @default undefined
-   */
+  /** The peer's IP address, where the runtime tells it. @default undefined */
   readonly remoteAddress?: string;
 }
 
@@ -88,7 +85,7 @@ export class WebHandshakeRequest implements HandshakeRequest {
   /** The HTTP version the request arrived on. */
   readonly httpVersion: HttpVersion;
   readonly #request: WebRequestLike;
-  readonly #init: WebHandshakeRequestInit;
+  readonly #remoteAddress: string | undefined;
   #url: URL | undefined = undefined;
 
   /**
@@ -101,12 +98,12 @@ export class WebHandshakeRequest implements HandshakeRequest {
     this.method = init.method ?? request.method;
     this.headers = init.headers ?? request.headers;
     this.httpVersion = init.httpVersion ?? "1.1";
-    this.#init = init;
+    this.#remoteAddress = init.remoteAddress;
   }
 
-  /** The peer's IP address, or `undefined`: `init.remoteAddress`, read now. */
+  /** The peer's IP address, or `undefined` (a subclass may look it up when first read). */
   get remoteAddress(): string | undefined {
-    return this.#init.remoteAddress;
+    return this.#remoteAddress;
   }
 
   /** The absolute request URL, parsed on first read. */
