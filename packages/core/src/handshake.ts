@@ -197,7 +197,8 @@ export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
     if (key === undefined || !KEY.test(key)) return invalid("Sec-WebSocket-Key must be 16 bytes in base64");
     // A body on an upgrade request would be read as WebSocket frames.
     const length = headers.get("content-length");
-    if ((length !== null && length.trim() !== "0") || headers.has("transfer-encoding")) {
+    // `get` rather than `has`: Deno's `has` copies every request header into JavaScript, its `get` reads one.
+    if ((length !== null && length.trim() !== "0") || headers.get("transfer-encoding") !== null) {
       return invalid("A WebSocket handshake must not have a body");
     }
   }
