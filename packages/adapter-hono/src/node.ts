@@ -34,7 +34,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
-import { nodeHttpVersion, type NodeDeflateOptions, toHeaders, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
+import { type NodeDeflateOptions, toHandshakeRequest, toHeaders, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -145,10 +145,10 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
     name: "node",
     handshakeRequest: (c: Context) => {
       const incoming = (c.env as Partial<NodeBindings> | undefined)?.incoming;
-      // The upgrade's own request line: `app.fetch` saw a web Request, which cannot carry every method.
-      const method = incoming?.method ?? c.req.method;
-      const httpVersion = incoming === undefined ? "1.1" : nodeHttpVersion(incoming);
-      return new WebHandshakeRequest(c.req.raw, { method, httpVersion, remoteAddress: incoming?.socket.remoteAddress });
+      // The upgrade's own request, read in place as @uniws/node reads it: its real method (a web Request cannot carry
+      // every one), version and headers, the URL and peer address when asked for. The web Request `app.fetch` saw is
+      // then never built for the core (nor a second copy of the headers).
+      return incoming === undefined ? new WebHandshakeRequest(c.req.raw) : toHandshakeRequest(incoming);
     },
     upgrade: (c, plan, events, options) => {
       const pending = (c.env as { [PENDING]?: PendingUpgrade } | undefined)?.[PENDING];
@@ -165,16 +165,55 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
   };
 }
 
-/** The upgrade request as a web `Request`. Methods `fetch` forbids (CONNECT, TRACE) travel as GET; the binding reads the real one. */
-function toRequest(req: IncomingMessage): Request {
-  const secure = (req.socket as TLSSocket).encrypted === true;
-  let url: URL;
-  try {
-    url = new URL(req.url ?? "/", `${secure ? "https" : "http"}://${req.headers.host ?? "localhost"}`);
-  } catch {
-    url = new URL("http://localhost/");
+/**
+ * The upgrade request as `app.fetch` sees it: a web `Request` whose `url` and `method` are read from Node's
+ * request, and whose other members (headers, signal, body, clone…) are those of a real `Request` built on first
+ * use. Routing reads only the URL and method, and the app's Hono `Context` keeps this request for the
+ * connection's life (it is `context.native.req.raw`): built at once, a `Request` with its `AbortSignal`, URL and
+ * header list would cost each idle connection about 1.5 KB. Methods `fetch` forbids (CONNECT, TRACE) travel as
+ * GET; the binding reads the real one.
+ */
+class UpgradeRequest {
+  readonly url: string;
+  readonly method: string;
+  readonly #incoming: IncomingMessage;
+  #request: Request | undefined = undefined;
+
+  constructor(incoming: IncomingMessage) {
+    const secure = (incoming.socket as TLSSocket).encrypted === true;
+    let url: string;
+    try {
+      url = new URL(incoming.url ?? "/", `${secure ? "https" : "http"}://${incoming.headers.host ?? "localhost"}`).href;
+    } catch {
+      url = "http://localhost/";
+    }
+    const method = incoming.method ?? "GET";
+    this.url = url;
+    this.method = /^(CONNECT|TRACE|TRACK)$/i.test(method) ? "GET" : method;
+    this.#incoming = incoming;
   }
-  const headers = toHeaders(req.headers);
-  const method = req.method ?? "GET";
-  return new Request(url, { method: /^(CONNECT|TRACE|TRACK)$/i.test(method) ? "GET" : method, headers });
+
+  /** The real `Request`, built once. */
+  request(): Request {
+    return (this.#request ??= new Request(this.url, { method: this.method, headers: toHeaders(this.#incoming.headers) }));
+  }
+}
+
+// Every other member of Request.prototype, on the real request: an `UpgradeRequest` is a `Request` to its readers.
+Object.setPrototypeOf(UpgradeRequest.prototype, Request.prototype);
+for (const name of Reflect.ownKeys(Request.prototype)) {
+  if (name === "constructor" || name === "url" || name === "method" || name === Symbol.toStringTag) continue;
+  const member = Object.getOwnPropertyDescriptor(Request.prototype, name)!;
+  const real = (self: unknown): Request => (self as UpgradeRequest).request();
+  Object.defineProperty(UpgradeRequest.prototype, name, typeof member.value === "function"
+    ? { configurable: true, writable: true, value: function (this: unknown, ...args: unknown[]) {
+      return (member.value as (...args: unknown[]) => unknown).apply(real(this), args);
+    } }
+    : { configurable: true, get(this: unknown) {
+      return Reflect.get(Request.prototype, name, real(this));
+    } });
+}
+
+function toRequest(req: IncomingMessage): Request {
+  return new UpgradeRequest(req) as unknown as Request;
 }

@@ -64,15 +64,22 @@ function uncorkAll(): void {
   corked.clear();
 }
 
+// One object per connection: the core's engine socket, and what the shared listeners below need (they find it
+// on the `ws` socket and its transport, as `ws` and Node call them with `this` set to the emitter), so an idle
+// socket costs no closures.
 class WsEngineSocket implements EngineSocket {
   readonly #ws: WsWebSocket;
   readonly #transport: Duplex;
   readonly extensions: string;
+  readonly events: EngineEvents;
+  // The error `ws` reported before its `close` (a protocol error): the cause of the abnormal end.
+  lastError: unknown = undefined;
 
-  constructor(ws: WsWebSocket, transport: Duplex, extensions: string) {
+  constructor(ws: WsWebSocket, transport: Duplex, extensions: string, events: EngineEvents) {
     this.#ws = ws;
     this.#transport = transport;
     this.extensions = extensions;
+    this.events = events;
   }
 
   send(data: string | Uint8Array, options: EngineSendOptions): boolean {
@@ -136,25 +143,14 @@ class WsEngineSocket implements EngineSocket {
   }
 }
 
-// What the shared listeners below find on the `ws` socket and its transport: the connection's binding.
+// What the shared listeners below find on the `ws` socket and its transport: the connection's engine socket.
 const BINDING = Symbol("uniws.binding");
 
 interface Bound {
-  [BINDING]: WsBinding;
+  [BINDING]: WsEngineSocket;
 }
 
-const bindingOf = (emitter: WsWebSocket | Duplex): WsBinding => (emitter as unknown as Bound)[BINDING];
-
-// One object per connection holds what its listeners need; the listeners themselves are shared by every
-// connection (`ws` and Node call them with `this` set to the emitter), so an idle socket costs no closures.
-class WsBinding {
-  readonly events: EngineEvents;
-  lastError: unknown;
-
-  constructor(events: EngineEvents) {
-    this.events = events;
-  }
-}
+const bindingOf = (emitter: WsWebSocket | Duplex): WsEngineSocket => (emitter as unknown as Bound)[BINDING];
 
 function onMessage(this: WsWebSocket, data: Buffer, isBinary: boolean): void {
   // Large text stays the UTF-8 bytes `ws` validated: the core decodes it only if it is handed out whole.
@@ -200,7 +196,7 @@ function onDrain(this: Duplex): void {
  * `events` and reports it open.
  */
 export function bindWsSocket(ws: WsWebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
-  const binding = new WsBinding(events);
+  const binding = new WsEngineSocket(ws, transport, extensions, events);
   (ws as unknown as Bound)[BINDING] = binding;
   (transport as unknown as Bound)[BINDING] = binding;
   ws.on("message", onMessage);
@@ -209,5 +205,5 @@ export function bindWsSocket(ws: WsWebSocket, transport: Duplex, extensions: str
   ws.on("error", onError);
   ws.on("close", onClose);
   transport.on("drain", onDrain);
-  events.opened(new WsEngineSocket(ws, transport, extensions));
+  events.opened(binding);
 }
