@@ -34,7 +34,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
-import { type NodeDeflateOptions, toHandshakeRequest, toHeaders, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
+import { guardUpgrade, type NodeDeflateOptions, toHandshakeRequest, toHeaders, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -91,11 +91,6 @@ interface PendingUpgrade {
   accepted: { readonly plan: UpgradePlan; readonly events: EngineEvents; readonly options: ResolvedWebSocketOptions } | undefined;
 }
 
-// A shared listener: a closure per upgrade would stay on the transport for the connection's life.
-function destroyOnError(this: Duplex): void {
-  this.destroy();
-}
-
 /** Options of {@link nodeRuntime}. */
 export interface NodeRuntimeInit {
   /** The Hono app (anything with its `fetch`). */
@@ -120,7 +115,7 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
 
   const runUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
-    socket.on("error", destroyOnError);
+    guardUpgrade(socket);
     const pending: PendingUpgrade = { accepted: undefined };
     const env = { incoming: req, outgoing: undefined, [PENDING]: pending };
     let response: Response | undefined;
