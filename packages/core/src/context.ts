@@ -92,6 +92,14 @@ export interface ContextHost {
   createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket;
 }
 
+// Most clients offer no sub-protocol: their contexts share one empty list rather than each keeping its own.
+const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
+
+function offeredProtocols(request: HandshakeRequest): readonly string[] {
+  const offered = requestedProtocols(request.headers);
+  return offered.length === 0 ? NO_PROTOCOLS : offered;
+}
+
 /** A plain-text response, for the answers the core gives itself. */
 export function textResponse(status: number, text: string, headers?: Record<string, string>): Response {
   return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers } });
@@ -110,7 +118,8 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   // Dropped once used: an accepted connection keeps only what its handler can still reach.
   #binding: UpgradeBinding | undefined;
   #answer: ((outcome: DispatchOutcome) => void) | undefined;
-  #opened: Promise<UniWebSocket> | undefined;
+  // The accepted socket: the handler's end closes it. Not accept()'s promise, which would stay for the connection's life.
+  #socket: UniWebSocket | undefined;
 
   constructor(
     host: ContextHost,
@@ -122,7 +131,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   ) {
     this.#host = host;
     this.isWebSocketRequest = isWebSocketRequest;
-    this.requestedProtocols = isWebSocketRequest ? requestedProtocols(request.headers) : [];
+    this.requestedProtocols = isWebSocketRequest ? offeredProtocols(request) : NO_PROTOCOLS;
     this.method = request.method;
     this.#request = request;
     this.httpVersion = request.httpVersion;
@@ -202,7 +211,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     };
     const socket = this.#host.createSocket(plan, binding);
     const opened = socket.whenOpen();
-    this.#opened = opened;
+    this.#socket = socket;
     this.#binding = undefined;
     let response: Response | undefined;
     try {
@@ -253,12 +262,12 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   // The handler settled: no socket outlives it half-alive. The socket may still be opening if the handler did
   // not await accept().
   #finish(status: number, error: unknown): void {
-    const opened = this.#opened;
-    if (opened === undefined) {
+    const accepted = this.#socket;
+    if (accepted === undefined) {
       if (error !== undefined) this.#host.options.onError(error);
       return;
     }
-    opened.then((socket) => {
+    accepted.whenOpen().then((socket) => {
       // The socket's own end (a vanished peer, a close the policy or the server started) surfacing through the
       // handler is no fault of the application.
       const ended = socket.state !== "open" && socket.state !== "closeReceived";

@@ -463,9 +463,21 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   // ---- engine events ----
 
-  /** @internal Resolves when the upgrade completes; rejects with `UPGRADE_FAILED` when it does not. */
+  /**
+   * @internal Resolves when the upgrade completes (at once if it has); rejects with `UPGRADE_FAILED` when it does
+   * not. Each call waits on its own.
+   */
   whenOpen(): Promise<UniWebSocket> {
-    return new Promise((resolve, reject) => (this.#openWaiter = { resolve, reject }));
+    if (this.#state !== "connecting") {
+      return this.#openedAt >= 0 ? Promise.resolve(this) : Promise.reject(new WebSocketError("UPGRADE_FAILED", "The WebSocket upgrade did not complete"));
+    }
+    return new Promise((resolve, reject) => {
+      const earlier = this.#openWaiter;
+      this.#openWaiter = earlier === undefined ? { resolve, reject } : {
+        resolve: (socket) => (earlier.resolve(socket), resolve(socket)),
+        reject: (error) => (earlier.reject(error), reject(error)),
+      };
+    });
   }
 
   #opened(engine: EngineSocket): void {
