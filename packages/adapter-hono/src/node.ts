@@ -79,16 +79,19 @@ export interface NodeRuntime extends HonoWebSocketRuntime {
   injectWebSocket(server: UpgradeEmitter): void;
 }
 
-// The upgrade in progress, found by the middleware in `c.env`.
+// The upgrade in progress, in `c.env`: `null` until the middleware's handler accepts, then what it accepted until
+// the upgrade is made. `c.env` stays (the handler's `context.native.env`) for the connection's life, so this holds
+// neither the transport nor the `head` bytes, and nothing once used.
 const PENDING = Symbol("uniws.upgrade");
 
-/**
- * An upgrade request running through the app; `accepted` once the middleware's handler
- * accepted. It stays in `c.env` (the handler's `context.native`) for the connection's
- * life, so it holds neither the transport nor the `head` bytes.
- */
-interface PendingUpgrade {
-  accepted: { readonly plan: UpgradePlan; readonly events: EngineEvents; readonly options: ResolvedWebSocketOptions } | undefined;
+interface Accepted {
+  readonly plan: UpgradePlan;
+  readonly events: EngineEvents;
+  readonly options: ResolvedWebSocketOptions;
+}
+
+interface UpgradeEnv extends NodeBindings {
+  [PENDING]?: Accepted | null;
 }
 
 /** Options of {@link nodeRuntime}. */
@@ -116,22 +119,21 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
   const runUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
     guardUpgrade(socket);
-    const pending: PendingUpgrade = { accepted: undefined };
-    const env = { incoming: req, outgoing: undefined, [PENDING]: pending };
+    const env: UpgradeEnv = { incoming: req, outgoing: undefined, [PENDING]: null };
     let response: Response | undefined;
     try {
       response = await init.app.fetch(toRequest(req), env);
     } catch {
       response = undefined;
     }
-    const accepted = pending.accepted;
-    if (accepted === undefined) {
+    const accepted = env[PENDING];
+    env[PENDING] = null;
+    if (accepted == null) {
       await writeRawResponse(socket, response ?? new Response(null, { status: 500 }));
       return;
     }
     // The handler accepted: upgrade whatever the app's later middleware did, with the headers it set.
     const { plan, events, options } = accepted;
-    pending.accepted = undefined;
     engines.upgrade(options, req, socket, head, plan, events, response?.headers);
   };
 
@@ -146,12 +148,12 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
       return incoming === undefined ? new WebHandshakeRequest(c.req.raw) : toHandshakeRequest(incoming);
     },
     upgrade: (c, plan, events, options) => {
-      const pending = (c.env as { [PENDING]?: PendingUpgrade } | undefined)?.[PENDING];
-      if (pending === undefined) {
+      const env = c.env as UpgradeEnv | undefined;
+      if (env?.[PENDING] === undefined) {
         throw new WebSocketError("UNSUPPORTED", "This request did not come through injectWebSocket(server); call it on the Node server");
       }
       // Completed once the app has answered (runUpgrade), so that later middleware's headers reach the 101.
-      pending.accepted = { plan, events, options };
+      env[PENDING] = { plan, events, options };
       return new Response(null);
     },
     injectWebSocket: (server) => {
@@ -169,23 +171,25 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
  * GET; the binding reads the real one.
  */
 class UpgradeRequest {
-  readonly url: string;
   readonly method: string;
   readonly #incoming: IncomingMessage;
   #request: Request | undefined = undefined;
 
   constructor(incoming: IncomingMessage) {
-    const secure = (incoming.socket as TLSSocket).encrypted === true;
-    let url: string;
-    try {
-      url = new URL(incoming.url ?? "/", `${secure ? "https" : "http"}://${incoming.headers.host ?? "localhost"}`).href;
-    } catch {
-      url = "http://localhost/";
-    }
     const method = incoming.method ?? "GET";
-    this.url = url;
     this.method = /^(CONNECT|TRACE|TRACK)$/i.test(method) ? "GET" : method;
     this.#incoming = incoming;
+  }
+
+  /** The absolute URL, from Node's request each time it is read (routing reads it once; no copy is kept). */
+  get url(): string {
+    const incoming = this.#incoming;
+    const secure = (incoming.socket as TLSSocket).encrypted === true;
+    try {
+      return new URL(incoming.url ?? "/", `${secure ? "https" : "http"}://${incoming.headers.host ?? "localhost"}`).href;
+    } catch {
+      return "http://localhost/";
+    }
   }
 
   /** The real `Request`, built once. */
