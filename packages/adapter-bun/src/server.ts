@@ -47,47 +47,66 @@ const EXTENSIONS = "sec-websocket-extensions";
 
 const notFound: Fallback = () => new Response("Not Found", { status: 404 });
 
-// The request as the core reads it, built lazily: the URL when first asked for, and the headers read in
-// place. The upgrade rewrites the request's extension offer for Bun (see #upgrade), so the client's own
-// offer is kept aside first; a web `Headers` copy is made only if the handler asks for every header.
-class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
+/** The part of a Bun server that tells a request's peer address (`server.requestIP`). */
+export interface PeerAddresses {
+  /** The address of the peer of `request`'s connection, or `null`. */
+  requestIP(request: Request): { readonly address: string } | null;
+}
+
+/**
+ * A request to `Bun.serve` as the core reads it, built lazily: the URL when first
+ * asked for, and the headers read in place. The upgrade rewrites the request's
+ * extension offer for Bun, so the client's own offer is kept aside first
+ * ({@link BunHandshakeRequest.keepForUpgrade}); a web `Headers` copy is made only if
+ * the handler asks for every header. For other bindings of Bun servers (`@uniws/hono/bun`).
+ */
+export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
+  /** The request method. */
   readonly method: string;
+  /** Bun takes WebSocket upgrades over HTTP/1.1 only. */
   readonly httpVersion = "1.1" as const;
   readonly #request: Request;
-  readonly #server: BunServer;
+  readonly #server: PeerAddresses | undefined;
   #url: URL | undefined;
   #remoteAddress: string | null | undefined;
   // The client's Sec-WebSocket-Extensions once the upgrade has rewritten it (null: it sent none).
   #offer: string | null | undefined;
 
-  constructor(request: Request, server: BunServer) {
+  /** Reads `request` as it is; `server` tells the peer's address (`undefined` when unknown). */
+  constructor(request: Request, server: PeerAddresses | undefined) {
     this.#request = request;
     this.#server = server;
     this.method = request.method;
   }
 
+  /** The absolute request URL, parsed on first read. */
   get url(): URL {
     return (this.#url ??= new URL(this.#request.url));
   }
 
+  /** The peer's IP address, or `undefined`. */
   get remoteAddress(): string | undefined {
-    if (this.#remoteAddress === undefined) this.#remoteAddress = this.#server.requestIP(this.#request)?.address ?? null;
+    if (this.#remoteAddress === undefined) this.#remoteAddress = this.#server?.requestIP(this.#request)?.address ?? null;
     return this.#remoteAddress ?? undefined;
   }
 
+  /** The request headers, as the client sent them: this object. */
   get headers(): LazyHeaders {
     return this;
   }
 
+  /** A header's value as the client sent it, or `null`. */
   get(name: string): string | null {
     if (this.#offer !== undefined && name.toLowerCase() === EXTENSIONS) return this.#offer;
     return this.#request.headers.get(name);
   }
 
+  /** Whether the client sent the header. */
   has(name: string): boolean {
     return this.get(name) !== null;
   }
 
+  /** Every header as the client sent it, as a web `Headers` (a copy). */
   toHeaders(): Headers {
     const headers = new Headers(this.#request.headers);
     if (this.#offer === null) headers.delete(EXTENSIONS);
@@ -101,7 +120,7 @@ class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
    */
   keepForUpgrade(): void {
     this.#offer ??= this.#request.headers.get(EXTENSIONS);
-    if (this.#remoteAddress === undefined) this.#remoteAddress = this.#server.requestIP(this.#request)?.address ?? null;
+    if (this.#remoteAddress === undefined) this.#remoteAddress = this.#server?.requestIP(this.#request)?.address ?? null;
   }
 }
 

@@ -34,8 +34,8 @@
  *
  * @module
  */
-import { type EngineCapabilities, headersOnThe101, WebHandshakeRequest, WebSocketError } from "@uniws/core";
-import { BUN_CAPABILITIES, BUN_DEFLATE_PRESET, type BunSocketData, bunWebSocketHandler, planDeflate } from "@uniws/bun";
+import { type EngineCapabilities, headersOnThe101, WebSocketError } from "@uniws/core";
+import { BUN_CAPABILITIES, BUN_DEFLATE_PRESET, BunHandshakeRequest, type BunSocketData, type PeerAddresses, bunWebSocketHandler, planDeflate } from "@uniws/bun";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -150,13 +150,14 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
     name: "bun",
     websocket,
     handshakeRequest: (c) => {
-      // The upgrade may rewrite the request's extension offer for Bun: the handler sees the client's own headers.
-      const request = c.req.raw;
-      const headers = request.headers.has(EXTENSIONS) ? new Headers(request.headers) : request.headers;
       // Read where `bunServer` looks, without its error: only an upgrade needs the server.
       const env = c.env as (Partial<BunServer> & { server?: Partial<BunServer> }) | undefined;
-      const remoteAddress = (env?.server ?? env)?.requestIP?.(request)?.address;
-      return new WebHandshakeRequest(request, { headers, remoteAddress });
+      const server = env?.server ?? env;
+      const handshake = new BunHandshakeRequest(c.req.raw, typeof server?.requestIP === "function" ? server as PeerAddresses : undefined);
+      // The upgrade (in `upgrade`, which sees only `c`) rewrites the request's extension offer for Bun, and Bun then
+      // forgets its address: keep both now, so the handler reads the client's own headers without a copy of them all.
+      handshake.keepForUpgrade();
+      return handshake;
     },
     upgrade: (c, plan, events) => {
       const request = c.req.raw;
