@@ -45,6 +45,8 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
   /** Listens to `open`, `message`, `error` and `close`; takes a listener object (`handleEvent`) as an `EventTarget` does. */
   addEventListener(type: string, listener: ((event: any) => void) | { handleEvent(event: any): void }): void;
+  /** Stops listening (the engine drops its `open` listener once the socket is open). */
+  removeEventListener?(type: string, listener: ((event: any) => void) | { handleEvent(event: any): void }): void;
 }
 
 /** How the connection ended, in the core's terms: `closed(code, reason, error)`. */
@@ -308,6 +310,8 @@ export class WebEngineSocket implements EngineSocket {
     }
     if (this.#phase !== OPENING) return;
     this.#phase = OPEN;
+    // Opens once: the listener's record would otherwise stay on the socket for the connection's life.
+    this.#socket.removeEventListener?.("open", this);
     this.#events!.opened(this);
   }
 
