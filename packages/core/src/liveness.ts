@@ -33,6 +33,8 @@ export interface LivenessActions {
 const NEVER = Infinity;
 // A Ping not sent, a close not started: a small integer, so the fields stay unboxed (see `now`).
 const UNSET = -1;
+// The close started field once the socket has ended: no more deadlines (a field of its own would cost every socket).
+const STOPPED = -2;
 
 /** Deadline bookkeeping for one socket; the subclass does what a passed deadline asks ({@link LivenessActions}). */
 export abstract class Liveness implements ScheduledTask, LivenessActions {
@@ -43,7 +45,6 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
   #lastHeartbeat = 0;
   #pingSentAt = UNSET;
   #closeStartedAt = UNSET;
-  #stopped = false;
 
   constructor(settings: LivenessSettings) {
     this.#settings = settings;
@@ -71,26 +72,26 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
       // Pong deadline the socket is filed for (keepAliveTimeout > keepAliveInterval). Only here, once per Ping:
       // other traffic only pushes deadlines later, and a task filed too early re-files itself.
       this.#pingSentAt = UNSET;
-      if (!this.#stopped && this.#closeStartedAt === UNSET) this.#file(time);
+      if (this.#closeStartedAt === UNSET) this.#file(time);
     }
   }
 
   /** The close handshake started: the peer has `closeTimeout` to finish it. */
   closing(): void {
-    if (this.#stopped || this.#closeStartedAt !== UNSET) return;
+    if (this.#closeStartedAt !== UNSET) return;
     this.#closeStartedAt = now();
     if (this.#settings.closeTimeout > 0) this.#settings.scheduler.schedule(this, this.#closeStartedAt + this.#settings.closeTimeout);
   }
 
   /** The socket ended; no more calls. */
   stop(): void {
-    this.#stopped = true;
+    this.#closeStartedAt = STOPPED;
     this.#settings.scheduler.cancel(this);
   }
 
   /** Called by the scheduler ({@link ScheduledTask}): runs the due checks and returns the next deadline. */
   onDue(time: number): number | undefined {
-    if (this.#stopped) return undefined;
+    if (this.#closeStartedAt === STOPPED) return undefined;
     const { keepAliveInterval, keepAliveTimeout, idleTimeout, closeTimeout } = this.#settings;
     if (this.#closeStartedAt !== UNSET) {
       // Once closing, only the close timeout matters.
@@ -108,7 +109,7 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
     }
     if (idleTimeout > 0 && time >= this.#lastMessage + idleTimeout) {
       this.idle(); // starts the close handshake, which calls closing()
-      return this.#closeStartedAt !== UNSET && closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
+      return this.#closeStartedAt >= 0 && closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
     }
     if (keepAliveInterval > 0 && this.#pingSentAt === UNSET) {
       const silentSince = Math.max(this.#lastInbound, this.#lastHeartbeat);
