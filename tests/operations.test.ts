@@ -356,6 +356,20 @@ describe("stats", () => {
     });
   });
 
+  test("Stats_LargeTextEchoedBack_BytesAreItsUtf8Length", async () => {
+    // Over 1 KiB, so Node's engine hands the core the text's bytes and the echo goes out as them.
+    const text = "é€".repeat(1000) + "x"; // 2,001 characters, 5,001 bytes in UTF-8
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      for await (const message of socket) await socket.send(message.data);
+    });
+    const { client } = await RawClient.open(server.port, "/ws");
+    client.sendText(text);
+    expect(await client.readText()).toBe(text);
+    expect(server.stats().bytes).toEqual({ receive: 5001, send: 5001 });
+    client.destroy();
+  });
+
   test("Stats_MessageSentInParts_CountedOnceWithEveryByte", async () => {
     let socket!: UniWebSocket;
     const server = await startServer(async (context) => {
