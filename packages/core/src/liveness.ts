@@ -40,6 +40,8 @@ const STOPPED = -2;
 export abstract class Liveness implements ScheduledTask, LivenessActions {
   // Often shared by every socket of a server: the scheduler comes from it rather than a field of its own.
   readonly #settings: LivenessSettings;
+  /** @internal The scheduler's note of where this task is filed ({@link ScheduledTask.scheduledBucket}). */
+  scheduledBucket: number | undefined = undefined;
   #lastInbound = 0;
   #lastMessage = 0;
   #lastHeartbeat = 0;
