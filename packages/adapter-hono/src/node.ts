@@ -34,7 +34,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
-import { guardUpgrade, type NodeDeflateOptions, toHandshakeRequest, toHeaders, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
+import { guardUpgrade, type NodeDeflateOptions, toHandshakeRequest, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -194,7 +194,7 @@ class UpgradeRequest {
 
   /** The real `Request`, built once. */
   request(): Request {
-    return (this.#request ??= new Request(this.url, { method: this.method, headers: toHeaders(this.#incoming.headers) }));
+    return (this.#request ??= new Request(this.url, { method: this.method, headers: toHeaderPairs(this.#incoming.headers) }));
   }
 }
 
@@ -215,4 +215,16 @@ for (const name of Reflect.ownKeys(Request.prototype)) {
 
 function toRequest(req: IncomingMessage): Request {
   return new UpgradeRequest(req) as unknown as Request;
+}
+
+// Node's header object as `[name, value]` pairs for `Request` (which copies them): no intermediate `Headers`.
+function toHeaderPairs(raw: IncomingMessage["headers"]): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const name in raw) {
+    const value = raw[name];
+    if (value === undefined || name.startsWith(":")) continue;
+    if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
+    else pairs.push([name, value]);
+  }
+  return pairs;
 }

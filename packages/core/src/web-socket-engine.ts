@@ -124,8 +124,6 @@ export class WebEngineSocket implements EngineSocket {
   #events: EngineEvents | undefined = undefined;
   #phase: Phase = OPEN;
   #lastError: unknown = undefined;
-  // The open grace's timer, while one runs (bindWebSocket with `awaitOpen`).
-  #grace: ReturnType<typeof setTimeout> | undefined = undefined;
   /** The server started the close (its Close frame is out, or the connection was dropped). */
   closing = false;
 
@@ -273,7 +271,7 @@ export class WebEngineSocket implements EngineSocket {
 
   /** The 101 is out (or failed): a socket that has not opened within `grace` ms never will ({@link bindWebSocket}). */
   responded(grace: number): void {
-    if (this.#phase === OPENING) this.#grace = setTimeout(giveUp, grace, this);
+    if (this.#phase === OPENING) watchOpening(this, grace);
   }
 
   /** The client went away before the upgrade completed (Deno reports nothing in that case): fails the upgrade of a socket still opening. */
@@ -297,12 +295,7 @@ export class WebEngineSocket implements EngineSocket {
   }
 
   #opened(): void {
-    if (this.#grace !== undefined) {
-      clearTimeout(this.#grace);
-      // Where timers are objects (Deno running an npm package gets Node's `Timeout`), a cleared one kept here
-      // would stay for the connection's life.
-      this.#grace = undefined;
-    }
+    opening.delete(this);
     if (this.#phase === FAILED) {
       // Given up on already: nobody holds this socket any more.
       if (this.#options.terminate?.(this.#socket) !== true) this.#socket.close();
@@ -316,6 +309,7 @@ export class WebEngineSocket implements EngineSocket {
   }
 
   #fail(error: unknown): void {
+    opening.delete(this);
     this.#phase = FAILED;
     this.#events!.failed(error);
   }
@@ -348,7 +342,11 @@ export interface BindWebSocketOptions extends WebEngineOptions {
    * (workerd's accepted socket). @default false
    */
   readonly awaitOpen?: boolean;
-  /** How long (ms) after `responded` (see {@link bindWebSocket}) the socket may take to open. @default 2000 */
+  /**
+   * How long (ms) after `responded` (see {@link bindWebSocket}) the socket may take to open. One timer of the
+   * process watches every socket still opening (not for request-scoped runtimes such as workerd, which report
+   * sockets open at once). @default 2000
+   */
   readonly openGrace?: number;
 }
 
@@ -377,7 +375,8 @@ export function bindWebSocket(socket: WebSocketLike, events: EngineEvents, optio
   }
   socket.addEventListener("open", engine);
   const grace = options.openGrace ?? 2000;
-  responded?.then(() => engine.responded(grace), () => engine.responded(grace));
+  const watch = () => engine.responded(grace);
+  responded?.then(watch, watch);
 }
 
 /** What a bound socket's listener reads of the events it gets (WHATWG `MessageEvent`, `ErrorEvent`, `CloseEvent`). */
@@ -392,7 +391,36 @@ export interface WebSocketLikeEvent extends Partial<WebSocketLikeCloseEvent> {
   readonly message?: string;
 }
 
-/** The open grace's timer callback, shared by every socket. */
-function giveUp(engine: WebEngineSocket): void {
-  engine.giveUp();
+// Sockets whose 101 went out and that have not opened yet, with the time (ms) each is given up at. One timer
+// of the process watches them all: on Deno the 101 goes out before `open` on every handshake, which would
+// otherwise arm and clear a timer per handshake.
+const opening = new Map<WebEngineSocket, number>();
+let openingTimer: ReturnType<typeof setTimeout> | undefined;
+
+function watchOpening(engine: WebEngineSocket, grace: number): void {
+  opening.set(engine, Date.now() + grace);
+  if (openingTimer === undefined) armOpening(grace);
+}
+
+function armOpening(delay: number): void {
+  openingTimer = setTimeout(sweepOpening, delay);
+  // It must not keep a process alive: left armed when the sockets it watched open, it finds nothing to do.
+  (openingTimer as { unref?: () => void }).unref?.();
+  const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+  if (typeof openingTimer === "number") deno?.unrefTimer?.(openingTimer);
+}
+
+function sweepOpening(): void {
+  openingTimer = undefined;
+  const time = Date.now();
+  let next = Infinity;
+  for (const [engine, deadline] of opening) {
+    if (deadline <= time) {
+      opening.delete(engine);
+      engine.giveUp();
+    } else if (deadline < next) {
+      next = deadline;
+    }
+  }
+  if (next !== Infinity) armOpening(next - time);
 }
