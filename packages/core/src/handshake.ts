@@ -46,7 +46,7 @@ export interface HandshakeRequest {
    * The IP address of the peer of the connection the request came on, as the runtime
    * reports it (docs/operations.md); `undefined` when the runtime does not tell.
    */
-  readonly remoteAddress?: string;
+  readonly remoteAddress?: string | undefined;
 }
 
 /** What {@link WebHandshakeRequest} reads of a web `Request`. */

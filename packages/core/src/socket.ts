@@ -8,10 +8,10 @@
 import { CloseStatus, isEmptyCloseStatus, validateCloseStatus } from "./close-status.ts";
 import type { EngineCapabilities, EngineEvents, EngineSocket, EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
-import { Liveness, type LivenessActions, type LivenessSettings } from "./liveness.ts";
+import { Liveness, type LivenessSettings } from "./liveness.ts";
 import { payloadLength, type ServerMetrics, utf8Length } from "./metrics.ts";
 import { hasInboundLimit, InboundRateLimit, type InboundRateSettings } from "./rate-limit.ts";
-import { now, type ScheduledTask, type Scheduler } from "./scheduler.ts";
+import { now, type ScheduledTask } from "./scheduler.ts";
 
 /**
  * Where a socket stands (the seed's `WebSocketState`). Engines answer a peer's Close
@@ -102,7 +102,6 @@ export interface SocketSettings extends LivenessSettings, InboundRateSettings {
   /** 0 when off. */
   readonly receiveBufferLimit: number;
   readonly capabilities: EngineCapabilities;
-  readonly scheduler: Scheduler;
   /** The server's counting (stats and metrics). */
   readonly metrics: ServerMetrics;
   /** Told once when the socket has ended (the host forgets it). */
@@ -187,8 +186,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #state: WebSocketState = "connecting";
   #engine: EngineSocket | undefined;
   readonly #settings: SocketSettings;
-  readonly #liveness: Liveness;
-  readonly #events: EngineEvents & LivenessActions;
+  // The engine's events and the socket's deadlines: one object.
+  readonly #events: Liveness & EngineEvents;
   // Made when first asked for: most sockets' end is never awaited.
   #closed: Promise<CloseResult> | undefined;
   #resolveClosed: ((result: CloseResult) => void) | undefined;
@@ -239,8 +238,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   constructor(settings: SocketSettings, subProtocol: string | undefined) {
     this.#settings = settings;
     this.subProtocol = subProtocol;
-    this.#events = new UniWebSocket.#Events(this);
-    this.#liveness = new Liveness(settings, this.#events, settings.scheduler);
+    this.#events = new UniWebSocket.#Events(settings, this);
     this.#inboundLimit = hasInboundLimit(settings) ? new InboundRateLimit(settings, now()) : undefined;
   }
 
@@ -418,10 +416,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     return this.#engine?.topics;
   }
 
-  // One small object per socket (not a closure per event) serves the engine and the deadlines.
-  static #Events = class SocketEvents implements EngineEvents, LivenessActions {
+  // One small object per socket (not a closure per event) serves the engine and keeps the deadlines.
+  static #Events = class SocketEvents extends Liveness implements EngineEvents {
     readonly #socket: UniWebSocket;
-    constructor(socket: UniWebSocket) {
+    constructor(settings: LivenessSettings, socket: UniWebSocket) {
+      super(settings);
       this.#socket = socket;
     }
     opened(engine: EngineSocket): void {
@@ -434,7 +433,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#socket.#message(data, binary);
     }
     pong(): void {
-      this.#socket.#liveness.inbound(false);
+      this.inbound(false);
     }
     drained(): void {
       this.#socket.#drained();
@@ -464,16 +463,28 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   // ---- engine events ----
 
-  /** @internal Resolves when the upgrade completes; rejects with `UPGRADE_FAILED` when it does not. */
+  /**
+   * @internal Resolves when the upgrade completes (at once if it has); rejects with `UPGRADE_FAILED` when it does
+   * not. Each call waits on its own.
+   */
   whenOpen(): Promise<UniWebSocket> {
-    return new Promise((resolve, reject) => (this.#openWaiter = { resolve, reject }));
+    if (this.#state !== "connecting") {
+      return this.#openedAt >= 0 ? Promise.resolve(this) : Promise.reject(new WebSocketError("UPGRADE_FAILED", "The WebSocket upgrade did not complete"));
+    }
+    return new Promise((resolve, reject) => {
+      const earlier = this.#openWaiter;
+      this.#openWaiter = earlier === undefined ? { resolve, reject } : {
+        resolve: (socket) => (earlier.resolve(socket), resolve(socket)),
+        reject: (error) => (earlier.reject(error), reject(error)),
+      };
+    });
   }
 
   #opened(engine: EngineSocket): void {
     if (this.#state !== "connecting") return;
     this.#engine = engine;
     this.#state = "open";
-    this.#liveness.start();
+    this.#events.start();
     this.#openedAt = now();
     this.#settings.metrics.opened();
     const waiter = this.#openWaiter;
@@ -485,7 +496,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   #message(data: string | Uint8Array, binary: boolean): void {
     if (this.#state === "closed" || this.#state === "aborted") return;
-    this.#liveness.inbound(true);
+    this.#events.inbound(true);
     if (this.#refusing) return;
     if (!this.#settings.capabilities.enforcesMaxMessageSize && exceeds(data, this.#settings.maxMessageSize)) {
       this.#refuse(CloseStatus.MessageTooBig, "Message too big");
@@ -530,7 +541,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   #ended(code: number, reason: string, error?: unknown): void {
     if (this.#result !== undefined) return;
-    this.#liveness.stop();
+    this.#events.stop();
     // The figures record the Close that ended the connection: the server's when it started the close, else the peer's.
     if (this.#openedAt >= 0) this.#settings.metrics.ended(this.#serverCloseStatus ?? code, (now() - this.#openedAt) / 1000);
     const waiter = this.#openWaiter;
@@ -771,7 +782,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#serverCloseStatus = recorded;
       throw error;
     }
-    this.#liveness.closing();
+    this.#events.closing();
   }
 
   #abort(error: unknown): void {
