@@ -80,6 +80,8 @@ interface Receiver {
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+// What a send that need not wait returns: one settled promise for all (a settled promise cannot change).
+const SENT: Promise<void> = Promise.resolve();
 
 // An inbox entry: a data message, its text possibly still as the engine's UTF-8 bytes (decoded when handed out whole).
 interface Inbound {
@@ -87,9 +89,12 @@ interface Inbound {
   data: string | Uint8Array;
 }
 
+// A message being received into buffers, part by part: as bytes (`offset` bytes handed out), or, while it is ASCII,
+// as the string the engine gave (`offset` UTF-16 units encoded, each part straight into the caller's buffer).
 interface Partial {
   readonly type: MessageType;
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array | undefined;
+  readonly text: string | undefined;
   offset: number;
 }
 
@@ -112,9 +117,10 @@ export interface SocketSettings extends LivenessSettings, InboundRateSettings {
 const encoder = new TextEncoder();
 // 1013 Try Again Later (IANA registry, RFC 6455 §7.4.2): the server cannot keep up with this peer.
 const TRY_AGAIN_LATER = 1013;
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+// A message's text is what its bytes hold, a leading U+FEFF included (a BOM is not stripped from a payload).
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EMPTY = new Uint8Array(0);
-const utf8 = new TextDecoder();
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 // Parts of a message sent with `endOfMessage: false` are gathered (copied) and go out as one frame when
 // the message ends, once this many bytes are gathered, or at the next task: a part sent and left alone still
 // leaves at once (RFC 6455 §5.4 lets fragment boundaries move), but parts sent back to back cost one frame.
@@ -145,8 +151,13 @@ function invalidText(cause?: unknown): TypeError {
   return cause === undefined ? new TypeError(message) : new TypeError(message, { cause });
 }
 
-// The string a whole text message's bytes hold, for engines that take text as strings.
+// The string a whole text message's bytes hold, for engines that take text as strings. Decoded once with the
+// replacing decoder, which has the runtimes' fast path (Deno's fatal decoder takes a generic one, 7x slower at
+// 64 KiB): a result without U+FFFD had nothing to replace, so the bytes were UTF-8. Only text that holds U+FFFD
+// is decoded again, strictly, to tell a real U+FFFD from bytes that are not UTF-8.
 function decodeText(bytes: Uint8Array): string {
+  const text = utf8.decode(bytes);
+  if (!text.includes("\uFFFD")) return text;
   try {
     return strictDecoder.decode(bytes);
   } catch (error) {
@@ -346,7 +357,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       return Promise.reject(error);
     }
     const engine = this.#engine!;
-    if (!retained && engine.bufferedAmount <= this.#settings.sendHighWaterMark) return Promise.resolve();
+    if (!retained && engine.bufferedAmount <= this.#settings.sendHighWaterMark) return SENT;
     return new Promise((resolve, reject) => {
       (this.#drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
       // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
@@ -853,8 +864,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const partial = this.#partial;
     if (partial !== undefined) {
       this.#partial = undefined;
-      const rest = partial.bytes.subarray(partial.offset);
-      return partial.type === "text" ? { type: "text", data: new TextDecoder().decode(rest) } : { type: "binary", data: rest };
+      if (partial.text !== undefined) return { type: "text", data: partial.text.slice(partial.offset) };
+      const rest = partial.bytes!.subarray(partial.offset);
+      return partial.type === "text" ? { type: "text", data: utf8.decode(rest) } : { type: "binary", data: rest };
     }
     const item = this.#shift();
     if (item === undefined) return this.#closeMessage();
@@ -874,26 +886,59 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         return { count: 0, type: "close", endOfMessage: true, closeStatus: close.closeStatus, closeStatusDescription: close.closeStatusDescription };
       }
       const data = item.data;
-      if (typeof data === "string" && data.length * 3 <= buffer.byteLength && data.length <= ECHO_CHECK_MAX) {
-        // Fits whatever it holds: encoded straight into the caller's buffer.
-        const count = encoder.encodeInto(data, buffer).written;
-        // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
-        if (count === data.length) this.#echoText = data;
-        return { count, type: item.type, endOfMessage: true };
+      if (typeof data === "string") {
+        // Encoded straight into the caller's buffer.
+        const { read, written } = encoder.encodeInto(data, buffer);
+        if (read === data.length) {
+          // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
+          if (written === read && read <= ECHO_CHECK_MAX) this.#echoText = data;
+          return { count: written, type: item.type, endOfMessage: true };
+        }
+        this.#partial = partial = { type: item.type, bytes: undefined, text: data, offset: read };
+        return { count: this.#textPartEnd(partial, buffer, read, written), type: item.type, endOfMessage: false };
       }
-      const bytes = typeof data === "string" ? encoder.encode(data) : data;
-      if (bytes.byteLength <= buffer.byteLength) {
-        buffer.set(bytes);
-        return { count: bytes.byteLength, type: item.type, endOfMessage: true };
+      if (data.byteLength <= buffer.byteLength) {
+        buffer.set(data);
+        return { count: data.byteLength, type: item.type, endOfMessage: true };
       }
       // Parts follow: a plain view, whose subarray is the fast one (a Node Buffer's goes through its own).
-      partial = { type: item.type, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 };
+      partial = { type: item.type, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), text: undefined, offset: 0 };
+      this.#partial = partial;
     }
-    const count = Math.min(buffer.byteLength, partial.bytes.byteLength - partial.offset);
-    buffer.set(partial.bytes.subarray(partial.offset, partial.offset + count));
+    const count = partial.text !== undefined ? this.#textPart(partial, buffer) : this.#bytesPart(partial.bytes!, buffer);
+    return { count, type: partial.type, endOfMessage: this.#partial === undefined };
+  }
+
+  // Copies the next part of the message's bytes into `buffer`; the message ends with the last.
+  #bytesPart(bytes: Uint8Array, buffer: Uint8Array): number {
+    const partial = this.#partial!;
+    const count = Math.min(buffer.byteLength, bytes.byteLength - partial.offset);
+    buffer.set(bytes.subarray(partial.offset, partial.offset + count));
     partial.offset += count;
-    const endOfMessage = partial.offset >= partial.bytes.byteLength;
-    this.#partial = endOfMessage ? undefined : partial;
-    return { count, type: partial.type, endOfMessage };
+    if (partial.offset >= bytes.byteLength) this.#partial = undefined;
+    return count;
+  }
+
+  // Encodes the next part of the text straight into `buffer` while it is ASCII. At the first character of more than
+  // one byte the rest of the message is encoded once and goes on as bytes, so every part but the last fills the buffer
+  // (a character may be split between parts, as with bytes) and a runtime that encodes two-byte strings into a short
+  // buffer slowly (Bun) does it for one part at most.
+  #textPart(partial: Partial, buffer: Uint8Array): number {
+    const { read, written } = encoder.encodeInto(partial.text!.slice(partial.offset), buffer);
+    partial.offset += read;
+    return this.#textPartEnd(partial, buffer, read, written);
+  }
+
+  // After `read` units of the text were encoded into `buffer` as `written` bytes (`offset` already moved past them).
+  #textPartEnd(partial: Partial, buffer: Uint8Array, read: number, written: number): number {
+    const text = partial.text!;
+    if (partial.offset >= text.length) {
+      this.#partial = undefined;
+      return written;
+    }
+    if (written === read && written === buffer.byteLength) return written;
+    const rest = encoder.encode(text.slice(partial.offset));
+    this.#partial = { type: partial.type, bytes: rest, text: undefined, offset: 0 };
+    return written + this.#bytesPart(rest, written === 0 ? buffer : buffer.subarray(written));
   }
 }
