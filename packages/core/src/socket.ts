@@ -80,6 +80,10 @@ interface Receiver {
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+// What `#send` did with the data, when the core did not only gather it: the engine keeps a reference to the caller's
+// bytes (the send waits until it lets go), or it took them.
+const RETAINED = -2;
+const HANDED = -1;
 // What a send that need not wait returns: one settled promise for all (a settled promise cannot change).
 const SENT: Promise<void> = Promise.resolve();
 
@@ -117,10 +121,12 @@ export interface SocketSettings extends LivenessSettings, InboundRateSettings {
 const encoder = new TextEncoder();
 // 1013 Try Again Later (IANA registry, RFC 6455 §7.4.2): the server cannot keep up with this peer.
 const TRY_AGAIN_LATER = 1013;
-// A message's text is what its bytes hold, a leading U+FEFF included (a BOM is not stripped from a payload).
+// A message's text is what its bytes hold, a leading U+FEFF included: a payload has no byte order mark to strip.
+// The decoder that keeps it is the slow one on Bun, so it decodes only payloads that start with one (see `decodeUtf8`).
 const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EMPTY = new Uint8Array(0);
-const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+const utf8 = new TextDecoder();
+const utf8KeepingBom = new TextDecoder("utf-8", { ignoreBOM: true });
 // Parts of a message sent with `endOfMessage: false` are gathered (copied) and go out as one frame when
 // the message ends, once this many bytes are gathered, or at the next task: a part sent and left alone still
 // leaves at once (RFC 6455 §5.4 lets fragment boundaries move), but parts sent back to back cost one frame.
@@ -151,12 +157,17 @@ function invalidText(cause?: unknown): TypeError {
   return cause === undefined ? new TypeError(message) : new TypeError(message, { cause });
 }
 
+// The text of UTF-8 bytes the engine validated, U+FEFF at the start kept.
+function decodeUtf8(bytes: Uint8Array): string {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? utf8KeepingBom.decode(bytes) : utf8.decode(bytes);
+}
+
 // The string a whole text message's bytes hold, for engines that take text as strings. Decoded once with the
 // replacing decoder, which has the runtimes' fast path (Deno's fatal decoder takes a generic one, 7x slower at
 // 64 KiB): a result without U+FFFD had nothing to replace, so the bytes were UTF-8. Only text that holds U+FFFD
 // is decoded again, strictly, to tell a real U+FFFD from bytes that are not UTF-8.
 function decodeText(bytes: Uint8Array): string {
-  const text = utf8.decode(bytes);
+  const text = decodeUtf8(bytes);
   if (!text.includes("\uFFFD")) return text;
   try {
     return strictDecoder.decode(bytes);
@@ -350,14 +361,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * `WebSocketOptions.sendBufferLimit` bytes are still buffered.
    */
   send(data: SendData, options: SendOptions = {}): Promise<void> {
-    let retained: boolean;
+    let outcome: number;
     try {
-      retained = this.#send(data, options);
+      outcome = this.#send(data, options);
     } catch (error) {
       return Promise.reject(error);
     }
-    const engine = this.#engine!;
-    if (!retained && engine.bufferedAmount <= this.#settings.sendHighWaterMark) return SENT;
+    const mark = this.#settings.sendHighWaterMark;
+    if (outcome >= 0 ? outcome <= mark : outcome === HANDED && this.#engine!.bufferedAmount <= mark) return SENT;
+    const retained = outcome === RETAINED;
     return new Promise((resolve, reject) => {
       (this.#drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
       // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
@@ -580,8 +592,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   // ---- sending ----
 
-  // Returns whether the engine still holds the caller's bytes.
-  #send(data: SendData, options: SendOptions): boolean {
+  // Returns what became of the data: RETAINED, HANDED, or (only gathered) the engine's bufferedAmount.
+  #send(data: SendData, options: SendOptions): number {
     const state = this.#state;
     if (state !== "open" && state !== "closeReceived") {
       // After a close the application asked for, a send is its own mistake; after one the peer, the policy
@@ -605,10 +617,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     }
     const engine = this.#engine!;
     const limit = this.#settings.sendBufferLimit;
-    if (limit > 0 && engine.bufferedAmount > limit) {
+    const buffered = limit > 0 ? engine.bufferedAmount : HANDED;
+    if (buffered > limit) {
       const error = new WebSocketError(
         "SEND_BUFFER_FULL",
-        `${engine.bufferedAmount} bytes are still buffered for a peer that is not reading (sendBufferLimit ${limit}); the connection was aborted`,
+        `${buffered} bytes are still buffered for a peer that is not reading (sendBufferLimit ${limit}); the connection was aborted`,
       );
       this.#abort(error);
       throw error;
@@ -616,6 +629,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const text = type === "text";
     const fragmented = this.#settings.capabilities.fragmentedSend;
     let retained: boolean | void = false;
+    let outcome = HANDED;
     if (!endOfMessage || this.#gatheredLength > 0) {
       const bytes = toBytes(data);
       if (!endOfMessage && fragmented && this.#gatheredLength === 0 && bytes.byteLength >= PART_FLUSH_BYTES) {
@@ -640,9 +654,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
           this.#dropGathered();
           // The whole is the core's own copy: whether the engine keeps it does not matter.
           if (engine.send(message, { text, fin: true, compress }) !== true && message === whole) reuseGathering(whole);
-        } else if (fragmented) {
-          if (this.#gatheredLength >= PART_FLUSH_BYTES) this.#flushPart(text, compress);
-          else this.#flushLater();
+        } else if (fragmented && this.#gatheredLength >= PART_FLUSH_BYTES) {
+          this.#flushPart(text, compress);
+        } else {
+          if (fragmented) this.#flushLater();
+          // Only gathered: the engine's buffer is as it was read above (nothing drains within this call).
+          outcome = buffered;
         }
       }
     } else if (typeof data === "string") {
@@ -668,7 +685,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (endOfMessage) this.#outgoingSent = false;
     this.#outgoingType = endOfMessage ? undefined : type;
     this.#outgoingCompress = compress;
-    return retained === true;
+    return retained === true ? RETAINED : outcome;
   }
 
   // Throws before anything is sent when text bytes are not UTF-8: the engine's native check where it has one, else a
@@ -866,13 +883,13 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#partial = undefined;
       if (partial.text !== undefined) return { type: "text", data: partial.text.slice(partial.offset) };
       const rest = partial.bytes!.subarray(partial.offset);
-      return partial.type === "text" ? { type: "text", data: utf8.decode(rest) } : { type: "binary", data: rest };
+      return partial.type === "text" ? { type: "text", data: decodeUtf8(rest) } : { type: "binary", data: rest };
     }
     const item = this.#shift();
     if (item === undefined) return this.#closeMessage();
     if (typeof item.data !== "string" && item.type === "text") {
       this.#echoBytes = item.data;
-      this.#echoText = item.data = utf8.decode(item.data);
+      this.#echoText = item.data = decodeUtf8(item.data);
     }
     return item as DataMessage;
   }
@@ -924,7 +941,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // (a character may be split between parts, as with bytes) and a runtime that encodes two-byte strings into a short
   // buffer slowly (Bun) does it for one part at most.
   #textPart(partial: Partial, buffer: Uint8Array): number {
-    const { read, written } = encoder.encodeInto(partial.text!.slice(partial.offset), buffer);
+    // No more units than the buffer has bytes: a longer slice costs some runtimes (Deno) a copy of it.
+    const { read, written } = encoder.encodeInto(partial.text!.slice(partial.offset, partial.offset + buffer.byteLength), buffer);
     partial.offset += read;
     return this.#textPartEnd(partial, buffer, read, written);
   }
