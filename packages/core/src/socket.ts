@@ -652,8 +652,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
             throw error;
           }
           this.#dropGathered();
-          // The whole is the core's own copy: whether the engine keeps it does not matter.
-          if (engine.send(message, { text, fin: true, compress }) !== true && message === whole) reuseGathering(whole);
+          // The whole is the core's own copy: whether the engine keeps it does not matter. Reused for the next message
+          // when the engine has let go of it, or never had it (the text decoded from it went instead).
+          if (engine.send(message, { text, fin: true, compress }) !== true || message !== whole) reuseGathering(whole);
         } else if (fragmented && this.#gatheredLength >= PART_FLUSH_BYTES) {
           this.#flushPart(text, compress);
         } else {
