@@ -138,6 +138,36 @@ let spareGathering: Uint8Array | undefined;
 // arrived as, when its bytes are checked unchanged: up to this many, so the check stays cheaper than a decode.
 const ECHO_CHECK_MAX = 4096;
 
+// Results of receive(buffer) repeat: every part of a message but the last fills the buffer, and messages often have
+// one size. A result seen twice in a row (by type, end and count) becomes one frozen object with its settled promise,
+// shared by every socket, so a receive of data already queued then allocates nothing.
+interface SharedResult {
+  readonly result: ReceiveResult;
+  readonly settled: Promise<ReceiveResult>;
+}
+// By slot: text, text ending its message, binary, binary ending its message.
+const sharedResults: Array<SharedResult | undefined> = [undefined, undefined, undefined, undefined];
+const lastCounts = [-1, -1, -1, -1];
+
+function receiveResult(count: number, type: MessageType, endOfMessage: boolean): ReceiveResult {
+  const slot = (type === "text" ? 0 : 2) + (endOfMessage ? 1 : 0);
+  const shared = sharedResults[slot];
+  if (shared !== undefined && shared.result.count === count) return shared.result;
+  if (lastCounts[slot] !== count) {
+    lastCounts[slot] = count;
+    return { count, type, endOfMessage };
+  }
+  const result: ReceiveResult = Object.freeze({ count, type, endOfMessage });
+  sharedResults[slot] = { result, settled: Promise.resolve(result) };
+  return result;
+}
+
+// A settled promise of `result`: the shared one when the result is shared.
+function settledResult(result: ReceiveResult): Promise<ReceiveResult> {
+  const shared = result.type === "close" ? undefined : sharedResults[(result.type === "text" ? 0 : 2) + (result.endOfMessage ? 1 : 0)];
+  return shared !== undefined && shared.result === result ? shared.settled : Promise.resolve(result);
+}
+
 // Keeps a gathering buffer the engine has let go of (`send` did not return true) for the next message in parts.
 function reuseGathering(sent: Uint8Array): void {
   if (sent.buffer.byteLength === PART_FLUSH_BYTES) spareGathering = new Uint8Array(sent.buffer, 0, PART_FLUSH_BYTES);
@@ -822,7 +852,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     // Something to hand out now: no waiting, no extra promise hops.
     if (this.#hasInbound()) {
       try {
-        return Promise.resolve(this.#take(mode, buffer) as never);
+        const value = this.#take(mode, buffer);
+        return (mode === "buffer" ? settledResult(value as ReceiveResult) : Promise.resolve(value)) as Promise<never>;
       } catch (error) {
         return Promise.reject(error);
       }
@@ -910,21 +941,21 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         if (read === data.length) {
           // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
           if (written === read && read <= ECHO_CHECK_MAX) this.#echoText = data;
-          return { count: written, type: item.type, endOfMessage: true };
+          return receiveResult(written, item.type, true);
         }
         this.#partial = partial = { type: item.type, bytes: undefined, text: data, offset: read };
-        return { count: this.#textPartEnd(partial, buffer, read, written), type: item.type, endOfMessage: false };
+        return receiveResult(this.#textPartEnd(partial, buffer, read, written), item.type, false);
       }
       if (data.byteLength <= buffer.byteLength) {
         buffer.set(data);
-        return { count: data.byteLength, type: item.type, endOfMessage: true };
+        return receiveResult(data.byteLength, item.type, true);
       }
       // Parts follow: a plain view, whose subarray is the fast one (a Node Buffer's goes through its own).
       partial = { type: item.type, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), text: undefined, offset: 0 };
       this.#partial = partial;
     }
     const count = partial.text !== undefined ? this.#textPart(partial, buffer) : this.#bytesPart(partial.bytes!, buffer);
-    return { count, type: partial.type, endOfMessage: this.#partial === undefined };
+    return receiveResult(count, partial.type, this.#partial === undefined);
   }
 
   // Copies the next part of the message's bytes into `buffer`; the message ends with the last.
