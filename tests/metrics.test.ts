@@ -183,6 +183,15 @@ describe(`OpenTelemetry instruments (${runtime})`, () => {
     await provider.shutdown();
   });
 
+  test("MeterNotAMeter_TypeErrorAtConstruction_NamingTheMissingMethod", async () => {
+    // A MeterProvider instead of its Meter: a common slip, caught before any socket exists.
+    const provider = new MeterProvider();
+    const handler = async () => {};
+    await expect(startServer(handler, { meter: provider as never })).rejects.toThrow(/meter must be an OpenTelemetry Meter .*createCounter/);
+    await expect(startServer(handler, { meter: {} as never })).rejects.toThrow(TypeError);
+    await provider.shutdown();
+  });
+
   test("NoProviderRegistered_NothingRecorded_ServerServes", async () => {
     // `getMeter` before any provider is registered gives OpenTelemetry's no-op meter, for good.
     const meter = metrics.getMeter("uniws");

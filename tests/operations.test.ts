@@ -302,6 +302,9 @@ describe("remoteAddress", () => {
     const seen = async (headers: Record<string, string>) => await (await fetch(`${server.url}/`, { headers })).text();
     // The peer (127.0.0.1) is a trusted proxy: the right-most address that is not one of ours is the client.
     expect(await seen({ "X-Forwarded-For": "198.51.100.1, 203.0.113.7, 10.0.0.2" })).toBe("203.0.113.7");
+    // Some proxies write ports into X-Forwarded-For too: the address is compared and returned without them.
+    expect(await seen({ "X-Forwarded-For": "203.0.113.7:50122, 10.0.0.2:443" })).toBe("203.0.113.7");
+    expect(await seen({ "X-Forwarded-For": "[2001:db8::7]:4711" })).toBe("2001:db8::7");
     expect(await seen({ Forwarded: 'for=198.51.100.1, for="[2001:db8::7]:4711";proto=https, for=10.0.0.2' })).toBe("2001:db8::7");
     expect(await seen({ Forwarded: "for=unknown" })).toBe("undefined");
     expect(await seen({})).toBe("undefined");
@@ -354,6 +357,20 @@ describe("stats", () => {
       messages: { receive: { text: 1, binary: 1 }, send: { text: 1, binary: 1 } },
       bytes: { receive: 9, send: 9 },
     });
+  });
+
+  test("Stats_LargeTextEchoedBack_BytesAreItsUtf8Length", async () => {
+    // Over 1 KiB, so Node's engine hands the core the text's bytes and the echo goes out as them.
+    const text = "é€".repeat(1000) + "x"; // 2,001 characters, 5,001 bytes in UTF-8
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      for await (const message of socket) await socket.send(message.data);
+    });
+    const { client } = await RawClient.open(server.port, "/ws");
+    client.sendText(text);
+    expect(await client.readText()).toBe(text);
+    expect(server.stats().bytes).toEqual({ receive: 5001, send: 5001 });
+    client.destroy();
   });
 
   test("Stats_MessageSentInParts_CountedOnceWithEveryByte", async () => {

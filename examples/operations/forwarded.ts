@@ -16,13 +16,15 @@ function forwardedFor(header: string): string[] {
       nodes.push("unknown");
       continue;
     }
-    // A quoted IPv6 node is "[2001:db8::1]:4711" (RFC 7239 §6); an IPv4 one may carry a port.
-    let node = pair.slice(4).replace(/^"|"$/g, "");
-    if (node.startsWith("[")) node = node.slice(1, node.indexOf("]"));
-    else if (/^[\d.]+:\d+$/.test(node)) node = node.slice(0, node.indexOf(":"));
-    nodes.push(node);
+    nodes.push(withoutPort(pair.slice(4).replace(/^"|"$/g, "")));
   }
   return nodes;
+}
+
+/** A node's address alone: "[2001:db8::1]:4711" (RFC 7239 §6) and "192.0.2.7:4711" carry ports, which some proxies add to `X-Forwarded-For` too. */
+function withoutPort(node: string): string {
+  if (node.startsWith("[")) return node.slice(1, node.indexOf("]"));
+  return /^[\d.]+:\d+$/.test(node) ? node.slice(0, node.indexOf(":")) : node;
 }
 
 /**
@@ -37,7 +39,7 @@ export function clientAddress(context: WebSocketContext, trustedProxies: Readonl
   const forwarded = context.headers.get("forwarded");
   const chain = forwarded !== null
     ? forwardedFor(forwarded)
-    : (context.headers.get("x-forwarded-for") ?? "").split(",").map((node) => node.trim()).filter((node) => node !== "");
+    : (context.headers.get("x-forwarded-for") ?? "").split(",").map((node) => withoutPort(node.trim())).filter((node) => node !== "");
   for (let i = chain.length - 1; i >= 0; i--) {
     const node = chain[i]!;
     if (trustedProxies.has(node)) continue;

@@ -35,6 +35,11 @@ export interface BunSocketData {
   closing: boolean;
   /** The Bun server that upgraded the socket: its topics become the engine's native pub/sub (the hub uses them). */
   readonly server?: BunTopicServer;
+  /**
+   * The socket, set when it opens: after the upgrade Bun's `requestIP` no longer knows the
+   * request, and the peer's address is read from here instead (only when asked for).
+   */
+  socket?: ServerWebSocket<BunSocketData> | undefined;
 }
 
 /** The part of a Bun `Server` the native pub/sub needs. */
@@ -155,6 +160,7 @@ export function bunWebSocketHandler(settings: BunEngineSettings): BunWebSocketHa
   return {
     open(ws) {
       ws.binaryType = "uint8array";
+      ws.data.socket = ws;
       ws.data.events.opened(new BunEngineSocket(ws));
     },
     message(ws, message) {

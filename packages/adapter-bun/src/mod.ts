@@ -21,4 +21,5 @@ export { BUN_CAPABILITIES, type BunSocketData, type BunTopicServer } from "./bun
 // Bun's engine on its own, for other bindings of Bun.serve (`@uniws/hono/bun`).
 export { type BunEngineSettings, bunWebSocketHandler } from "./bun-engine.ts";
 export { BUN_DEFLATE_PRESET, type BunDeflatePlan, planDeflate } from "./deflate.ts";
+export { type BunAddressLookup, BunHandshakeRequest } from "./handshake.ts";
 export * from "@uniws/core";

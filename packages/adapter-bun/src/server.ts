@@ -7,8 +7,6 @@
 import type { Server, WebSocketHandler as BunWebSocketHandler } from "bun";
 import {
   type EngineEvents,
-  type HandshakeRequest,
-  type LazyHeaders,
   type ShutdownOptions,
   type UpgradeBinding,
   type UpgradePlan,
@@ -20,6 +18,7 @@ import {
 } from "@uniws/core";
 import { BUN_CAPABILITIES, type BunSocketData, bunWebSocketHandler } from "./bun-engine.ts";
 import { BUN_DEFLATE_PRESET, planDeflate } from "./deflate.ts";
+import { BunHandshakeRequest } from "./handshake.ts";
 
 /** The Bun server this adapter's sockets live on. */
 export type BunServer = Server<BunSocketData>;
@@ -44,66 +43,9 @@ export interface BunServeOptions {
 }
 
 const EXTENSIONS = "sec-websocket-extensions";
+const PROTOCOL = "sec-websocket-protocol";
 
 const notFound: Fallback = () => new Response("Not Found", { status: 404 });
-
-// The request as the core reads it, built lazily: the URL when first asked for, and the headers read in
-// place. The upgrade rewrites the request's extension offer for Bun (see #upgrade), so the client's own
-// offer is kept aside first; a web `Headers` copy is made only if the handler asks for every header.
-class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
-  readonly method: string;
-  readonly httpVersion = "1.1" as const;
-  readonly #request: Request;
-  readonly #server: BunServer;
-  #url: URL | undefined;
-  #remoteAddress: string | null | undefined;
-  // The client's Sec-WebSocket-Extensions once the upgrade has rewritten it (null: it sent none).
-  #offer: string | null | undefined;
-
-  constructor(request: Request, server: BunServer) {
-    this.#request = request;
-    this.#server = server;
-    this.method = request.method;
-  }
-
-  get url(): URL {
-    return (this.#url ??= new URL(this.#request.url));
-  }
-
-  get remoteAddress(): string | undefined {
-    if (this.#remoteAddress === undefined) this.#remoteAddress = this.#server.requestIP(this.#request)?.address ?? null;
-    return this.#remoteAddress ?? undefined;
-  }
-
-  get headers(): LazyHeaders {
-    return this;
-  }
-
-  get(name: string): string | null {
-    if (this.#offer !== undefined && name.toLowerCase() === EXTENSIONS) return this.#offer;
-    return this.#request.headers.get(name);
-  }
-
-  has(name: string): boolean {
-    return this.get(name) !== null;
-  }
-
-  toHeaders(): Headers {
-    const headers = new Headers(this.#request.headers);
-    if (this.#offer === null) headers.delete(EXTENSIONS);
-    else if (this.#offer !== undefined) headers.set(EXTENSIONS, this.#offer);
-    return headers;
-  }
-
-  /**
-   * Called before the upgrade, which rewrites the request's extension offer and after
-   * which Bun's `requestIP` no longer knows the request (the address reads as null).
-   */
-  keepForUpgrade(): void {
-    this.#offer ??= this.#request.headers.get(EXTENSIONS);
-    if (this.#remoteAddress === undefined) this.#remoteAddress = this.#server.requestIP(this.#request)?.address ?? null;
-  }
-}
 
 /**
  * WebSocket support for `Bun.serve`. Create one per handler and spread
@@ -174,12 +116,7 @@ export class BunWebSocketServer {
     const handshake = new BunHandshakeRequest(request, server);
     const binding: UpgradeBinding = {
       capabilities: BUN_CAPABILITIES,
-      upgrade: (plan, events) => {
-        // The upgrade may rewrite the request's extension offer for Bun, and Bun forgets the peer's address:
-        // the handler sees the client's own headers and address, also after accept().
-        handshake.keepForUpgrade();
-        return this.#upgrade(request, server, plan, events);
-      },
+      upgrade: (plan, events) => this.#upgrade(handshake, request, server, plan, events),
     };
     const outcome = await this.#host.dispatch(handshake, { request, server }, binding);
     if (outcome.kind === "response") return outcome.response;
@@ -192,14 +129,17 @@ export class BunWebSocketServer {
     return this.#host.close(options);
   }
 
-  #upgrade(request: Request, server: BunServer, plan: UpgradePlan, events: EngineEvents): undefined {
-    // Always answer the sub-protocol: without the header, Bun would echo the client's first offer.
-    const headers = { "Sec-WebSocket-Protocol": plan.subProtocol ?? "" };
+  #upgrade(handshake: BunHandshakeRequest, request: Request, server: BunServer, plan: UpgradePlan, events: EngineEvents): undefined {
+    // Answer the sub-protocol whenever the client offered some: without the header, Bun would echo its first offer.
+    const headers = plan.subProtocol !== undefined || handshake.has(PROTOCOL) ? { "Sec-WebSocket-Protocol": plan.subProtocol ?? "" } : undefined;
     // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
-    const deflate = planDeflate(request.headers.get(EXTENSIONS), plan.compression);
-    if (deflate === undefined) request.headers.delete(EXTENSIONS);
-    else request.headers.set(EXTENSIONS, deflate.offer);
-    const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false, server };
+    const offer = handshake.get(EXTENSIONS);
+    const deflate = planDeflate(offer, plan.compression);
+    const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false, server, socket: undefined };
+    // The handler goes on seeing the client's own offer and address (see BunHandshakeRequest).
+    handshake.keepForUpgrade(data);
+    if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
+    else if (offer !== null) request.headers.delete(EXTENSIONS);
     // Bun runs the `open` handler inside upgrade(), which reports the socket open.
     if (!server.upgrade(request, { headers, data })) {
       throw new WebSocketError("UPGRADE_FAILED", "Bun refused to upgrade the request");

@@ -34,8 +34,8 @@
  *
  * @module
  */
-import { type EngineCapabilities, headersOnThe101, WebHandshakeRequest, WebSocketError } from "@uniws/core";
-import { BUN_CAPABILITIES, BUN_DEFLATE_PRESET, type BunSocketData, bunWebSocketHandler, planDeflate } from "@uniws/bun";
+import { type EngineCapabilities, headersOnThe101, WebSocketError } from "@uniws/core";
+import { BUN_CAPABILITIES, BUN_DEFLATE_PRESET, BunHandshakeRequest, type BunSocketData, bunWebSocketHandler, planDeflate } from "@uniws/bun";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -150,28 +150,31 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
     name: "bun",
     websocket,
     handshakeRequest: (c) => {
-      // The upgrade may rewrite the request's extension offer for Bun: the handler sees the client's own headers.
-      const request = c.req.raw;
-      const headers = request.headers.has(EXTENSIONS) ? new Headers(request.headers) : request.headers;
       // Read where `bunServer` looks, without its error: only an upgrade needs the server.
       const env = c.env as (Partial<BunServer> & { server?: Partial<BunServer> }) | undefined;
-      const remoteAddress = (env?.server ?? env)?.requestIP?.(request)?.address;
-      return new WebHandshakeRequest(request, { headers, remoteAddress });
+      const lookup = env?.server ?? env;
+      // The upgrade rewrites the request's extension offer for Bun: the handshake keeps the client's (see upgrade).
+      return new BunHandshakeRequest(c.req.raw, typeof lookup?.requestIP === "function" ? (lookup as BunServer) : undefined);
     },
-    upgrade: (c, plan, events) => {
+    upgrade: (c, plan, events, _options, read) => {
       const request = c.req.raw;
       const server = bunServer(c);
+      const handshake = read instanceof BunHandshakeRequest ? read : undefined;
       const upgrade = (answered?: Headers) => {
         // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
-        const deflate = planDeflate(request.headers.get(EXTENSIONS), plan.compression);
-        if (deflate === undefined) request.headers.delete(EXTENSIONS);
-        else request.headers.set(EXTENSIONS, deflate.offer);
-        const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false };
+        const offer = handshake === undefined ? request.headers.get(EXTENSIONS) : handshake.get(EXTENSIONS);
+        const deflate = planDeflate(offer, plan.compression);
+        const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false, server: undefined, socket: undefined };
+        // The handler goes on seeing the client's own offer and address.
+        handshake?.keepForUpgrade(data);
+        if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
+        else if (offer !== null) request.headers.delete(EXTENSIONS);
         ours.add(data);
-        const headers = new Headers(headersOnThe101(answered));
-        // Always answer the sub-protocol: without the header, Bun would echo the client's first offer.
-        headers.set("Sec-WebSocket-Protocol", plan.subProtocol ?? "");
-        if (!server.upgrade(request, { data, headers })) {
+        const extra = headersOnThe101(answered);
+        // Answer the sub-protocol whenever the client offered some: without the header, Bun would echo its first offer.
+        const offered = plan.subProtocol !== undefined || request.headers.has("sec-websocket-protocol");
+        if (offered) extra.push(["Sec-WebSocket-Protocol", plan.subProtocol ?? ""]);
+        if (!server.upgrade(request, { data, headers: extra.length > 0 ? extra : undefined })) {
           throw new WebSocketError("UPGRADE_FAILED", "Bun refused to upgrade the request");
         }
       };

@@ -37,10 +37,11 @@ export interface HonoWebSocketRuntime {
   readonly name?: string;
   /**
    * Upgrades the request of `c` as `plan` says and reports through `events`.
+   * `handshake` is what {@link handshakeRequest} (or the default reading) gave for `c`.
    * Returns what the Hono handler answers: the runtime's 101, or a placeholder the
    * runtime ignores once the connection is upgraded. Throws if it cannot upgrade.
    */
-  upgrade(c: Context, plan: UpgradePlan, events: EngineEvents, options: ResolvedWebSocketOptions): Response;
+  upgrade(c: Context, plan: UpgradePlan, events: EngineEvents, options: ResolvedWebSocketOptions, handshake: HandshakeRequest): Response;
   /** The request in the core's terms, when the runtime knows more than the web `Request` tells (its method, the peer's address). */
   handshakeRequest?(c: Context): HandshakeRequest;
 }
@@ -113,11 +114,12 @@ export function createWebSocket(runtime: HonoWebSocketRuntime): WebSocketFactory
   ): WebSocketMiddleware<E, P, I> => {
     const host = new WebSocketHost<Context<E, P, I>>(handler, options, runtime.name);
     const middleware: MiddlewareHandler<E, P, I> = async (c, next) => {
+      const request = read(c);
       const binding: UpgradeBinding = {
         capabilities: runtime.capabilities,
-        upgrade: (plan, events) => runtime.upgrade(c, plan, events, host.options),
+        upgrade: (plan, events) => runtime.upgrade(c, plan, events, host.options, request),
       };
-      const outcome = await host.dispatch(read(c), c, binding);
+      const outcome = await host.dispatch(request, c, binding);
       if (outcome.kind === "unhandled") {
         await next();
         return;

@@ -33,8 +33,8 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
-import { nodeHttpVersion, type NodeDeflateOptions, toHeaders, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
+import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, type WebHandshakeRequestInit, WebSocketError } from "@uniws/core";
+import { nodeHttpVersion, type NodeDeflateOptions, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -148,7 +148,7 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
       // The upgrade's own request line: `app.fetch` saw a web Request, which cannot carry every method.
       const method = incoming?.method ?? c.req.method;
       const httpVersion = incoming === undefined ? "1.1" : nodeHttpVersion(incoming);
-      return new WebHandshakeRequest(c.req.raw, { method, httpVersion, remoteAddress: incoming?.socket.remoteAddress });
+      return new NodeUpgradeRequest(c.req.raw, incoming, { method, httpVersion });
     },
     upgrade: (c, plan, events, options) => {
       const pending = (c.env as { [PENDING]?: PendingUpgrade } | undefined)?.[PENDING];
@@ -166,15 +166,50 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
 }
 
 /** The upgrade request as a web `Request`. Methods `fetch` forbids (CONNECT, TRACE) travel as GET; the binding reads the real one. */
+// The upgrade as the core reads it: the peer's address is a system call (getpeername), made only if asked for.
+class NodeUpgradeRequest extends WebHandshakeRequest {
+  readonly #incoming: IncomingMessage | undefined;
+
+  constructor(request: Request, incoming: IncomingMessage | undefined, init: WebHandshakeRequestInit) {
+    super(request, init);
+    this.#incoming = incoming;
+  }
+
+  override get remoteAddress(): string | undefined {
+    return this.#incoming?.socket.remoteAddress;
+  }
+}
+
 function toRequest(req: IncomingMessage): Request {
-  const secure = (req.socket as TLSSocket).encrypted === true;
+  const method = req.method ?? "GET";
+  const init = { method: /^(CONNECT|TRACE|TRACK)$/i.test(method) ? "GET" : method, headers: toHeaderPairs(req.headers) };
+  const path = req.url ?? "/";
+  const origin = `${(req.socket as TLSSocket).encrypted === true ? "https" : "http"}://${req.headers.host ?? "localhost"}`;
+  // The usual origin-form path ("/ws?x") is appended as it is: `Request` parses the URL once, not a `URL` first.
+  if (path.startsWith("/") && !path.startsWith("//")) {
+    try {
+      return new Request(origin + path, init);
+    } catch {
+      // A malformed Host: as below.
+    }
+  }
   let url: URL;
   try {
-    url = new URL(req.url ?? "/", `${secure ? "https" : "http"}://${req.headers.host ?? "localhost"}`);
+    url = new URL(path, origin);
   } catch {
     url = new URL("http://localhost/");
   }
-  const headers = toHeaders(req.headers);
-  const method = req.method ?? "GET";
-  return new Request(url, { method: /^(CONNECT|TRACE|TRACK)$/i.test(method) ? "GET" : method, headers });
+  return new Request(url, init);
+}
+
+// Node's header object as `[name, value]` pairs for `Request` (which copies them): no intermediate `Headers`.
+function toHeaderPairs(raw: IncomingMessage["headers"]): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const name in raw) {
+    const value = raw[name];
+    if (value === undefined || name.startsWith(":")) continue;
+    if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
+    else pairs.push([name, value]);
+  }
+  return pairs;
 }

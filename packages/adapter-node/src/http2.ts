@@ -190,6 +190,7 @@ export function cancelOnAbort(stream: ServerHttp2Stream, events: EngineEvents): 
         },
         send: (data, options) => socket.send(data, options),
         ...(socket.isUtf8 === undefined ? {} : { isUtf8: (bytes: Uint8Array) => socket.isUtf8!(bytes) }),
+        ...(socket.decodeText === undefined ? {} : { decodeText: (bytes: Uint8Array) => socket.decodeText!(bytes) }),
         ping: (payload) => socket.ping(payload),
         pong: (payload) => socket.pong(payload),
         close: (code, reason) => socket.close(code, reason),

@@ -100,6 +100,12 @@ class WsEngineSocket implements EngineSocket {
     return isUtf8(bytes);
   }
 
+  // Buffer#toString: Node's `TextDecoder` takes about 1.6 times as long on large text. `ws` delivers text it
+  // validated (RFC 6455 §8.1) as a Buffer, so nothing here can be malformed.
+  decodeText(bytes: Uint8Array): string {
+    return (bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString("utf8");
+  }
+
   #cork(): boolean {
     const transport = this.#transport;
     // Only TCP and TLS sockets: corking an HTTP/2 stream (RFC 8441) and writing it out from setImmediate

@@ -83,18 +83,36 @@ export class WsEngines {
     }
     const deflate = negotiateForRequest(req as IncomingMessage, plan.compression);
     const shown = engineRequest(req, plan.subProtocol, deflate.accepted ? deflate.header : undefined);
-    const extra = headersOnThe101(headers).map(([name, value]) => `${name}: ${value}`);
+    const extra = headers === undefined ? [] : headersOnThe101(headers).map(([name, value]) => `${name}: ${value}`);
+    // Only an upgrade with something to add to or learn from the 101 is looked up by the engine's `headers` listener.
     const answer: Answer = { extra, extensions: "" };
-    this.#answers.set(shown, answer);
-    const gone = () => events.failed(new Error("The client closed the connection during the handshake"));
-    socket.once("close", gone);
+    if (extra.length > 0 || deflate.accepted) this.#answers.set(shown, answer);
+    let upgraded = false;
+    // Without `verifyClient`, `ws` upgrades (calling back) or drops the socket before handleUpgrade returns.
     this.#engine(limits, deflate.accepted).handleUpgrade(shown, socket, head, (ws) => {
-      socket.off("close", gone);
+      upgraded = true;
       bindWsSocket(ws, socket, answer.extensions, events);
     });
+    if (!upgraded) events.failed(new Error("The client closed the connection during the handshake"));
   }
 
+  // The engines of the limits object last asked for (a server passes the same object every time).
+  #lastLimits: WsLimits | undefined;
+  readonly #lastEngines: Array<WebSocketServer | undefined> = [undefined, undefined];
+
   #engine(limits: WsLimits, compress: boolean): WebSocketServer {
+    const index = compress ? 1 : 0;
+    if (limits === this.#lastLimits) {
+      const engine = this.#lastEngines[index];
+      if (engine !== undefined) return engine;
+    } else {
+      this.#lastLimits = limits;
+      this.#lastEngines.fill(undefined);
+    }
+    return (this.#lastEngines[index] = this.#engineFor(limits, compress));
+  }
+
+  #engineFor(limits: WsLimits, compress: boolean): WebSocketServer {
     const maxFragments = this.#maxFragments ?? defaultMaxFragments(limits.maxMessageSize);
     const key = `${limits.maxMessageSize}/${limits.closeTimeout}/${maxFragments}/${compress}`;
     let engine = this.#engines.get(key);
@@ -121,21 +139,19 @@ export class WsEngines {
   }
 }
 
-// The request headers that describe the handshake: `ws` is shown the core's reading of them instead.
-const HANDSHAKE = new Set(["upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "sec-websocket-extensions"]);
-
 /**
- * The request as `ws` must see it. An HTTP/2 stream has no key (RFC 8441 §5): a fresh
- * one stands in, its accept value is never sent.
+ * The request as `ws` must see it: the handshake's headers alone, which are all `ws` reads
+ * (without `verifyClient` or `path`, it never looks at the others). An HTTP/2 stream has
+ * no key (RFC 8441 §5): a fresh one stands in, its accept value is never sent.
  */
 function engineRequest(req: Pick<IncomingMessage, "headers" | "url">, subProtocol: string | undefined, extensions: string | undefined): IncomingMessage {
-  const headers: IncomingHttpHeaders = {};
-  for (const name in req.headers) if (!HANDSHAKE.has(name) && !name.startsWith(":")) headers[name] = req.headers[name];
   const key = req.headers["sec-websocket-key"];
-  headers.upgrade = "websocket";
-  headers.connection = "Upgrade";
-  headers["sec-websocket-key"] = typeof key === "string" ? key.trim() : randomBytes(16).toString("base64");
-  headers["sec-websocket-version"] = "13";
+  const headers: IncomingHttpHeaders = {
+    upgrade: "websocket",
+    connection: "Upgrade",
+    "sec-websocket-key": typeof key === "string" ? key.trim() : randomBytes(16).toString("base64"),
+    "sec-websocket-version": "13",
+  };
   if (subProtocol !== undefined) headers["sec-websocket-protocol"] = subProtocol;
   if (extensions !== undefined) headers["sec-websocket-extensions"] = extensions;
   // `ws` reads only `method` and `headers` (and `socket` for a verifyClient it is not given).

@@ -88,9 +88,17 @@ export type DispatchOutcome =
 export interface ContextHost {
   readonly closing: boolean;
   readonly options: ResolvedWebSocketOptions;
+  /** The plan of an accept that sets nothing (the server's keep-alive, no sub-protocol, no compression): one per server. */
+  readonly defaultPlan: UpgradePlan;
   /** Creates (and tracks) the socket an accept will open. */
   createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket;
+  /** A WebSocket request was answered with `outcome` (the server counts its pending handshakes and refusals). */
+  answered(outcome: DispatchOutcome): void;
 }
+
+// An accept context that chooses nothing, and the outcome of an upgrade with no response to return: shared.
+const NO_CHOICES: WebSocketAcceptContext = Object.freeze({});
+const UPGRADED: DispatchOutcome = Object.freeze({ kind: "upgraded", response: undefined });
 
 /** A plain-text response, for the answers the core gives itself. */
 export function textResponse(status: number, text: string, headers?: Record<string, string>): Response {
@@ -100,13 +108,14 @@ export function textResponse(status: number, text: string, headers?: Record<stri
 /** The context of one request, and the run of the handler over it. */
 export class RequestContext<Native> implements WebSocketContext<Native> {
   readonly isWebSocketRequest: boolean;
-  readonly requestedProtocols: readonly string[];
   readonly method: string;
   readonly httpVersion: HttpVersion;
   readonly native: Native;
   readonly #host: ContextHost;
   readonly #request: HandshakeRequest;
   #headers: Headers | undefined;
+  // Read from the request when first asked for: most handlers accept without looking at the offer.
+  #requestedProtocols: readonly string[] | undefined;
   // Dropped once used: an accepted connection keeps only what its handler can still reach.
   #binding: UpgradeBinding | undefined;
   #answer: ((outcome: DispatchOutcome) => void) | undefined;
@@ -122,7 +131,6 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   ) {
     this.#host = host;
     this.isWebSocketRequest = isWebSocketRequest;
-    this.requestedProtocols = isWebSocketRequest ? requestedProtocols(request.headers) : [];
     this.method = request.method;
     this.#request = request;
     this.httpVersion = request.httpVersion;
@@ -133,6 +141,10 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
 
   get url(): URL {
     return this.#request.url;
+  }
+
+  get requestedProtocols(): readonly string[] {
+    return (this.#requestedProtocols ??= this.isWebSocketRequest ? requestedProtocols(this.#request.headers) : []);
   }
 
   get headers(): Headers {
@@ -150,7 +162,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     return address !== undefined && address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
   }
 
-  accept(acceptContext: WebSocketAcceptContext = {}): Promise<UniWebSocket> {
+  accept(acceptContext: WebSocketAcceptContext = NO_CHOICES): Promise<UniWebSocket> {
     try {
       return this.#accept(acceptContext);
     } catch (error) {
@@ -192,14 +204,17 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (subProtocol !== undefined && !this.requestedProtocols.includes(subProtocol)) {
       throw new WebSocketError("INVALID_SUBPROTOCOL", `Sub-protocol '${subProtocol}' was not offered by the client`);
     }
-    const plan: UpgradePlan = {
-      subProtocol,
-      keepAliveInterval: acceptContext.keepAliveInterval ?? this.#host.options.keepAliveInterval,
-      keepAliveTimeout: acceptContext.keepAliveTimeout ?? this.#host.options.keepAliveTimeout,
-      compression: acceptContext.dangerousEnableCompression
-        ? { serverMaxWindowBits: acceptContext.serverMaxWindowBits ?? 15, serverContextTakeover: !acceptContext.disableServerContextTakeover }
-        : undefined,
-    };
+    const { keepAliveInterval, keepAliveTimeout, dangerousEnableCompression } = acceptContext;
+    const plan: UpgradePlan = subProtocol === undefined && keepAliveInterval === undefined && keepAliveTimeout === undefined && !dangerousEnableCompression
+      ? this.#host.defaultPlan
+      : {
+        subProtocol,
+        keepAliveInterval: keepAliveInterval ?? this.#host.options.keepAliveInterval,
+        keepAliveTimeout: keepAliveTimeout ?? this.#host.options.keepAliveTimeout,
+        compression: dangerousEnableCompression
+          ? { serverMaxWindowBits: acceptContext.serverMaxWindowBits ?? 15, serverContextTakeover: !acceptContext.disableServerContextTakeover }
+          : undefined,
+      };
     const socket = this.#host.createSocket(plan, binding);
     const opened = socket.whenOpen();
     this.#opened = opened;
@@ -212,7 +227,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
       this.#respond({ kind: "response", response: textResponse(500, "Upgrade failed") });
       return opened;
     }
-    this.#respond({ kind: "upgraded", response });
+    this.#respond(response === undefined ? UPGRADED : { kind: "upgraded", response });
     return opened;
   }
 
@@ -221,7 +236,9 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (answer === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
     this.#answer = undefined;
     this.#binding = undefined;
-    answer(this.#tunnelSafe(outcome));
+    const final = this.#tunnelSafe(outcome);
+    if (this.isWebSocketRequest) this.#host.answered(final);
+    answer(final);
   }
 
   // Over HTTP/2 a 2xx answer to a WebSocket CONNECT opens the tunnel (RFC 9110 §9.3.6, RFC 8441 §5): a request the
@@ -234,7 +251,8 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   }
 
   #returned(value: void | Response): void {
-    if (value instanceof Response) {
+    // Most handlers return nothing: no read of the global `Response` (on Node a lazily loading accessor) for them.
+    if (value !== undefined && value instanceof Response) {
       // Bun and Deno would send a bare 1xx (a 101 tells the client it was upgraded); Node cannot build one: a fault.
       if (value.status < 200) return this.#threw(new RangeError(`The handler returned a ${value.status} response; only final statuses (200 to 599) may answer`));
       if (this.#answer === undefined) this.#host.options.onError(new WebSocketError("ALREADY_ANSWERED", "The handler returned a Response after answering"));

@@ -84,9 +84,8 @@ export class WebHandshakeRequest implements HandshakeRequest {
   readonly headers: Headers | LazyHeaders;
   /** The HTTP version the request arrived on. */
   readonly httpVersion: HttpVersion;
-  /** The peer's IP address, or `undefined`. */
-  readonly remoteAddress?: string;
   readonly #request: WebRequestLike;
+  readonly #remoteAddress: string | undefined;
   #url: URL | undefined = undefined;
 
   /**
@@ -99,7 +98,12 @@ export class WebHandshakeRequest implements HandshakeRequest {
     this.method = init.method ?? request.method;
     this.headers = init.headers ?? request.headers;
     this.httpVersion = init.httpVersion ?? "1.1";
-    this.remoteAddress = init.remoteAddress;
+    this.#remoteAddress = init.remoteAddress;
+  }
+
+  /** The peer's IP address, or `undefined` (a subclass may look it up when first read). */
+  get remoteAddress(): string | undefined {
+    return this.#remoteAddress;
   }
 
   /** The absolute request URL, parsed on first read. */
@@ -133,7 +137,10 @@ export function headerList(value: string | null): string[] {
   return list;
 }
 
+// `token` is lower-case. The usual header holds the token alone ("Upgrade", "websocket"): compared without a split.
 function hasToken(value: string | null, token: string): boolean {
+  if (value === null) return false;
+  if (value.length === token.length && value.toLowerCase() === token) return true;
   return headerList(value).some((item) => item.toLowerCase() === token);
 }
 
@@ -141,6 +148,10 @@ function hasToken(value: string | null, token: string): boolean {
 export function isToken(value: string): boolean {
   return TOKEN.test(value);
 }
+
+// The two verdicts without details, shared: reading a handshake allocates nothing when it passes.
+const WEBSOCKET: HandshakeVerdict = Object.freeze({ kind: "websocket" });
+const PLAIN: HandshakeVerdict = Object.freeze({ kind: "plain" });
 
 function invalid(reason: string): HandshakeVerdict {
   return { kind: "invalid", status: 400, reason };
@@ -168,12 +179,16 @@ export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
   const { headers } = request;
   if (request.httpVersion === "2") {
     // RFC 8441 §4: an extended CONNECT whose :protocol names the WebSocket protocol. No key: §5 drops it.
-    if (request.method !== "CONNECT" || request.protocol?.toLowerCase() !== "websocket") return { kind: "plain" };
+    if (request.method !== "CONNECT" || request.protocol?.toLowerCase() !== "websocket") return PLAIN;
   } else {
     // Only a request that asks to upgrade to "websocket" is an attempt; anything else is the application's.
     const upgrade = headers.get("upgrade");
-    if (!hasToken(upgrade, "websocket")) return { kind: "plain" };
-    if (upgrade!.trim().toLowerCase() !== "websocket") return invalid("Upgrade must name websocket alone");
+    if (upgrade === null) return PLAIN;
+    const named = upgrade.toLowerCase();
+    if (named !== "websocket") {
+      if (!hasToken(named, "websocket")) return PLAIN;
+      if (named.trim() !== "websocket") return invalid("Upgrade must name websocket alone");
+    }
     // 400 rather than 405: the resource may well take this method without the upgrade headers.
     if (request.method !== "GET") return invalid("A WebSocket handshake must be a GET request");
     if (request.httpVersion !== "1.1") return invalid("A WebSocket handshake needs HTTP/1.1 or later");
@@ -191,9 +206,9 @@ export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
   if (headers.get("sec-websocket-version")?.trim() !== "13") {
     return { kind: "invalid", status: 426, reason: "Only WebSocket version 13 is supported", headers: { "sec-websocket-version": "13" } };
   }
-  const protocols = headerList(headers.get("sec-websocket-protocol"));
-  if (!protocols.every(isToken)) return invalid("Sec-WebSocket-Protocol must list tokens");
-  return { kind: "websocket" };
+  const protocols = headers.get("sec-websocket-protocol");
+  if (protocols !== null && !headerList(protocols).every(isToken)) return invalid("Sec-WebSocket-Protocol must list tokens");
+  return WEBSOCKET;
 }
 
 /** The sub-protocols the client offered, in its order of preference, without duplicates. */

@@ -71,7 +71,14 @@ export class WebSocketHost<Native = unknown> {
         return host.#closing;
       },
       options: this.options,
+      defaultPlan: Object.freeze({
+        subProtocol: undefined,
+        keepAliveInterval: this.options.keepAliveInterval,
+        keepAliveTimeout: this.options.keepAliveTimeout,
+        compression: undefined,
+      }),
       createSocket: (plan, binding) => this.#createSocket(plan, binding),
+      answered: (outcome) => this.#answered(outcome),
     };
   }
 
@@ -107,7 +114,8 @@ export class WebSocketHost<Native = unknown> {
     }
     if (this.#closing) return this.#refuse(textResponse(503, "Server shutting down"));
     // The origin check runs before any upgrade (RFC 6455 §10.2): 403, and the handler never runs.
-    if (!isOriginAllowed(request.headers.get("origin"), this.options.allowedOrigins)) return this.#refuse(new Response(null, { status: 403 }));
+    const { allowedOrigins } = this.options;
+    if (allowedOrigins !== undefined && !isOriginAllowed(request.headers.get("origin"), allowedOrigins)) return this.#refuse(new Response(null, { status: 403 }));
     const { maxConnections } = this.options;
     // Requests still in their handler count, so two racing for the last place cannot both be accepted.
     if (maxConnections > 0 && this.#sockets.size + this.#pendingHandshakes >= maxConnections) {
@@ -115,15 +123,14 @@ export class WebSocketHost<Native = unknown> {
       return this.#refuse(textResponse(503, "Too many connections", { "retry-after": retryAfter }));
     }
     this.#pendingHandshakes++;
-    return new Promise((resolve) => {
-      // Once answered, an accepted request is counted by its socket (created before this runs), any other by nothing.
-      const answer = (outcome: DispatchOutcome) => {
-        this.#pendingHandshakes--;
-        if (outcome.kind === "response") this.#metrics.rejected(outcome.response.status);
-        resolve(outcome);
-      };
-      new RequestContext(this.#contextHost, request, native, binding, true, answer).run(this.#handler);
-    });
+    return new Promise((answer) => new RequestContext(this.#contextHost, request, native, binding, true, answer).run(this.#handler));
+  }
+
+  // A WebSocket request's answer: an accepted one is counted by its socket from now on (created before this
+  // runs), any other by nothing.
+  #answered(outcome: DispatchOutcome): void {
+    this.#pendingHandshakes--;
+    if (outcome.kind === "response") this.#metrics.rejected(outcome.response.status);
   }
 
   /**

@@ -223,6 +223,18 @@ function increment(counts: Record<number, number>, key: number): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
+const METER_METHODS = ["createCounter", "createUpDownCounter", "createHistogram", "createObservableCounter"] as const;
+
+// A wrong `meter` option (a provider, a plain object) is the caller's mistake: named at construction, not a
+// TypeError from deep inside the first recording.
+function checkMeter(meter: MetricsMeter): void {
+  for (const method of METER_METHODS) {
+    if (typeof (meter as Partial<MetricsMeter> | null)?.[method] !== "function") {
+      throw new TypeError(`meter must be an OpenTelemetry Meter (metrics.getMeter("uniws") from @opentelemetry/api): it has no ${method}()`);
+    }
+  }
+}
+
 /**
  * The counting of one server, shared by its sockets: plain numbers, which `stats()`
  * reads and, when a meter was given, the meter's instruments too (see
@@ -252,6 +264,7 @@ export class ServerMetrics {
     this.runtime = runtime;
     this.#runtimeAttributes = { "uniws.runtime": runtime };
     if (meter === undefined) return;
+    checkMeter(meter);
     let instruments = instrumentsByMeter.get(meter);
     if (instruments === undefined) instrumentsByMeter.set(meter, (instruments = new MeterInstruments(meter)));
     instruments.add(this);

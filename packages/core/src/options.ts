@@ -118,6 +118,9 @@ export interface WebSocketOptions {
    * An OpenTelemetry `Meter` (`metrics.getMeter("uniws")` from `@opentelemetry/api`,
    * after a `MeterProvider` is registered) to record the `uniws.server.*` instruments
    * on (docs/operations.md). Without one nothing is recorded; `stats()` works either way.
+   * The server's constructor throws a `TypeError` when this lacks one of the `Meter`
+   * methods uniws calls (`createCounter`, `createUpDownCounter`, `createHistogram`,
+   * `createObservableCounter`).
    */
   meter?: MetricsMeter;
   /** Called with errors the application did not catch (a handler that threw). Defaults to `console.error`. */

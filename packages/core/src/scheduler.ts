@@ -21,12 +21,15 @@ export interface ScheduledTask {
   onDue(now: number): number | undefined;
 }
 
+// Read once: on Node the global `performance` is a lazily loading accessor, a call on every read.
+const clock = globalThis.performance;
+
 /**
  * The monotonic clock the scheduler runs on, in whole milliseconds: the times each
  * socket stamps then fit V8's small integers, which a field holds unboxed (a
  * fractional time costs a 16-byte box per field per socket).
  */
-export const now: () => number = () => Math.floor(performance.now());
+export const now: () => number = () => Math.floor(clock.now());
 
 /** A min-heap of deadline buckets with one runtime timer. */
 export class Scheduler {

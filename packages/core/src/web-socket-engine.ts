@@ -252,7 +252,11 @@ export interface BindWebSocketOptions extends WebEngineOptions {
    * has not opened within `openGrace` ms after it failed its upgrade (the client left).
    */
   readonly responded?: Promise<void>;
-  /** How long (ms) after `responded` the socket may take to open. @default 2000 */
+  /**
+   * How long (ms) after `responded` the socket may take to open. One timer of the
+   * process watches every socket still opening (not for request-scoped runtimes such as
+   * workerd, which report sockets open at once). @default 2000
+   */
   readonly openGrace?: number;
 }
 
@@ -275,7 +279,8 @@ export function bindWebSocket(socket: WebSocketLike, events: EngineEvents, optio
     return;
   }
   socket.addEventListener("open", binding);
-  options.responded?.then(() => binding.responded(), () => binding.responded());
+  const responded = () => binding.responded();
+  options.responded?.then(responded, responded);
 }
 
 /** What {@link WebSocketBinding} reads of the events it listens to. */
@@ -293,7 +298,6 @@ class WebSocketBinding {
   readonly #options: BindWebSocketOptions;
   link: WebEngineLink | undefined = undefined;
   #failed = false;
-  #grace: ReturnType<typeof setTimeout> | undefined = undefined;
 
   constructor(socket: WebSocketLike, events: EngineEvents, options: BindWebSocketOptions) {
     this.#socket = socket;
@@ -317,7 +321,7 @@ class WebSocketBinding {
 
   /** The 101 is out (or failed): a socket that has not opened within `openGrace` ms never will. */
   responded(): void {
-    if (this.link === undefined && !this.#failed) this.#grace = setTimeout(giveUp, this.#options.openGrace ?? 2000, this);
+    if (this.link === undefined && !this.#failed) watchOpening(this, this.#options.openGrace ?? 2000);
   }
 
   /** The client went away before the upgrade completed (Deno reports nothing in that case). */
@@ -342,12 +346,7 @@ class WebSocketBinding {
   }
 
   #opened(): void {
-    if (this.#grace !== undefined) {
-      clearTimeout(this.#grace);
-      // Where timers are objects (Deno running an npm package gets Node's `Timeout`), a cleared one kept here
-      // would stay for the connection's life.
-      this.#grace = undefined;
-    }
+    opening.delete(this);
     if (this.#failed) {
       // Given up on already: nobody holds this socket any more.
       if (this.#options.terminate?.(this.#socket) !== true) this.#socket.close();
@@ -357,12 +356,42 @@ class WebSocketBinding {
   }
 
   #fail(error: unknown): void {
+    opening.delete(this);
     this.#failed = true;
     this.#events.failed(error);
   }
 }
 
-/** The open grace's timer callback, shared by every socket. */
-function giveUp(binding: WebSocketBinding): void {
-  binding.giveUp();
+// Sockets whose 101 went out and that have not opened yet, with the time (ms) each is given up at. One timer
+// of the process watches them all: on Deno the 101 goes out before `open` on every handshake, which would
+// otherwise arm and clear a timer per handshake.
+const opening = new Map<WebSocketBinding, number>();
+let openingTimer: ReturnType<typeof setTimeout> | undefined;
+
+function watchOpening(binding: WebSocketBinding, grace: number): void {
+  opening.set(binding, Date.now() + grace);
+  if (openingTimer === undefined) armOpening(grace);
+}
+
+function armOpening(delay: number): void {
+  openingTimer = setTimeout(sweepOpening, delay);
+  // It must not keep a process alive: left armed when the sockets it watched open, it finds nothing to do.
+  (openingTimer as { unref?: () => void }).unref?.();
+  const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+  if (typeof openingTimer === "number") deno?.unrefTimer?.(openingTimer);
+}
+
+function sweepOpening(): void {
+  openingTimer = undefined;
+  const time = Date.now();
+  let next = Infinity;
+  for (const [binding, deadline] of opening) {
+    if (deadline <= time) {
+      opening.delete(binding);
+      binding.giveUp();
+    } else if (deadline < next) {
+      next = deadline;
+    }
+  }
+  if (next !== Infinity) armOpening(next - time);
 }
