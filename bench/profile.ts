@@ -1,8 +1,8 @@
 /**
- * Where a Node (or Bun) server's time goes: `bun bench/profile.ts [ids] [--case 64B-100]
- * [--duration MS]` runs each Node server (default: ws and @uniws/node) under
- * `node --cpu-prof` with one load case (or `--case handshake`: 32 clients opening and
- * closing sockets), then prints its CPU time by layer (ws, uniws
+ * Where a Node, Bun or Deno server's time goes: `bun bench/profile.ts [ids] [--case 64B-100]
+ * [--duration MS]` runs each server (default: ws and @uniws/node) under `--cpu-prof` (Deno,
+ * which has no such flag: V8's profiler through `--inspect`) with one load case (or
+ * `--case handshake`: 32 clients opening and closing sockets), then prints its CPU time by layer (ws, uniws
  * core, the Node adapter, Node's streams and sockets, GC) and the functions with the
  * most self time. Profiles stay in bench/profiles/ (git-ignored) for Chrome DevTools.
  *
@@ -51,6 +51,7 @@ export function layer(node: ProfileNode): string {
   if (url.includes("/packages/adapter-node/")) return "uniws node adapter";
   if (url.includes("/packages/adapter-hono/")) return "uniws hono adapter";
   if (url.includes("/packages/adapter-bun/")) return "uniws bun adapter";
+  if (url.includes("/packages/adapter-deno/")) return "uniws deno adapter";
   if (url.includes("/node_modules/ws/")) return "ws";
   for (const name of ["crossws", "hono", "@hono"]) if (url.includes(`/node_modules/${name}/`)) return name;
   if (url.includes("/bench/servers/")) return "bench server";
