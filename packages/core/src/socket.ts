@@ -278,9 +278,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // Parts of the message being sent, gathered (a copy) and not yet given to the engine; allocated when needed.
   #gathered: Uint8Array | undefined;
   #gatheredLength = 0;
-  // Sockets with parts gathered, flushed together by one timer at the next task (engines with `fragmentedSend`
-  // only, none of which has `requestScopedIo`: one timer may serve every socket).
-  static readonly #unflushed = new Set<UniWebSocket>();
+  // Sockets that started gathering parts, flushed together by one timer at the next task (engines with
+  // `fragmentedSend` only, none of which has `requestScopedIo`: one timer may serve every socket). A socket whose
+  // message ended meanwhile has nothing left to flush (a list, not a set: nothing to remove per message).
+  static readonly #unflushed: UniWebSocket[] = [];
   static #flushTimer: ReturnType<typeof setTimeout> | undefined;
   // Each waits until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
   // Made when a sender first waits: most sockets never do.
@@ -689,7 +690,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         } else if (fragmented && this.#gatheredLength >= PART_FLUSH_BYTES) {
           this.#flushPart(text, compress);
         } else {
-          if (fragmented) this.#flushLater();
+          if (fragmented && before === 0) this.#flushLater();
           // Only gathered: the engine's buffer is as it was read above (nothing drains within this call).
           outcome = buffered;
         }
@@ -756,19 +757,18 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #dropGathered(): void {
-    UniWebSocket.#unflushed.delete(this);
     this.#gathered = undefined;
     this.#gatheredLength = 0;
   }
 
+  // Called by the part that starts a gathering.
   #flushLater(): void {
     const unflushed = UniWebSocket.#unflushed;
-    if (unflushed.has(this)) return;
-    unflushed.add(this);
+    unflushed.push(this);
     UniWebSocket.#flushTimer ??= setTimeout(() => {
       UniWebSocket.#flushTimer = undefined;
       for (const socket of unflushed) socket.#flushPart(socket.#outgoingType === "text", socket.#outgoingCompress);
-      unflushed.clear();
+      unflushed.length = 0;
     }, 0);
   }
 
