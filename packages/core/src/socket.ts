@@ -80,6 +80,12 @@ interface Receiver {
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+// What `#send` did with the data, when the core did not only gather it: the engine keeps a reference to the caller's
+// bytes (the send waits until it lets go), or it took them.
+const RETAINED = -2;
+const HANDED = -1;
+// What a send that need not wait returns: one settled promise for all (a settled promise cannot change).
+const SENT: Promise<void> = Promise.resolve();
 
 // An inbox entry: a data message, its text possibly still as the engine's UTF-8 bytes (decoded when handed out whole).
 interface Inbound {
@@ -87,9 +93,12 @@ interface Inbound {
   data: string | Uint8Array;
 }
 
+// A message being received into buffers, part by part: as bytes (`offset` bytes handed out), or, while it is ASCII,
+// as the string the engine gave (`offset` UTF-16 units encoded, each part straight into the caller's buffer).
 interface Partial {
   readonly type: MessageType;
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array | undefined;
+  readonly text: string | undefined;
   offset: number;
 }
 
@@ -111,9 +120,12 @@ export interface SocketSettings extends LivenessSettings, InboundRateSettings {
 const encoder = new TextEncoder();
 // 1013 Try Again Later (IANA registry, RFC 6455 §7.4.2): the server cannot keep up with this peer.
 const TRY_AGAIN_LATER = 1013;
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+// A message's text is what its bytes hold, a leading U+FEFF included: a payload has no byte order mark to strip.
+// The decoder that keeps it is the slow one on Bun, so it decodes only payloads that start with one (see `decodeUtf8`).
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EMPTY = new Uint8Array(0);
 const utf8 = new TextDecoder();
+const utf8KeepingBom = new TextDecoder("utf-8", { ignoreBOM: true });
 // Parts of a message sent with `endOfMessage: false` are gathered (copied) and go out as one frame when
 // the message ends, once this many bytes are gathered, or at the next task: a part sent and left alone still
 // leaves at once (RFC 6455 §5.4 lets fragment boundaries move), but parts sent back to back cost one frame.
@@ -124,6 +136,36 @@ let spareGathering: Uint8Array | undefined;
 // A text message received into a buffer and sent straight back (the seed's echo) is sent from the string it
 // arrived as, when its bytes are checked unchanged: up to this many, so the check stays cheaper than a decode.
 const ECHO_CHECK_MAX = 4096;
+
+// Results of receive(buffer) repeat: every part of a message but the last fills the buffer, and messages often have
+// one size. A result seen twice in a row (by type, end and count) becomes one frozen object with its settled promise,
+// shared by every socket, so a receive of data already queued then allocates nothing.
+interface SharedResult {
+  readonly result: ReceiveResult;
+  readonly settled: Promise<ReceiveResult>;
+}
+// By slot: text, text ending its message, binary, binary ending its message.
+const sharedResults: Array<SharedResult | undefined> = [undefined, undefined, undefined, undefined];
+const lastCounts = [-1, -1, -1, -1];
+
+function receiveResult(count: number, type: MessageType, endOfMessage: boolean): ReceiveResult {
+  const slot = (type === "text" ? 0 : 2) + (endOfMessage ? 1 : 0);
+  const shared = sharedResults[slot];
+  if (shared !== undefined && shared.result.count === count) return shared.result;
+  if (lastCounts[slot] !== count) {
+    lastCounts[slot] = count;
+    return { count, type, endOfMessage };
+  }
+  const result: ReceiveResult = Object.freeze({ count, type, endOfMessage });
+  sharedResults[slot] = { result, settled: Promise.resolve(result) };
+  return result;
+}
+
+// A settled promise of `result`: the shared one when the result is shared.
+function settledResult(result: ReceiveResult): Promise<ReceiveResult> {
+  const shared = result.type === "close" ? undefined : sharedResults[(result.type === "text" ? 0 : 2) + (result.endOfMessage ? 1 : 0)];
+  return shared !== undefined && shared.result === result ? shared.settled : Promise.resolve(result);
+}
 
 // Keeps a gathering buffer the engine has let go of (`send` did not return true) for the next message in parts.
 function reuseGathering(sent: Uint8Array): void {
@@ -144,8 +186,18 @@ function invalidText(cause?: unknown): TypeError {
   return cause === undefined ? new TypeError(message) : new TypeError(message, { cause });
 }
 
-// The string a whole text message's bytes hold, for engines that take text as strings.
+// The text of UTF-8 bytes the engine validated, U+FEFF at the start kept.
+function decodeUtf8(bytes: Uint8Array): string {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? utf8KeepingBom.decode(bytes) : utf8.decode(bytes);
+}
+
+// The string a whole text message's bytes hold, for engines that take text as strings. Decoded once with the
+// replacing decoder, which has the runtimes' fast path (Deno's fatal decoder takes a generic one, 7x slower at
+// 64 KiB): a result without U+FFFD had nothing to replace, so the bytes were UTF-8. Only text that holds U+FFFD
+// is decoded again, strictly, to tell a real U+FFFD from bytes that are not UTF-8.
 function decodeText(bytes: Uint8Array): string {
+  const text = decodeUtf8(bytes);
+  if (!text.includes("\uFFFD")) return text;
   try {
     return strictDecoder.decode(bytes);
   } catch (error) {
@@ -225,9 +277,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // Parts of the message being sent, gathered (a copy) and not yet given to the engine; allocated when needed.
   #gathered: Uint8Array | undefined;
   #gatheredLength = 0;
-  // Sockets with parts gathered, flushed together by one timer at the next task (engines with `fragmentedSend`
-  // only, none of which has `requestScopedIo`: one timer may serve every socket).
-  static readonly #unflushed = new Set<UniWebSocket>();
+  // Sockets that started gathering parts, flushed together by one timer at the next task (engines with
+  // `fragmentedSend` only, none of which has `requestScopedIo`: one timer may serve every socket). A socket whose
+  // message ended meanwhile has nothing left to flush (a list, not a set: nothing to remove per message).
+  static readonly #unflushed: UniWebSocket[] = [];
   static #flushTimer: ReturnType<typeof setTimeout> | undefined;
   // Each waits until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
   // Made when a sender first waits: most sockets never do.
@@ -337,14 +390,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * `WebSocketOptions.sendBufferLimit` bytes are still buffered.
    */
   send(data: SendData, options: SendOptions = {}): Promise<void> {
-    let retained: boolean;
+    let outcome: number;
     try {
-      retained = this.#send(data, options);
+      outcome = this.#send(data, options);
     } catch (error) {
       return Promise.reject(error);
     }
-    const engine = this.#engine!;
-    if (!retained && engine.bufferedAmount <= this.#settings.sendHighWaterMark) return Promise.resolve();
+    const mark = this.#settings.sendHighWaterMark;
+    if (outcome >= 0 ? outcome <= mark : outcome === HANDED && this.#engine!.bufferedAmount <= mark) return SENT;
+    const retained = outcome === RETAINED;
     return new Promise((resolve, reject) => {
       (this.#drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
       // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
@@ -580,8 +634,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   // ---- sending ----
 
-  // Returns whether the engine still holds the caller's bytes.
-  #send(data: SendData, options: SendOptions): boolean {
+  // Returns what became of the data: RETAINED, HANDED, or (only gathered) the engine's bufferedAmount.
+  #send(data: SendData, options: SendOptions): number {
     const state = this.#state;
     if (state !== "open" && state !== "closeReceived") {
       // After a close the application asked for, a send is its own mistake; after one the peer, the policy
@@ -605,10 +659,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     }
     const engine = this.#engine!;
     const limit = this.#settings.sendBufferLimit;
-    if (limit > 0 && engine.bufferedAmount > limit) {
+    const buffered = limit > 0 ? engine.bufferedAmount : HANDED;
+    if (buffered > limit) {
       const error = new WebSocketError(
         "SEND_BUFFER_FULL",
-        `${engine.bufferedAmount} bytes are still buffered for a peer that is not reading (sendBufferLimit ${limit}); the connection was aborted`,
+        `${buffered} bytes are still buffered for a peer that is not reading (sendBufferLimit ${limit}); the connection was aborted`,
       );
       this.#abort(error);
       throw error;
@@ -616,6 +671,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const text = type === "text";
     const fragmented = this.#settings.capabilities.fragmentedSend;
     let retained: boolean | void = false;
+    let outcome = HANDED;
     let sentBytes: number | undefined;
     if (!endOfMessage || this.#gatheredLength > 0) {
       const bytes = toBytes(data);
@@ -639,11 +695,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
             throw error;
           }
           this.#dropGathered();
-          // The whole is the core's own copy: whether the engine keeps it does not matter.
-          if (engine.send(message, { text, fin: true, compress }) !== true && message === whole) reuseGathering(whole);
-        } else if (fragmented) {
-          if (this.#gatheredLength >= PART_FLUSH_BYTES) this.#flushPart(text, compress);
-          else this.#flushLater();
+          // The whole is the core's own copy: whether the engine keeps it does not matter. Reused for the next message
+          // when the engine has let go of it, or never had it (the text decoded from it went instead).
+          if (engine.send(message, { text, fin: true, compress }) !== true || message !== whole) reuseGathering(whole);
+        } else if (fragmented && this.#gatheredLength >= PART_FLUSH_BYTES) {
+          this.#flushPart(text, compress);
+        } else {
+          if (fragmented && before === 0) this.#flushLater();
+          // Only gathered: the engine's buffer is as it was read above (nothing drains within this call).
+          outcome = buffered;
         }
       }
     } else if (typeof data === "string") {
@@ -672,7 +732,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (endOfMessage) this.#outgoingSent = false;
     this.#outgoingType = endOfMessage ? undefined : type;
     this.#outgoingCompress = compress;
-    return retained === true;
+    return retained === true ? RETAINED : outcome;
   }
 
   // Throws before anything is sent when text bytes are not UTF-8: the engine's native check where it has one, else a
@@ -708,19 +768,18 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #dropGathered(): void {
-    UniWebSocket.#unflushed.delete(this);
     this.#gathered = undefined;
     this.#gatheredLength = 0;
   }
 
+  // Called by the part that starts a gathering.
   #flushLater(): void {
     const unflushed = UniWebSocket.#unflushed;
-    if (unflushed.has(this)) return;
-    unflushed.add(this);
+    unflushed.push(this);
     UniWebSocket.#flushTimer ??= setTimeout(() => {
       UniWebSocket.#flushTimer = undefined;
       for (const socket of unflushed) socket.#flushPart(socket.#outgoingType === "text", socket.#outgoingCompress);
-      unflushed.clear();
+      unflushed.length = 0;
     }, 0);
   }
 
@@ -808,7 +867,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     // Something to hand out now: no waiting, no extra promise hops.
     if (this.#hasInbound()) {
       try {
-        return Promise.resolve(this.#take(mode, buffer) as never);
+        const value = this.#take(mode, buffer);
+        return (mode === "buffer" ? settledResult(value as ReceiveResult) : Promise.resolve(value)) as Promise<never>;
       } catch (error) {
         return Promise.reject(error);
       }
@@ -868,15 +928,16 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const partial = this.#partial;
     if (partial !== undefined) {
       this.#partial = undefined;
-      const rest = partial.bytes.subarray(partial.offset);
-      return partial.type === "text" ? { type: "text", data: new TextDecoder().decode(rest) } : { type: "binary", data: rest };
+      if (partial.text !== undefined) return { type: "text", data: partial.text.slice(partial.offset) };
+      const rest = partial.bytes!.subarray(partial.offset);
+      return partial.type === "text" ? { type: "text", data: decodeUtf8(rest) } : { type: "binary", data: rest };
     }
     const item = this.#shift();
     if (item === undefined) return this.#closeMessage();
     if (typeof item.data !== "string" && item.type === "text") {
       const bytes = item.data;
       this.#echoBytes = bytes;
-      this.#echoText = item.data = this.#engine!.decodeText?.(bytes) ?? utf8.decode(bytes);
+      this.#echoText = item.data = this.#engine!.decodeText?.(bytes) ?? decodeUtf8(bytes);
     }
     return item as DataMessage;
   }
@@ -890,26 +951,60 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         return { count: 0, type: "close", endOfMessage: true, closeStatus: close.closeStatus, closeStatusDescription: close.closeStatusDescription };
       }
       const data = item.data;
-      if (typeof data === "string" && data.length * 3 <= buffer.byteLength && data.length <= ECHO_CHECK_MAX) {
-        // Fits whatever it holds: encoded straight into the caller's buffer.
-        const count = encoder.encodeInto(data, buffer).written;
-        // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
-        if (count === data.length) this.#echoText = data;
-        return { count, type: item.type, endOfMessage: true };
+      if (typeof data === "string") {
+        // Encoded straight into the caller's buffer.
+        const { read, written } = encoder.encodeInto(data, buffer);
+        if (read === data.length) {
+          // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
+          if (written === read && read <= ECHO_CHECK_MAX) this.#echoText = data;
+          return receiveResult(written, item.type, true);
+        }
+        this.#partial = partial = { type: item.type, bytes: undefined, text: data, offset: read };
+        return receiveResult(this.#textPartEnd(partial, buffer, read, written), item.type, false);
       }
-      const bytes = typeof data === "string" ? encoder.encode(data) : data;
-      if (bytes.byteLength <= buffer.byteLength) {
-        buffer.set(bytes);
-        return { count: bytes.byteLength, type: item.type, endOfMessage: true };
+      if (data.byteLength <= buffer.byteLength) {
+        buffer.set(data);
+        return receiveResult(data.byteLength, item.type, true);
       }
       // Parts follow: a plain view, whose subarray is the fast one (a Node Buffer's goes through its own).
-      partial = { type: item.type, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 };
+      partial = { type: item.type, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), text: undefined, offset: 0 };
+      this.#partial = partial;
     }
-    const count = Math.min(buffer.byteLength, partial.bytes.byteLength - partial.offset);
-    buffer.set(partial.bytes.subarray(partial.offset, partial.offset + count));
+    const count = partial.text !== undefined ? this.#textPart(partial, buffer) : this.#bytesPart(partial.bytes!, buffer);
+    return receiveResult(count, partial.type, this.#partial === undefined);
+  }
+
+  // Copies the next part of the message's bytes into `buffer`; the message ends with the last.
+  #bytesPart(bytes: Uint8Array, buffer: Uint8Array): number {
+    const partial = this.#partial!;
+    const count = Math.min(buffer.byteLength, bytes.byteLength - partial.offset);
+    buffer.set(bytes.subarray(partial.offset, partial.offset + count));
     partial.offset += count;
-    const endOfMessage = partial.offset >= partial.bytes.byteLength;
-    this.#partial = endOfMessage ? undefined : partial;
-    return { count, type: partial.type, endOfMessage };
+    if (partial.offset >= bytes.byteLength) this.#partial = undefined;
+    return count;
+  }
+
+  // Encodes the next part of the text straight into `buffer` while it is ASCII. At the first character of more than
+  // one byte the rest of the message is encoded once and goes on as bytes, so every part but the last fills the buffer
+  // (a character may be split between parts, as with bytes) and a runtime that encodes two-byte strings into a short
+  // buffer slowly (Bun) does it for one part at most.
+  #textPart(partial: Partial, buffer: Uint8Array): number {
+    // No more units than the buffer has bytes: a longer slice costs some runtimes (Deno) a copy of it.
+    const { read, written } = encoder.encodeInto(partial.text!.slice(partial.offset, partial.offset + buffer.byteLength), buffer);
+    partial.offset += read;
+    return this.#textPartEnd(partial, buffer, read, written);
+  }
+
+  // After `read` units of the text were encoded into `buffer` as `written` bytes (`offset` already moved past them).
+  #textPartEnd(partial: Partial, buffer: Uint8Array, read: number, written: number): number {
+    const text = partial.text!;
+    if (partial.offset >= text.length) {
+      this.#partial = undefined;
+      return written;
+    }
+    if (written === read && written === buffer.byteLength) return written;
+    const rest = encoder.encode(text.slice(partial.offset));
+    this.#partial = { type: partial.type, bytes: rest, text: undefined, offset: 0 };
+    return written + this.#bytesPart(rest, written === 0 ? buffer : buffer.subarray(written));
   }
 }
