@@ -72,12 +72,7 @@ export type SendData = string | Uint8Array | ArrayBuffer | ArrayBufferView;
 export type DataMessage = Extract<WebSocketMessage, { type: MessageType }>;
 
 // A pending receive: what shape of result it wants, and where to deliver it.
-interface Receiver {
-  readonly mode: "whole" | "buffer" | "iterate";
-  readonly buffer: Uint8Array | undefined;
-  readonly resolve: (value: never) => void;
-  readonly reject: (error: unknown) => void;
-}
+type ReceiveMode = "whole" | "buffer" | "iterate";
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 // What `#send` did with the data, when the core did not only gather it: the engine keeps a reference to the caller's
@@ -263,7 +258,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // The core closed for a policy (size, rate, receive buffer): the peer's later data is dropped, not received.
   #refusing = false;
   #partial: Partial | undefined;
-  #receiver: Receiver | undefined;
+  // The pending receive, in fields rather than a record per receive (an idle socket always has one): the caller's
+  // buffer (`receive(buffer)`) or the mode, and where to deliver the result.
+  #receiving: Uint8Array | "whole" | "iterate" | undefined;
+  #resolveReceive: ((value: never) => void) | undefined;
+  #rejectReceive: ((error: unknown) => void) | undefined;
   // The last text message handed out, while sending it straight back can skip a conversion: as the string it was
   // decoded to from `#echoBytes` (the engine's bytes), or as the ASCII string copied into a caller's buffer.
   #echoText: string | undefined;
@@ -355,7 +354,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * `webSocketMessage`) once the core has applied its checks to it.
    */
   takeReceived(): DataMessage | undefined {
-    if (this.#receiver !== undefined || (this.#partial === undefined && this.#inboxHead >= this.#inbox.length)) return undefined;
+    if (this.#receiving !== undefined || (this.#partial === undefined && this.#inboxHead >= this.#inbox.length)) return undefined;
     return this.#takeWhole() as DataMessage;
   }
 
@@ -860,8 +859,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   // ---- receiving ----
 
-  #receive(mode: Receiver["mode"], buffer: Uint8Array | undefined): Promise<never> {
-    if (this.#receiver !== undefined) {
+  #receive(mode: ReceiveMode, buffer: Uint8Array | undefined): Promise<never> {
+    if (this.#receiving !== undefined) {
       return Promise.reject(new WebSocketError("INVALID_STATE", "Another receive is already pending on this socket"));
     }
     // Something to hand out now: no waiting, no extra promise hops.
@@ -873,14 +872,18 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         return Promise.reject(error);
       }
     }
-    return new Promise((resolve, reject) => (this.#receiver = { mode, buffer, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      this.#receiving = mode === "buffer" ? buffer : mode;
+      this.#resolveReceive = resolve;
+      this.#rejectReceive = reject;
+    });
   }
 
   #hasInbound(): boolean {
     return this.#partial !== undefined || this.#inboxHead < this.#inbox.length || this.#result !== undefined;
   }
 
-  #take(mode: Receiver["mode"], buffer: Uint8Array | undefined): WebSocketMessage | ReceiveResult | IteratorResult<DataMessage> {
+  #take(mode: ReceiveMode, buffer: Uint8Array | undefined): WebSocketMessage | ReceiveResult | IteratorResult<DataMessage> {
     this.#echoText = this.#echoBytes = undefined;
     if (mode === "buffer") return this.#takeInto(buffer!);
     if (mode === "whole") return this.#takeWhole();
@@ -890,17 +893,19 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #wake(): void {
-    const receiver = this.#receiver;
-    if (receiver === undefined || !this.#hasInbound()) return;
-    this.#receiver = undefined;
+    const receiving = this.#receiving;
+    if (receiving === undefined || !this.#hasInbound()) return;
+    const resolve = this.#resolveReceive!;
+    const reject = this.#rejectReceive!;
+    this.#receiving = this.#resolveReceive = this.#rejectReceive = undefined;
     let value;
     try {
-      value = this.#take(receiver.mode, receiver.buffer);
+      value = typeof receiving === "string" ? this.#take(receiving, undefined) : this.#take("buffer", receiving);
     } catch (error) {
-      receiver.reject(error);
+      reject(error);
       return;
     }
-    receiver.resolve(value as never);
+    resolve(value as never);
   }
 
   #shift(): Inbound | undefined {
