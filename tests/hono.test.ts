@@ -46,7 +46,7 @@ describe(`hono middleware on ${runtime}`, () => {
   test("UpgradeRequest_IsAWebRequest_ToMiddlewareAndTheHandler", async () => {
     const app = await serve((webSocket, hono) => {
       const readRequest: MiddlewareHandler<UserEnv> = async (c, next) => {
-        // Middleware sees the upgrade as a web Request: headers, URL, method, clone.
+        // Middleware sees the upgrade as a web Request: headers, URL, method, clone, a Request made from it.
         const raw = c.req.raw;
         const seen = [
           raw instanceof Request,
@@ -55,6 +55,8 @@ describe(`hono middleware on ${runtime}`, () => {
           raw.headers.get("x-user"),
           c.req.header("x-user"),
           raw.clone().headers.get("x-user"),
+          new Request(raw, { headers: { "x-copy": "1" } }).headers.get("x-copy"),
+          new Request(raw).url === raw.url,
         ];
         c.set("user", JSON.stringify(seen));
         await next();
@@ -68,7 +70,7 @@ describe(`hono middleware on ${runtime}`, () => {
       }));
     });
     const { client } = await RawClient.open(app.port, "/ws?room=1", { "X-User": "ada" });
-    expect(JSON.parse(await client.readText())).toEqual([true, "GET", "/ws?room=1", "ada", "ada", "ada"]);
+    expect(JSON.parse(await client.readText())).toEqual([true, "GET", "/ws?room=1", "ada", "ada", "ada", "1", true]);
     expect(await client.readText()).toBe("ada ada true");
     client.destroy();
   });

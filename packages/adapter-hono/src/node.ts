@@ -198,18 +198,21 @@ class UpgradeRequest {
   }
 }
 
-// Every other member of Request.prototype, on the real request: an `UpgradeRequest` is a `Request` to its readers.
+// Every other member of Request.prototype, on the real request: an `UpgradeRequest` is a `Request` to its readers. So
+// are the runtime's own per-request slots (undici keeps them as symbol-keyed properties), which `new Request(raw)` and
+// `fetch(raw)` read from a `Request` they are given.
 Object.setPrototypeOf(UpgradeRequest.prototype, Request.prototype);
-for (const name of Reflect.ownKeys(Request.prototype)) {
+const slots = Object.getOwnPropertySymbols(new Request("http://localhost/"));
+for (const name of [...Reflect.ownKeys(Request.prototype), ...slots]) {
   if (name === "constructor" || name === "url" || name === "method" || name === Symbol.toStringTag) continue;
-  const member = Object.getOwnPropertyDescriptor(Request.prototype, name)!;
+  const member = Object.getOwnPropertyDescriptor(Request.prototype, name) ?? {};
   const real = (self: unknown): Request => (self as UpgradeRequest).request();
   Object.defineProperty(UpgradeRequest.prototype, name, typeof member.value === "function"
     ? { configurable: true, writable: true, value: function (this: unknown, ...args: unknown[]) {
       return (member.value as (...args: unknown[]) => unknown).apply(real(this), args);
     } }
     : { configurable: true, get(this: unknown) {
-      return Reflect.get(Request.prototype, name, real(this));
+      return Reflect.get(real(this), name);
     } });
 }
 
