@@ -67,6 +67,23 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("ReceiveIntoBuffer_EveryResultFrozen_SharedOrNot", async () => {
+    // Repeating results are shared between calls and sockets, so none may be changed: all are frozen alike.
+    const { socket, client } = await acceptOne();
+    client.send(Opcode.binary, randomBytes(10_000));
+    const buffer = new Uint8Array(4096);
+    const results = [await socket.receive(buffer), await socket.receive(buffer), await socket.receive(buffer)];
+    client.sendClose(1000, "done");
+    results.push(await socket.receive(buffer));
+    expect(results.map((result) => [result.count, result.type, Object.isFrozen(result)])).toEqual([
+      [4096, "binary", true],
+      [4096, "binary", true],
+      [1808, "binary", true],
+      [0, "close", true],
+    ]);
+    client.destroy();
+  });
+
   test("ReceiveIntoBuffer_TextMessage_ReportsTextAndUtf8Bytes", async () => {
     const { socket, client } = await acceptOne();
     client.sendText("añb");

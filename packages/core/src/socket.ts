@@ -133,8 +133,9 @@ let spareGathering: Uint8Array | undefined;
 const ECHO_CHECK_MAX = 4096;
 
 // Results of receive(buffer) repeat: every part of a message but the last fills the buffer, and messages often have
-// one size. A result seen twice in a row (by type, end and count) becomes one frozen object with its settled promise,
-// shared by every socket, so a receive of data already queued then allocates nothing.
+// one size. A result seen twice in a row (by type, end and count) becomes one object with its settled promise,
+// shared by every socket, so a receive of data already queued then allocates nothing. Every result is frozen, shared
+// or not, so code that tries to change one fails the same way every time.
 interface SharedResult {
   readonly result: ReceiveResult;
   readonly settled: Promise<ReceiveResult>;
@@ -149,7 +150,7 @@ function receiveResult(count: number, type: MessageType, endOfMessage: boolean):
   if (shared !== undefined && shared.result.count === count) return shared.result;
   if (lastCounts[slot] !== count) {
     lastCounts[slot] = count;
-    return { count, type, endOfMessage };
+    return Object.freeze({ count, type, endOfMessage });
   }
   const result: ReceiveResult = Object.freeze({ count, type, endOfMessage });
   sharedResults[slot] = { result, settled: Promise.resolve(result) };
@@ -337,7 +338,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   /**
    * Receives the next part of a message into `buffer` (the seed's
    * `ReceiveAsync(buffer)`): a message larger than the buffer arrives over several
-   * calls, `endOfMessage` true on the last.
+   * calls, `endOfMessage` true on the last. The result is frozen, and equal results
+   * may be one shared object.
    */
   receive(buffer: Uint8Array): Promise<ReceiveResult>;
   receive(buffer?: Uint8Array): Promise<WebSocketMessage | ReceiveResult> {
@@ -953,7 +955,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       const item = this.#shift();
       if (item === undefined) {
         const close = this.#closeMessage() as Extract<WebSocketMessage, { type: "close" }>;
-        return { count: 0, type: "close", endOfMessage: true, closeStatus: close.closeStatus, closeStatusDescription: close.closeStatusDescription };
+        return Object.freeze({ count: 0, type: "close", endOfMessage: true, closeStatus: close.closeStatus, closeStatusDescription: close.closeStatusDescription });
       }
       const data = item.data;
       if (typeof data === "string") {
