@@ -79,6 +79,14 @@ function entriesFor(runtime: TargetRuntime): string[] {
 function consumerModule(specifiers: string[]): string {
   const lines = specifiers.map((specifier, index) => `import * as entry${index} from "${specifier}";`);
   lines.push(`export const entries: object[] = [${specifiers.map((_, index) => `entry${index}`).join(", ")}];`);
+  // Misuse the published types must refuse (an unused @ts-expect-error fails the check).
+  lines.push(
+    `import { UniWebSocket } from "@uniws/core";`,
+    `export function socketWithoutAccept(): unknown {`,
+    `  // @ts-expect-error a socket comes from context.accept() only: the constructor is private`,
+    `  return new UniWebSocket();`,
+    `}`,
+  );
   return lines.join("\n") + "\n";
 }
 

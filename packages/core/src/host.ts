@@ -198,7 +198,7 @@ export class WebSocketHost<Native = unknown> {
 
   /** Creates and tracks the socket an accept opens (called by the request's context). */
   #createSocket(plan: UpgradePlan, binding: UpgradeBinding): UniWebSocket {
-    const socket = new UniWebSocket(this.#settingsFor(plan, binding.capabilities), plan.subProtocol);
+    const socket = UniWebSocket.create(this.#settingsFor(plan, binding.capabilities), plan.subProtocol);
     this.#sockets.add(socket);
     return socket;
   }

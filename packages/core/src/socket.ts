@@ -287,8 +287,13 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; mark: number }> | undefined;
   #drainPoll: ScheduledTask | undefined;
 
-  /** @internal Created by the core when a request is accepted; `settings` may be shared by many sockets. */
-  constructor(settings: SocketSettings, subProtocol: string | undefined) {
+  /** @internal Made by the core when a request is accepted; `settings` may be shared by many sockets. */
+  static create(settings: SocketSettings, subProtocol: string | undefined): UniWebSocket {
+    return new UniWebSocket(settings, subProtocol);
+  }
+
+  // Private, so the published types refuse `new UniWebSocket()`: a socket comes from `context.accept()` only.
+  private constructor(settings: SocketSettings, subProtocol: string | undefined) {
     this.#settings = settings;
     this.subProtocol = subProtocol;
     this.#events = new UniWebSocket.#Events(settings, this);
