@@ -1,9 +1,14 @@
 /**
- * What a Node server keeps per idle connection, by object type:
+ * What a server keeps per idle connection, by object type:
  * `bun bench/heap.ts [ids] [--connections N]` (default: ws and @uniws/node, 2,000)
- * opens N idle connections to each server (one 64 B echo each), takes a V8 heap
- * snapshot (`--heapsnapshot-signal`), and prints the per-connection difference of each
- * later server from the first, by node type and constructor. Snapshots stay in
+ * opens N idle connections to each server (one 64 B echo each), takes a heap
+ * snapshot, and prints the per-connection difference of each later server from the
+ * first, by node type and constructor: compare servers of one runtime (`ws
+ * uniws-node hono-node`, `deno uniws-deno hono-deno`, `bun uniws-bun hono-bun`).
+ * Node writes it on `--heapsnapshot-signal`; Deno and Bun on the same signal through
+ * a preloaded hook (bench/heap-signal.ts, `node:v8`'s `writeHeapSnapshot`; Bun's
+ * snapshot is JavaScriptCore's heap in V8's format, so its sizes are JSC's cells and
+ * its native memory, such as uWebSockets' sockets, is not in it). Snapshots stay in
  * bench/profiles/ (git-ignored) for Chrome DevTools.
  *
  * @module
@@ -44,9 +49,10 @@ function tally(file: string): Map<string, [number, number]> {
 
 async function snapshot(id: string): Promise<string> {
   const spec = SERVERS.find((s) => s.id === id);
-  if (spec === undefined || spec.runtime !== "node") throw new Error(`${id} is not a Node server`);
+  if (spec === undefined) throw new Error(`${id} is not a server id (bench/servers.ts)`);
   const before = new Set(readdirSync(dir));
-  const server = await startServer(spec, [`--diagnostic-dir=${dir}`, "--heapsnapshot-signal=SIGUSR2"]);
+  const flags = spec.runtime === "node" ? [`--diagnostic-dir=${dir}`, "--heapsnapshot-signal=SIGUSR2"] : ["--preload", join(ROOT, "bench/heap-signal.ts")];
+  const server = await startServer(spec, flags, { BENCH_HEAP_DIR: dir });
   const job = { mode: "idle", url: server.url, serverPid: server.pid, steps: [connections], settleMs: 60_000 };
   const client = Bun.spawn(["taskset", "-c", CLIENT_CORE, BUN, join(ROOT, "bench/client.ts"), JSON.stringify(job)], { stdout: "ignore", stderr: "pipe" });
   const decoder = new TextDecoder();

@@ -1,8 +1,8 @@
 /**
- * Where a Node (or Bun) server's time goes: `bun bench/profile.ts [ids] [--case 64B-100]
- * [--duration MS]` runs each Node server (default: ws and @uniws/node) under
- * `node --cpu-prof` with one load case (or `--case handshake`: 32 clients opening and
- * closing sockets), then prints its CPU time by layer (ws, uniws
+ * Where a Node, Bun or Deno server's time goes: `bun bench/profile.ts [ids] [--case 64B-100]
+ * [--duration MS]` runs each server (default: ws and @uniws/node) under `--cpu-prof` (Deno,
+ * which has no such flag: V8's profiler through `--inspect`) with one load case (or
+ * `--case handshake`: 32 clients opening and closing sockets), then prints its CPU time by layer (ws, uniws
  * core, the Node adapter, Node's streams and sockets, GC) and the functions with the
  * most self time. Profiles stay in bench/profiles/ (git-ignored) for Chrome DevTools.
  *
@@ -51,9 +51,11 @@ export function layer(node: ProfileNode): string {
   if (url.includes("/packages/adapter-node/")) return "uniws node adapter";
   if (url.includes("/packages/adapter-hono/")) return "uniws hono adapter";
   if (url.includes("/packages/adapter-bun/")) return "uniws bun adapter";
+  if (url.includes("/packages/adapter-deno/")) return "uniws deno adapter";
   if (url.includes("/node_modules/ws/")) return "ws";
   for (const name of ["crossws", "hono", "@hono"]) if (url.includes(`/node_modules/${name}/`)) return name;
   if (url.includes("/bench/servers/")) return "bench server";
+  if (url.startsWith("ext:")) return "deno runtime";
   if (url.startsWith("node:internal/streams") || url.startsWith("node:stream")) return "node streams";
   if (url.startsWith("node:net") || url.startsWith("node:internal/stream_base") || url.startsWith("node:internal/net")) return "node net";
   if (url.startsWith("node:")) return "node (other)";
@@ -100,20 +102,57 @@ function summarize(profile: Profile, messages: number): void {
   }
 }
 
+const INSPECTOR_PORT = 9339;
+
+/** Starts V8's sampling profiler in a Deno server through its inspector; `stop` writes the profile to `dir/file`. */
+async function startInspectorProfile(file: string): Promise<{ stop(): Promise<void> }> {
+  const [target] = (await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
+  const socket = new WebSocket(target!.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  let next = 0;
+  const pending = new Map<number, (result: unknown) => void>();
+  socket.onmessage = (event) => {
+    const reply = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+    if (reply.id !== undefined) pending.get(reply.id)?.(reply.result);
+  };
+  const call = (method: string, params: object = {}) =>
+    new Promise<any>((resolve) => {
+      const id = ++next;
+      pending.set(id, resolve);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await call("Profiler.enable");
+  await call("Profiler.setSamplingInterval", { interval: 1000 });
+  await call("Profiler.start");
+  return {
+    async stop() {
+      const { profile } = await call("Profiler.stop");
+      await Bun.write(join(dir, file), JSON.stringify(profile));
+      socket.close();
+    },
+  };
+}
+
 for (const id of ids) {
   // A registered Node server, or any bench/servers/<name>.mjs (an experiment).
   const spec = SERVERS.find((s) => s.id === id) ?? ({ id, label: id, runtime: "node", kind: "reference", baseline: "ws", file: `${id}.mjs` } satisfies ServerSpec);
-  // Bun writes the same .cpuprofile format with the same flags; Deno has no --cpu-prof.
-  if (spec.runtime === "deno") throw new Error(`${id} runs on Deno, which cannot write a CPU profile`);
   const started = Date.now();
   const name = id.replace(/^.*\//, "");
-  const server = await startServer(spec, ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${caseId}-${started}.cpuprofile`]);
+  // Bun writes the same .cpuprofile format with the same flags; Deno has no --cpu-prof: its V8 inspector's
+  // Profiler records the same profile (started after the server is up, so the count below covers the window only).
+  const deno = spec.runtime === "deno";
+  const server = await startServer(spec, deno ? [`--inspect=127.0.0.1:${INSPECTOR_PORT}`] : ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${caseId}-${started}.cpuprofile`]);
+  const inspector = deno ? await startInspectorProfile(`${name}-${caseId}-${started}.cpuprofile`) : undefined;
   const job = handshakes
     ? { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs: 500, durationMs }
     : { mode: "load", url: server.url, serverPid: server.pid, connections: testCase.connections, size: testCase.size, text: testCase.text, inflight: testCase.inflight, warmupMs: 500, durationMs };
   const run = await runClient<LoadResult | HandshakeResult>(job, durationMs + 30_000);
   // A handshake counts as one "message" in the per-unit figures.
   const result = "handshakes" in run ? { ...run, messages: run.handshakes } : run;
+  await inspector?.stop();
   await server.stop();
   const file = readdirSync(dir).filter((f) => f.startsWith(`${name}-${caseId}-${started}`)).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   console.log(`${spec.label}, ${testCase.label}: ${Math.round(result.messages / result.seconds)} ${handshakes ? "handshakes" : "msg"}/s, ${((result.serverCpuSeconds * 1e6) / result.messages).toFixed(2)} µs CPU per ${handshakes ? "handshake" : "message"} in the window`);
@@ -121,7 +160,8 @@ for (const id of ids) {
     console.log("  no profile written");
     continue;
   }
-  // The whole process's profile, warm-up and handshakes included: count messages over all of it.
+  // The whole process's profile, warm-up and handshakes included: count messages over all of it (Deno's
+  // inspector profile starts at the client's start, with the same warm-up).
   const messagesInProfile = Math.round((result.messages / result.seconds) * ((durationMs + 500) / 1000));
   summarize(JSON.parse(readFileSync(file, "utf8")) as Profile, messagesInProfile);
 }

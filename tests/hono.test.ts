@@ -43,6 +43,38 @@ describe(`hono middleware on ${runtime}`, () => {
     client.destroy();
   });
 
+  test("UpgradeRequest_IsAWebRequest_ToMiddlewareAndTheHandler", async () => {
+    const app = await serve((webSocket, hono) => {
+      const readRequest: MiddlewareHandler<UserEnv> = async (c, next) => {
+        // Middleware sees the upgrade as a web Request: headers, URL, method, clone, a Request made from it.
+        const raw = c.req.raw;
+        const seen = [
+          raw instanceof Request,
+          raw.method,
+          new URL(raw.url).pathname + new URL(raw.url).search,
+          raw.headers.get("x-user"),
+          c.req.header("x-user"),
+          raw.clone().headers.get("x-user"),
+          new Request(raw, { headers: { "x-copy": "1" } }).headers.get("x-copy"),
+          new Request(raw).url === raw.url,
+        ];
+        c.set("user", JSON.stringify(seen));
+        await next();
+      };
+      hono.get("/ws", readRequest, webSocket<UserEnv>(async (context) => {
+        const socket = await context.accept();
+        await socket.send(context.native.get("user"));
+        // The request stays readable for the handler's whole life, through `native` and `headers`.
+        await socket.send(`${context.native.req.raw.headers.get("x-user")} ${context.headers.get("x-user")} ${context.native.req.url.endsWith("/ws?room=1")}`);
+        await socket.closed;
+      }));
+    });
+    const { client } = await RawClient.open(app.port, "/ws?room=1", { "X-User": "ada" });
+    expect(JSON.parse(await client.readText())).toEqual([true, "GET", "/ws?room=1", "ada", "ada", "ada", "1", true]);
+    expect(await client.readText()).toBe("ada ada true");
+    client.destroy();
+  });
+
   test("HandlerLeavesRequest_NextHandlerAnswers", async () => {
     const app = await serve((webSocket, hono) => {
       hono.get("/ws", webSocket(async (context) => {

@@ -67,6 +67,23 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("ReceiveIntoBuffer_EveryResultFrozen_SharedOrNot", async () => {
+    // Repeating results are shared between calls and sockets, so none may be changed: all are frozen alike.
+    const { socket, client } = await acceptOne();
+    client.send(Opcode.binary, randomBytes(10_000));
+    const buffer = new Uint8Array(4096);
+    const results = [await socket.receive(buffer), await socket.receive(buffer), await socket.receive(buffer)];
+    client.sendClose(1000, "done");
+    results.push(await socket.receive(buffer));
+    expect(results.map((result) => [result.count, result.type, Object.isFrozen(result)])).toEqual([
+      [4096, "binary", true],
+      [4096, "binary", true],
+      [1808, "binary", true],
+      [0, "close", true],
+    ]);
+    client.destroy();
+  });
+
   test("ReceiveIntoBuffer_TextMessage_ReportsTextAndUtf8Bytes", async () => {
     const { socket, client } = await acceptOne();
     client.sendText("añb");
@@ -147,6 +164,69 @@ describe("messages", () => {
     const echoed = await client.readMessage();
     expect(echoed.opcode).toBe(Opcode.text);
     expect(decoder.decode(echoed.data)).toBe(text);
+    client.destroy();
+  });
+
+  test("ReceiveIntoBuffer_AsciiTextThenWiderCharacters_EveryPartButTheLastFillsTheBuffer", async () => {
+    // Text received into a buffer comes in the parts its UTF-8 bytes would: a character may be split between two
+    // parts, whatever form the engine handed the text over in (string or bytes).
+    const { socket, client } = await acceptOne();
+    const text = "a".repeat(4095) + "é" + "b".repeat(3000) + "✓😀".repeat(1000);
+    const bytes = new TextEncoder().encode(text);
+    client.sendText(text);
+    const buffer = new Uint8Array(4096);
+    const received = new Uint8Array(bytes.byteLength);
+    const counts: number[] = [];
+    let offset = 0;
+    for (;;) {
+      const result = await socket.receive(buffer);
+      expect(result.type).toBe("text");
+      received.set(buffer.subarray(0, result.count), offset);
+      offset += result.count;
+      counts.push(result.count);
+      if (result.endOfMessage) break;
+    }
+    expect(bytes.byteLength).toBe(14_097);
+    expect(counts).toEqual([4096, 4096, 4096, 1809]);
+    expect(received).toEqual(bytes);
+    client.destroy();
+  });
+
+  test("ReceiveIntoBuffer_ThenWhole_RestOfTheTextFromWhereThePartsStopped", async () => {
+    const { socket, client } = await acceptOne();
+    const text = "x".repeat(5000) + "ü".repeat(100);
+    client.sendText(text);
+    const first = await socket.receive(new Uint8Array(4096));
+    expect(first).toEqual({ count: 4096, type: "text", endOfMessage: false });
+    expect(await socket.receive()).toEqual({ type: "text", data: text.slice(4096) });
+    client.destroy();
+  });
+
+  test("SendTextBytesHoldingReplacementCharacter_SentUnchanged", async () => {
+    // U+FFFD is a character like any other: text bytes that hold it are valid UTF-8 (EF BF BD) and go out as they are.
+    const { socket, client } = await acceptOne();
+    const text = "before \uFFFD after";
+    await socket.send(new TextEncoder().encode(text), { type: "text" });
+    await socket.send(new TextEncoder().encode("part \uFFFD "), { type: "text", endOfMessage: false });
+    await socket.send(new TextEncoder().encode("end"), { type: "text" });
+    expect(await client.readText()).toBe(text);
+    expect(await client.readText()).toBe("part \uFFFD end");
+    client.destroy();
+  });
+
+  test("TextWithLeadingByteOrderMark_KeptInBothDirections", async () => {
+    // A payload's U+FEFF is part of the message (RFC 6455 §5.6: the payload is the text), not a BOM to strip:
+    // received whole, and sent from bytes, short or long.
+    const { socket, client } = await acceptOne();
+    for (const text of ["\uFEFFshort", "\uFEFF" + "long ".repeat(400)]) {
+      client.sendText(text);
+      expect(await socket.receive()).toEqual({ type: "text", data: text });
+      const bytes = new TextEncoder().encode(text);
+      await socket.send(bytes, { type: "text" });
+      const echoed = await client.readMessage();
+      expect(echoed.opcode).toBe(Opcode.text);
+      expect(new Uint8Array(echoed.data)).toEqual(bytes);
+    }
     client.destroy();
   });
 

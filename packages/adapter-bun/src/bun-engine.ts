@@ -48,31 +48,6 @@ export interface BunTopicServer {
   publish(topic: string, data: string | Uint8Array, compress?: boolean): number;
 }
 
-// Bun's topics belong to one server: a publish reaches that server's subscribers, each
-// framed once and queued in native code (no backpressure limit is set, so never dropped).
-class BunTopics implements EngineTopics {
-  readonly #ws: ServerWebSocket<BunSocketData>;
-  readonly domain: BunTopicServer;
-
-  constructor(ws: ServerWebSocket<BunSocketData>, server: BunTopicServer) {
-    this.#ws = ws;
-    this.domain = server;
-  }
-
-  subscribe(topic: string): void {
-    this.#ws.subscribe(topic);
-  }
-
-  unsubscribe(topic: string): void {
-    this.#ws.unsubscribe(topic);
-  }
-
-  publish(topic: string, data: string | Uint8Array): void {
-    // Compressed where the subscriber negotiated permessage-deflate, as the core's send does by default.
-    this.domain.publish(topic, data, true);
-  }
-}
-
 // Bun's `send` status: -1 queued under backpressure, 0 dropped, otherwise bytes written.
 const DROPPED = 0;
 const ABNORMAL = 1006;
@@ -87,14 +62,35 @@ function failureStatus(reason: string): number | undefined {
 }
 const decoder = new TextDecoder();
 
-class BunEngineSocket implements EngineSocket {
+// One object per connection, whose own pub/sub it also is: Bun's topics belong to one server, and a publish
+// reaches that server's subscribers, each framed once and queued in native code (no backpressure limit is set, so
+// never dropped).
+class BunEngineSocket implements EngineSocket, EngineTopics {
   readonly #ws: ServerWebSocket<BunSocketData>;
-  readonly topics: EngineTopics | undefined;
 
   constructor(ws: ServerWebSocket<BunSocketData>) {
     this.#ws = ws;
-    const server = ws.data.server;
-    this.topics = server === undefined ? undefined : new BunTopics(ws, server);
+  }
+
+  get topics(): EngineTopics | undefined {
+    return this.#ws.data.server === undefined ? undefined : this;
+  }
+
+  get domain(): BunTopicServer {
+    return this.#ws.data.server!;
+  }
+
+  subscribe(topic: string): void {
+    this.#ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    this.#ws.unsubscribe(topic);
+  }
+
+  publish(topic: string, data: string | Uint8Array): void {
+    // Compressed where the subscriber negotiated permessage-deflate, as the core's send does by default.
+    this.domain.publish(topic, data, true);
   }
 
   get extensions(): string {

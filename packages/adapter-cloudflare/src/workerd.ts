@@ -86,6 +86,8 @@ export const DURABLE_OBJECT_CAPABILITIES: EngineCapabilities = { ...WORKERD_CAPA
  * no `close` (as the Hibernation API's `webSocketError`).
  */
 export const WORKERD_ENGINE: WebEngineOptions = { abortClose: 1011, answerPeerClose: true, errorEnds: true, failureStatus: workerdFailureStatus };
+// A plain Worker's sockets: one options object for all of them (the engine keeps it for the socket's life).
+const WORKERD_REQUEST_ENGINE: WebEngineOptions = { ...WORKERD_ENGINE, requestScopedIo: true };
 
 // workerd's error for a connection it failed names the Close it sent: "protocolError.statusCode = 1009".
 function workerdFailureStatus(error: unknown): number | undefined {
@@ -122,6 +124,6 @@ export function upgradeWorkerd(plan: UpgradePlan, events: EngineEvents, requestS
   const { client, server } = webSocketPair();
   server.accept();
   // An accepted socket is open at once; data sent before the 101 goes out is queued.
-  bindWebSocket(server, events, { ...WORKERD_ENGINE, requestScopedIo });
+  bindWebSocket(server, events, requestScopedIo ? WORKERD_REQUEST_ENGINE : WORKERD_ENGINE);
   return switchingProtocols(client, plan.subProtocol);
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { bindWebSocket, type EngineCapabilities, type EngineEvents, type WebCloseReport, type WebEngineOptions, WebSocketError, type WebSocketLikeCloseEvent } from "@uniws/core";
+import { type BindWebSocketOptions, bindWebSocket, type EngineCapabilities, type EngineEvents, type WebCloseReport, WebSocketError, type WebSocketLikeCloseEvent } from "@uniws/core";
 import { dropConnection } from "./terminate.ts";
 
 /**
@@ -56,11 +56,12 @@ function closeReport(event: WebSocketLikeCloseEvent, closing: boolean, error: un
   return undefined;
 }
 
-/** Deno's differences from the web engine's defaults. */
-const DENO_ENGINE: WebEngineOptions = {
+/** Deno's differences from the web engine's defaults; one object for every socket. */
+const DENO_ENGINE: BindWebSocketOptions = {
   // Without the internal hook, an empty Close frame is the nearest Deno offers.
   terminate: (socket) => dropConnection(socket as WebSocket),
   closeReport,
+  awaitOpen: true,
 };
 
 /**
@@ -70,5 +71,5 @@ const DENO_ENGINE: WebEngineOptions = {
  * nothing at all, so a socket not open 2 s after it fails its upgrade.
  */
 export function bindDenoSocket(socket: WebSocket, events: EngineEvents, responded?: Promise<void>): void {
-  bindWebSocket(socket, events, { ...DENO_ENGINE, awaitOpen: true, responded });
+  bindWebSocket(socket, events, DENO_ENGINE, responded);
 }

@@ -33,8 +33,8 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, type WebHandshakeRequestInit, WebSocketError } from "@uniws/core";
-import { nodeHttpVersion, type NodeDeflateOptions, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
+import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
+import { guardUpgrade, type NodeDeflateOptions, toHandshakeRequest, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -79,21 +79,19 @@ export interface NodeRuntime extends HonoWebSocketRuntime {
   injectWebSocket(server: UpgradeEmitter): void;
 }
 
-// The upgrade in progress, found by the middleware in `c.env`.
+// The upgrade in progress, in `c.env`: `null` until the middleware's handler accepts, then what it accepted until
+// the upgrade is made. `c.env` stays (the handler's `context.native.env`) for the connection's life, so this holds
+// neither the transport nor the `head` bytes, and nothing once used.
 const PENDING = Symbol("uniws.upgrade");
 
-/**
- * An upgrade request running through the app; `accepted` once the middleware's handler
- * accepted. It stays in `c.env` (the handler's `context.native`) for the connection's
- * life, so it holds neither the transport nor the `head` bytes.
- */
-interface PendingUpgrade {
-  accepted: { readonly plan: UpgradePlan; readonly events: EngineEvents; readonly options: ResolvedWebSocketOptions } | undefined;
+interface Accepted {
+  readonly plan: UpgradePlan;
+  readonly events: EngineEvents;
+  readonly options: ResolvedWebSocketOptions;
 }
 
-// A shared listener: a closure per upgrade would stay on the transport for the connection's life.
-function destroyOnError(this: Duplex): void {
-  this.destroy();
+interface UpgradeEnv extends NodeBindings {
+  [PENDING]?: Accepted | null;
 }
 
 /** Options of {@link nodeRuntime}. */
@@ -120,23 +118,22 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
 
   const runUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
-    socket.on("error", destroyOnError);
-    const pending: PendingUpgrade = { accepted: undefined };
-    const env = { incoming: req, outgoing: undefined, [PENDING]: pending };
+    guardUpgrade(socket);
+    const env: UpgradeEnv = { incoming: req, outgoing: undefined, [PENDING]: null };
     let response: Response | undefined;
     try {
       response = await init.app.fetch(toRequest(req), env);
     } catch {
       response = undefined;
     }
-    const accepted = pending.accepted;
-    if (accepted === undefined) {
+    const accepted = env[PENDING];
+    env[PENDING] = null;
+    if (accepted == null) {
       await writeRawResponse(socket, response ?? new Response(null, { status: 500 }));
       return;
     }
     // The handler accepted: upgrade whatever the app's later middleware did, with the headers it set.
     const { plan, events, options } = accepted;
-    pending.accepted = undefined;
     engines.upgrade(options, req, socket, head, plan, events, response?.headers);
   };
 
@@ -145,18 +142,18 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
     name: "node",
     handshakeRequest: (c: Context) => {
       const incoming = (c.env as Partial<NodeBindings> | undefined)?.incoming;
-      // The upgrade's own request line: `app.fetch` saw a web Request, which cannot carry every method.
-      const method = incoming?.method ?? c.req.method;
-      const httpVersion = incoming === undefined ? "1.1" : nodeHttpVersion(incoming);
-      return new NodeUpgradeRequest(c.req.raw, incoming, { method, httpVersion });
+      // The upgrade's own request, read in place as @uniws/node reads it: its real method (a web Request cannot carry
+      // every one), version and headers, the URL and peer address when asked for. The web Request `app.fetch` saw is
+      // then never built for the core (nor a second copy of the headers).
+      return incoming === undefined ? new WebHandshakeRequest(c.req.raw) : toHandshakeRequest(incoming);
     },
     upgrade: (c, plan, events, options) => {
-      const pending = (c.env as { [PENDING]?: PendingUpgrade } | undefined)?.[PENDING];
-      if (pending === undefined) {
+      const env = c.env as UpgradeEnv | undefined;
+      if (env?.[PENDING] === undefined) {
         throw new WebSocketError("UNSUPPORTED", "This request did not come through injectWebSocket(server); call it on the Node server");
       }
       // Completed once the app has answered (runUpgrade), so that later middleware's headers reach the 101.
-      pending.accepted = { plan, events, options };
+      env[PENDING] = { plan, events, options };
       return new Response(null);
     },
     injectWebSocket: (server) => {
@@ -165,41 +162,62 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
   };
 }
 
-/** The upgrade request as a web `Request`. Methods `fetch` forbids (CONNECT, TRACE) travel as GET; the binding reads the real one. */
-// The upgrade as the core reads it: the peer's address is a system call (getpeername), made only if asked for.
-class NodeUpgradeRequest extends WebHandshakeRequest {
-  readonly #incoming: IncomingMessage | undefined;
+/**
+ * The upgrade request as `app.fetch` sees it: a web `Request` whose `url` and `method` are read from Node's
+ * request, and whose other members (headers, signal, body, clone…) are those of a real `Request` built on first
+ * use. Routing reads only the URL and method, and the app's Hono `Context` keeps this request for the
+ * connection's life (it is `context.native.req.raw`): built at once, a `Request` with its `AbortSignal`, URL and
+ * header list would cost each idle connection about 1.5 KB. Methods `fetch` forbids (CONNECT, TRACE) travel as
+ * GET; the binding reads the real one.
+ */
+class UpgradeRequest {
+  readonly method: string;
+  readonly #incoming: IncomingMessage;
+  #request: Request | undefined = undefined;
 
-  constructor(request: Request, incoming: IncomingMessage | undefined, init: WebHandshakeRequestInit) {
-    super(request, init);
+  constructor(incoming: IncomingMessage) {
+    const method = incoming.method ?? "GET";
+    this.method = /^(CONNECT|TRACE|TRACK)$/i.test(method) ? "GET" : method;
     this.#incoming = incoming;
   }
 
-  override get remoteAddress(): string | undefined {
-    return this.#incoming?.socket.remoteAddress;
+  /** The absolute URL, from Node's request each time it is read (routing reads it once; no copy is kept). */
+  get url(): string {
+    const incoming = this.#incoming;
+    const secure = (incoming.socket as TLSSocket).encrypted === true;
+    try {
+      return new URL(incoming.url ?? "/", `${secure ? "https" : "http"}://${incoming.headers.host ?? "localhost"}`).href;
+    } catch {
+      return "http://localhost/";
+    }
+  }
+
+  /** The real `Request`, built once. */
+  request(): Request {
+    return (this.#request ??= new Request(this.url, { method: this.method, headers: toHeaderPairs(this.#incoming.headers) }));
   }
 }
 
+// Every other member of Request.prototype, on the real request: an `UpgradeRequest` is a `Request` to its readers. So
+// are the runtime's own per-request slots (undici keeps them as symbol-keyed properties), which `new Request(raw)` and
+// `fetch(raw)` read from a `Request` they are given.
+Object.setPrototypeOf(UpgradeRequest.prototype, Request.prototype);
+const slots = Object.getOwnPropertySymbols(new Request("http://localhost/"));
+for (const name of [...Reflect.ownKeys(Request.prototype), ...slots]) {
+  if (name === "constructor" || name === "url" || name === "method" || name === Symbol.toStringTag) continue;
+  const member = Object.getOwnPropertyDescriptor(Request.prototype, name) ?? {};
+  const real = (self: unknown): Request => (self as UpgradeRequest).request();
+  Object.defineProperty(UpgradeRequest.prototype, name, typeof member.value === "function"
+    ? { configurable: true, writable: true, value: function (this: unknown, ...args: unknown[]) {
+      return (member.value as (...args: unknown[]) => unknown).apply(real(this), args);
+    } }
+    : { configurable: true, get(this: unknown) {
+      return Reflect.get(real(this), name);
+    } });
+}
+
 function toRequest(req: IncomingMessage): Request {
-  const method = req.method ?? "GET";
-  const init = { method: /^(CONNECT|TRACE|TRACK)$/i.test(method) ? "GET" : method, headers: toHeaderPairs(req.headers) };
-  const path = req.url ?? "/";
-  const origin = `${(req.socket as TLSSocket).encrypted === true ? "https" : "http"}://${req.headers.host ?? "localhost"}`;
-  // The usual origin-form path ("/ws?x") is appended as it is: `Request` parses the URL once, not a `URL` first.
-  if (path.startsWith("/") && !path.startsWith("//")) {
-    try {
-      return new Request(origin + path, init);
-    } catch {
-      // A malformed Host: as below.
-    }
-  }
-  let url: URL;
-  try {
-    url = new URL(path, origin);
-  } catch {
-    url = new URL("http://localhost/");
-  }
-  return new Request(url, init);
+  return new UpgradeRequest(req) as unknown as Request;
 }
 
 // Node's header object as `[name, value]` pairs for `Request` (which copies them): no intermediate `Headers`.

@@ -57,19 +57,25 @@ export class NodeHeaders implements LazyHeaders {
   }
 }
 
-/** An HTTP/1.1 request in the core's terms; its URL is built when first read. */
-class NodeHandshakeRequest implements HandshakeRequest {
+/**
+ * An HTTP/1.1 request in the core's terms; its URL is built when first read. It is its own headers reader (one
+ * object: the context keeps it for the connection's life).
+ */
+class NodeHandshakeRequest extends NodeHeaders implements HandshakeRequest {
   readonly method: string;
-  readonly headers: NodeHeaders;
   readonly httpVersion: HttpVersion;
   readonly #req: IncomingMessage;
   #url: URL | undefined;
 
   constructor(req: IncomingMessage) {
+    super(req.headers);
     this.#req = req;
     this.method = req.method ?? "GET";
-    this.headers = new NodeHeaders(req.headers);
     this.httpVersion = nodeHttpVersion(req);
+  }
+
+  get headers(): NodeHeaders {
+    return this;
   }
 
   get remoteAddress(): string | undefined {

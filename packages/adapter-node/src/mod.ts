@@ -8,9 +8,9 @@ export { type AttachOptions, type NodeRequest, NodeWebSocketServer, type PathMat
 export { NODE_CAPABILITIES } from "./ws-engine.ts";
 export { DEFAULT_DEFLATE_OPTIONS, type NodeDeflateOptions } from "./compression.ts";
 // The `ws` engine on its own, for other bindings of Node servers (`@uniws/hono/node`).
-export { defaultMaxFragments, WsEngines, type WsLimits } from "./ws-upgrade.ts";
+export { defaultMaxFragments, guardUpgrade, WsEngines, type WsLimits } from "./ws-upgrade.ts";
 export { wsDeflateOptions, type WsPerMessageDeflateOptions } from "./compression.ts";
-export { nodeHttpVersion, toHeaders, writeRawResponse } from "./http1.ts";
+export { nodeHttpVersion, toHandshakeRequest, toHeaders, writeRawResponse } from "./http1.ts";
 export type { NodeWebSocketOptions } from "./server.ts";
 export { writeResponse } from "./http1.ts";
 export type { AnyHttp2Server, Http2ConnectRequest } from "./http2.ts";

@@ -35,7 +35,7 @@ import {
   toConnectRequest,
 } from "./http2.ts";
 import { NODE_CAPABILITIES } from "./ws-engine.ts";
-import { WsEngines } from "./ws-upgrade.ts";
+import { guardUpgrade, WsEngines } from "./ws-upgrade.ts";
 
 /**
  * The adapter's own request object, seen as `context.native`: the `IncomingMessage`
@@ -68,10 +68,6 @@ export interface AttachOptions {
 
 // An HTTP/2 stream has no bytes read ahead of the WebSocket's first frame.
 const EMPTY = Buffer.alloc(0);
-
-function destroyOnError(this: Duplex): void {
-  this.destroy();
-}
 
 /**
  * WebSocket support for Node servers. Create one per handler, `attach` it to an
@@ -159,9 +155,8 @@ export class NodeWebSocketServer {
 
   /** Handles one HTTP/1.1 `upgrade` event. */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    // Until `ws` owns the socket, a reset by the client must not become an uncaught error. A shared
-    // listener: a closure here would keep the request and `head` alive for the connection's life.
-    socket.on("error", destroyOnError);
+    // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
+    guardUpgrade(socket);
     const binding: UpgradeBinding = {
       capabilities: NODE_CAPABILITIES,
       upgrade: (plan, events) => this.#upgrade(req, socket, head, plan, events),

@@ -64,15 +64,24 @@ function uncorkAll(): void {
   corked.clear();
 }
 
+// One object per connection: the core's engine socket, and what the shared listeners below need (they find it
+// on the `ws` socket, as `ws` calls them with `this` set to it), so an idle socket costs no closures.
 class WsEngineSocket implements EngineSocket {
   readonly #ws: WsWebSocket;
   readonly #transport: Duplex;
   readonly extensions: string;
+  readonly events: EngineEvents;
+  // The error `ws` reported before its `close` (a protocol error): the cause of the abnormal end.
+  lastError: unknown = undefined;
+  // Listening to the transport's `drain`: from the first send that left it over its high-water mark, or left bytes
+  // queued inside `ws` (compressing). Most sockets never get there, and their transports carry no listener of ours.
+  #drainWatched = false;
 
-  constructor(ws: WsWebSocket, transport: Duplex, extensions: string) {
+  constructor(ws: WsWebSocket, transport: Duplex, extensions: string, events: EngineEvents) {
     this.#ws = ws;
     this.#transport = transport;
     this.extensions = extensions;
+    this.events = events;
   }
 
   send(data: string | Uint8Array, options: EngineSendOptions): boolean {
@@ -91,8 +100,16 @@ class WsEngineSocket implements EngineSocket {
       this.#cork();
     }
     this.#ws.send(payload, { binary: !options.text, fin: options.fin, compress: options.compress });
+    // Node emits `drain` only after a write past the transport's high-water mark; bytes `ws` still holds (zlib at
+    // work) reach the transport later, perhaps past it: listen from then on, so the core hears of the drain.
+    if (!this.#drainWatched && (transport.writableNeedDrain || this.#ws.bufferedAmount > transport.writableLength)) this.#watchDrain();
     // A large write the kernel took only in part still points at the caller's bytes.
     return !copied && typeof data !== "string" && transport.writableLength > 0;
+  }
+
+  #watchDrain(): void {
+    this.#drainWatched = true;
+    this.#transport.on("drain", () => this.events.drained());
   }
 
   // Node's native validator (simdutf): far cheaper than a decode for the core's check of text sent as bytes.
@@ -142,25 +159,14 @@ class WsEngineSocket implements EngineSocket {
   }
 }
 
-// What the shared listeners below find on the `ws` socket and its transport: the connection's binding.
+// What the shared listeners below find on the `ws` socket: the connection's engine socket.
 const BINDING = Symbol("uniws.binding");
 
 interface Bound {
-  [BINDING]: WsBinding;
+  [BINDING]: WsEngineSocket;
 }
 
-const bindingOf = (emitter: WsWebSocket | Duplex): WsBinding => (emitter as unknown as Bound)[BINDING];
-
-// One object per connection holds what its listeners need; the listeners themselves are shared by every
-// connection (`ws` and Node call them with `this` set to the emitter), so an idle socket costs no closures.
-class WsBinding {
-  readonly events: EngineEvents;
-  lastError: unknown;
-
-  constructor(events: EngineEvents) {
-    this.events = events;
-  }
-}
+const bindingOf = (ws: WsWebSocket): WsEngineSocket => (ws as unknown as Bound)[BINDING];
 
 function onMessage(this: WsWebSocket, data: Buffer, isBinary: boolean): void {
   // Large text stays the UTF-8 bytes `ws` validated: the core decodes it only if it is handed out whole.
@@ -197,23 +203,17 @@ function onClose(this: WsWebSocket, code: number, reason: Buffer): void {
   else events.closed(code, reason.toString("utf8"));
 }
 
-function onDrain(this: Duplex): void {
-  bindingOf(this).events.drained();
-}
-
 /**
  * Wires an upgraded `ws` socket (over `transport`, with the negotiated `extensions` header value) to the core's
  * `events` and reports it open.
  */
 export function bindWsSocket(ws: WsWebSocket, transport: Duplex, extensions: string, events: EngineEvents): void {
-  const binding = new WsBinding(events);
+  const binding = new WsEngineSocket(ws, transport, extensions, events);
   (ws as unknown as Bound)[BINDING] = binding;
-  (transport as unknown as Bound)[BINDING] = binding;
   ws.on("message", onMessage);
   ws.on("pong", onPong);
   ws.on("ping", onPong);
   ws.on("error", onError);
   ws.on("close", onClose);
-  transport.on("drain", onDrain);
-  events.opened(new WsEngineSocket(ws, transport, extensions));
+  events.opened(binding);
 }

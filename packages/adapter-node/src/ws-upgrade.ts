@@ -39,6 +39,22 @@ export function defaultMaxFragments(maxMessageSize: number): number {
 // A closeTimeout of 0 means "wait forever"; `ws` needs a number of ms.
 const FOREVER = 2 ** 31 - 1;
 
+// Until `ws` owns an upgrading socket, a reset by the client must not become an uncaught error. A shared listener (a
+// closure would keep the request and `head` alive), taken off once `ws` has added its own: two `error` listeners
+// would cost each connection an array on its transport for its whole life.
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * Guards a socket whose upgrade is being handled: an error on it (a reset by the
+ * client) destroys it instead of going uncaught. {@link WsEngines.upgrade} removes
+ * the guard once `ws` owns the socket.
+ */
+export function guardUpgrade(socket: Duplex): void {
+  socket.on("error", destroyOnError);
+}
+
 /** What one upgrade adds to and learns from the 101 `ws` writes. */
 interface Answer {
   readonly extra: string[];
@@ -91,6 +107,7 @@ export class WsEngines {
     // Without `verifyClient`, `ws` upgrades (calling back) or drops the socket before handleUpgrade returns.
     this.#engine(limits, deflate.accepted).handleUpgrade(shown, socket, head, (ws) => {
       upgraded = true;
+      socket.off("error", destroyOnError);
       bindWsSocket(ws, socket, answer.extensions, events);
     });
     if (!upgraded) events.failed(new Error("The client closed the connection during the handshake"));

@@ -119,7 +119,8 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   // Dropped once used: an accepted connection keeps only what its handler can still reach.
   #binding: UpgradeBinding | undefined;
   #answer: ((outcome: DispatchOutcome) => void) | undefined;
-  #opened: Promise<UniWebSocket> | undefined;
+  // The accepted socket: the handler's end closes it. Not accept()'s promise, which would stay for the connection's life.
+  #socket: UniWebSocket | undefined;
 
   constructor(
     host: ContextHost,
@@ -217,7 +218,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
       };
     const socket = this.#host.createSocket(plan, binding);
     const opened = socket.whenOpen();
-    this.#opened = opened;
+    this.#socket = socket;
     this.#binding = undefined;
     let response: Response | undefined;
     try {
@@ -271,12 +272,12 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   // The handler settled: no socket outlives it half-alive. The socket may still be opening if the handler did
   // not await accept().
   #finish(status: number, error: unknown): void {
-    const opened = this.#opened;
-    if (opened === undefined) {
+    const accepted = this.#socket;
+    if (accepted === undefined) {
       if (error !== undefined) this.#host.options.onError(error);
       return;
     }
-    opened.then((socket) => {
+    accepted.whenOpen().then((socket) => {
       // The socket's own end (a vanished peer, a close the policy or the server started) surfacing through the
       // handler is no fault of the application.
       const ended = socket.state !== "open" && socket.state !== "closeReceived";

@@ -2,18 +2,20 @@
  * The deadlines of one socket: keep-alive (the seed's KeepAliveInterval and
  * KeepAliveTimeout), the application idle timeout, and the close-handshake timeout.
  * Traffic only stamps times here; the shared {@link Scheduler} calls `onDue` when
- * the earliest deadline may have passed, and the socket is told what to do.
+ * the earliest deadline may have passed, and the subclass (the socket's events
+ * object) is told what to do: one object per socket, not a bookkeeper and a listener.
  *
  * @module
  */
 import { now, type ScheduledTask, type Scheduler } from "./scheduler.ts";
 
-/** The deadlines that apply to one socket, in ms (0 = off). */
+/** The deadlines that apply to one socket, in ms (0 = off), and the timer they are filed on. */
 export interface LivenessSettings {
   readonly keepAliveInterval: number;
   readonly keepAliveTimeout: number;
   readonly idleTimeout: number;
   readonly closeTimeout: number;
+  readonly scheduler: Scheduler;
 }
 
 /** What the socket does when a deadline passes. */
@@ -31,24 +33,29 @@ export interface LivenessActions {
 const NEVER = Infinity;
 // A Ping not sent, a close not started: a small integer, so the fields stay unboxed (see `now`).
 const UNSET = -1;
+// The close started field once the socket has ended: no more deadlines (a field of its own would cost every socket).
+const STOPPED = -2;
 
-/** Deadline bookkeeping for one socket. */
-export class Liveness implements ScheduledTask {
+/** Deadline bookkeeping for one socket; the subclass does what a passed deadline asks ({@link LivenessActions}). */
+export abstract class Liveness implements ScheduledTask, LivenessActions {
+  // Often shared by every socket of a server: the scheduler comes from it rather than a field of its own.
   readonly #settings: LivenessSettings;
-  readonly #actions: LivenessActions;
-  readonly #scheduler: Scheduler;
+  /** @internal The scheduler's note of where this task is filed ({@link ScheduledTask.scheduledBucket}). */
+  scheduledBucket: number | undefined = undefined;
   #lastInbound = 0;
   #lastMessage = 0;
   #lastHeartbeat = 0;
   #pingSentAt = UNSET;
   #closeStartedAt = UNSET;
-  #stopped = false;
 
-  constructor(settings: LivenessSettings, actions: LivenessActions, scheduler: Scheduler) {
+  constructor(settings: LivenessSettings) {
     this.#settings = settings;
-    this.#actions = actions;
-    this.#scheduler = scheduler;
   }
+
+  abstract ping(): void;
+  abstract heartbeat(): void;
+  abstract idle(): void;
+  abstract expired(what: "keep-alive" | "close"): void;
 
   /** Starts the clocks (when the socket opens). */
   start(): void {
@@ -67,44 +74,44 @@ export class Liveness implements ScheduledTask {
       // Pong deadline the socket is filed for (keepAliveTimeout > keepAliveInterval). Only here, once per Ping:
       // other traffic only pushes deadlines later, and a task filed too early re-files itself.
       this.#pingSentAt = UNSET;
-      if (!this.#stopped && this.#closeStartedAt === UNSET) this.#file(time);
+      if (this.#closeStartedAt === UNSET) this.#file(time);
     }
   }
 
   /** The close handshake started: the peer has `closeTimeout` to finish it. */
   closing(): void {
-    if (this.#stopped || this.#closeStartedAt !== UNSET) return;
+    if (this.#closeStartedAt !== UNSET) return;
     this.#closeStartedAt = now();
-    if (this.#settings.closeTimeout > 0) this.#scheduler.schedule(this, this.#closeStartedAt + this.#settings.closeTimeout);
+    if (this.#settings.closeTimeout > 0) this.#settings.scheduler.schedule(this, this.#closeStartedAt + this.#settings.closeTimeout);
   }
 
   /** The socket ended; no more calls. */
   stop(): void {
-    this.#stopped = true;
-    this.#scheduler.cancel(this);
+    this.#closeStartedAt = STOPPED;
+    this.#settings.scheduler.cancel(this);
   }
 
   /** Called by the scheduler ({@link ScheduledTask}): runs the due checks and returns the next deadline. */
   onDue(time: number): number | undefined {
-    if (this.#stopped) return undefined;
+    if (this.#closeStartedAt === STOPPED) return undefined;
     const { keepAliveInterval, keepAliveTimeout, idleTimeout, closeTimeout } = this.#settings;
     if (this.#closeStartedAt !== UNSET) {
       // Once closing, only the close timeout matters.
       if (closeTimeout > 0 && time >= this.#closeStartedAt + closeTimeout) {
         this.stop();
-        this.#actions.expired("close");
+        this.expired("close");
         return undefined;
       }
       return closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
     }
     if (keepAliveTimeout > 0 && this.#pingSentAt !== UNSET && time >= this.#pingSentAt + keepAliveTimeout) {
       this.stop();
-      this.#actions.expired("keep-alive");
+      this.expired("keep-alive");
       return undefined;
     }
     if (idleTimeout > 0 && time >= this.#lastMessage + idleTimeout) {
-      this.#actions.idle(); // starts the close handshake, which calls closing()
-      return this.#closeStartedAt !== UNSET && closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
+      this.idle(); // starts the close handshake, which calls closing()
+      return this.#closeStartedAt >= 0 && closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
     }
     if (keepAliveInterval > 0 && this.#pingSentAt === UNSET) {
       const silentSince = Math.max(this.#lastInbound, this.#lastHeartbeat);
@@ -112,9 +119,9 @@ export class Liveness implements ScheduledTask {
         this.#lastHeartbeat = time;
         if (keepAliveTimeout > 0) {
           this.#pingSentAt = time;
-          this.#actions.ping();
+          this.ping();
         } else {
-          this.#actions.heartbeat();
+          this.heartbeat();
         }
       }
     }
@@ -124,7 +131,7 @@ export class Liveness implements ScheduledTask {
 
   #file(time: number): void {
     const next = this.#next();
-    if (next !== NEVER) this.#scheduler.schedule(this, Math.max(next, time));
+    if (next !== NEVER) this.#settings.scheduler.schedule(this, Math.max(next, time));
   }
 
   #next(): number {

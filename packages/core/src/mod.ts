@@ -85,6 +85,7 @@ export {
   WebEngineSocket,
   type WebSocketLike,
   type WebSocketLikeCloseEvent,
+  type WebSocketLikeEvent,
   type WebSocketLikeMessageEvent,
 } from "./web-socket-engine.ts";
 export {

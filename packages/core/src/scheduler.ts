@@ -19,6 +19,12 @@ export interface ScheduledTask {
    * next deadline (same clock as `now`), or `undefined` when it needs no more calls.
    */
   onDue(now: number): number | undefined;
+  /**
+   * The bucket the task is filed in (`undefined` when it is not), written by the
+   * scheduler: kept on the task rather than in a map of the scheduler's, which would
+   * cost every socket an entry. A task is filed on one scheduler at a time.
+   */
+  scheduledBucket?: number | undefined;
 }
 
 // Read once: on Node the global `performance` is a lazily loading accessor, a call on every read.
@@ -36,8 +42,8 @@ export class Scheduler {
   readonly #resolution: number;
   readonly #onError: (error: unknown) => void;
   readonly #buckets = new Map<number, Set<ScheduledTask>>();
-  readonly #filedAt = new Map<ScheduledTask, number>();
   readonly #heap: number[] = [];
+  #size = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
 
@@ -52,7 +58,7 @@ export class Scheduler {
 
   /** How many tasks are filed. */
   get size(): number {
-    return this.#filedAt.size;
+    return this.#size;
   }
 
   /**
@@ -61,12 +67,14 @@ export class Scheduler {
    */
   schedule(task: ScheduledTask, deadline: number): void {
     const bucket = Math.ceil(deadline / this.#resolution) * this.#resolution;
-    const current = this.#filedAt.get(task);
+    const current = task.scheduledBucket;
     if (current !== undefined) {
       if (current <= bucket) return;
       this.#buckets.get(current)?.delete(task);
+    } else {
+      this.#size++;
     }
-    this.#filedAt.set(task, bucket);
+    task.scheduledBucket = bucket;
     let tasks = this.#buckets.get(bucket);
     if (tasks === undefined) {
       tasks = new Set();
@@ -79,16 +87,18 @@ export class Scheduler {
 
   /** Removes `task`; it will not be called again. */
   cancel(task: ScheduledTask): void {
-    const bucket = this.#filedAt.get(task);
+    const bucket = task.scheduledBucket;
     if (bucket === undefined) return;
-    this.#filedAt.delete(task);
+    task.scheduledBucket = undefined;
+    this.#size--;
     this.#buckets.get(bucket)?.delete(task);
   }
 
   /** Drops every task and the runtime timer. */
   clear(): void {
+    for (const tasks of this.#buckets.values()) for (const task of tasks) task.scheduledBucket = undefined;
     this.#buckets.clear();
-    this.#filedAt.clear();
+    this.#size = 0;
     this.#heap.length = 0;
     this.#disarm();
   }
@@ -119,7 +129,8 @@ export class Scheduler {
       this.#buckets.delete(bucket);
       if (tasks === undefined) continue;
       for (const task of tasks) {
-        this.#filedAt.delete(task);
+        task.scheduledBucket = undefined;
+        this.#size--;
         let next: number | undefined;
         try {
           next = task.onDue(time);

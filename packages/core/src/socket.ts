@@ -8,10 +8,10 @@
 import { CloseStatus, isEmptyCloseStatus, validateCloseStatus } from "./close-status.ts";
 import type { EngineCapabilities, EngineEvents, EngineSocket, EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
-import { Liveness, type LivenessActions, type LivenessSettings } from "./liveness.ts";
+import { Liveness, type LivenessSettings } from "./liveness.ts";
 import { payloadLength, type ServerMetrics, utf8Length } from "./metrics.ts";
 import { hasInboundLimit, InboundRateLimit, type InboundRateSettings } from "./rate-limit.ts";
-import { now, type ScheduledTask, type Scheduler } from "./scheduler.ts";
+import { now, type ScheduledTask } from "./scheduler.ts";
 
 /**
  * Where a socket stands (the seed's `WebSocketState`). Engines answer a peer's Close
@@ -72,14 +72,15 @@ export type SendData = string | Uint8Array | ArrayBuffer | ArrayBufferView;
 export type DataMessage = Extract<WebSocketMessage, { type: MessageType }>;
 
 // A pending receive: what shape of result it wants, and where to deliver it.
-interface Receiver {
-  readonly mode: "whole" | "buffer" | "iterate";
-  readonly buffer: Uint8Array | undefined;
-  readonly resolve: (value: never) => void;
-  readonly reject: (error: unknown) => void;
-}
+type ReceiveMode = "whole" | "buffer" | "iterate";
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+// What `#send` did with the data, when the core did not only gather it: the engine keeps a reference to the caller's
+// bytes (the send waits until it lets go), or it took them.
+const RETAINED = -2;
+const HANDED = -1;
+// What a send that need not wait returns: one settled promise for all (a settled promise cannot change).
+const SENT: Promise<void> = Promise.resolve();
 
 // An inbox entry: a data message, its text possibly still as the engine's UTF-8 bytes (decoded when handed out whole).
 interface Inbound {
@@ -87,9 +88,12 @@ interface Inbound {
   data: string | Uint8Array;
 }
 
+// A message being received into buffers, part by part: as bytes (`offset` bytes handed out), or, while it is ASCII,
+// as the string the engine gave (`offset` UTF-16 units encoded, each part straight into the caller's buffer).
 interface Partial {
   readonly type: MessageType;
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array | undefined;
+  readonly text: string | undefined;
   offset: number;
 }
 
@@ -102,7 +106,6 @@ export interface SocketSettings extends LivenessSettings, InboundRateSettings {
   /** 0 when off. */
   readonly receiveBufferLimit: number;
   readonly capabilities: EngineCapabilities;
-  readonly scheduler: Scheduler;
   /** The server's counting (stats and metrics). */
   readonly metrics: ServerMetrics;
   /** Told once when the socket has ended (the host forgets it). */
@@ -112,9 +115,12 @@ export interface SocketSettings extends LivenessSettings, InboundRateSettings {
 const encoder = new TextEncoder();
 // 1013 Try Again Later (IANA registry, RFC 6455 §7.4.2): the server cannot keep up with this peer.
 const TRY_AGAIN_LATER = 1013;
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+// A message's text is what its bytes hold, a leading U+FEFF included: a payload has no byte order mark to strip.
+// The decoder that keeps it is the slow one on Bun, so it decodes only payloads that start with one (see `decodeUtf8`).
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EMPTY = new Uint8Array(0);
 const utf8 = new TextDecoder();
+const utf8KeepingBom = new TextDecoder("utf-8", { ignoreBOM: true });
 // Parts of a message sent with `endOfMessage: false` are gathered (copied) and go out as one frame when
 // the message ends, once this many bytes are gathered, or at the next task: a part sent and left alone still
 // leaves at once (RFC 6455 §5.4 lets fragment boundaries move), but parts sent back to back cost one frame.
@@ -125,6 +131,37 @@ let spareGathering: Uint8Array | undefined;
 // A text message received into a buffer and sent straight back (the seed's echo) is sent from the string it
 // arrived as, when its bytes are checked unchanged: up to this many, so the check stays cheaper than a decode.
 const ECHO_CHECK_MAX = 4096;
+
+// Results of receive(buffer) repeat: every part of a message but the last fills the buffer, and messages often have
+// one size. A result seen twice in a row (by type, end and count) becomes one object with its settled promise,
+// shared by every socket, so a receive of data already queued then allocates nothing. Every result is frozen, shared
+// or not, so code that tries to change one fails the same way every time.
+interface SharedResult {
+  readonly result: ReceiveResult;
+  readonly settled: Promise<ReceiveResult>;
+}
+// By slot: text, text ending its message, binary, binary ending its message.
+const sharedResults: Array<SharedResult | undefined> = [undefined, undefined, undefined, undefined];
+const lastCounts = [-1, -1, -1, -1];
+
+function receiveResult(count: number, type: MessageType, endOfMessage: boolean): ReceiveResult {
+  const slot = (type === "text" ? 0 : 2) + (endOfMessage ? 1 : 0);
+  const shared = sharedResults[slot];
+  if (shared !== undefined && shared.result.count === count) return shared.result;
+  if (lastCounts[slot] !== count) {
+    lastCounts[slot] = count;
+    return Object.freeze({ count, type, endOfMessage });
+  }
+  const result: ReceiveResult = Object.freeze({ count, type, endOfMessage });
+  sharedResults[slot] = { result, settled: Promise.resolve(result) };
+  return result;
+}
+
+// A settled promise of `result`: the shared one when the result is shared.
+function settledResult(result: ReceiveResult): Promise<ReceiveResult> {
+  const shared = result.type === "close" ? undefined : sharedResults[(result.type === "text" ? 0 : 2) + (result.endOfMessage ? 1 : 0)];
+  return shared !== undefined && shared.result === result ? shared.settled : Promise.resolve(result);
+}
 
 // Keeps a gathering buffer the engine has let go of (`send` did not return true) for the next message in parts.
 function reuseGathering(sent: Uint8Array): void {
@@ -145,8 +182,18 @@ function invalidText(cause?: unknown): TypeError {
   return cause === undefined ? new TypeError(message) : new TypeError(message, { cause });
 }
 
-// The string a whole text message's bytes hold, for engines that take text as strings.
+// The text of UTF-8 bytes the engine validated, U+FEFF at the start kept.
+function decodeUtf8(bytes: Uint8Array): string {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? utf8KeepingBom.decode(bytes) : utf8.decode(bytes);
+}
+
+// The string a whole text message's bytes hold, for engines that take text as strings. Decoded once with the
+// replacing decoder, which has the runtimes' fast path (Deno's fatal decoder takes a generic one, 7x slower at
+// 64 KiB): a result without U+FFFD had nothing to replace, so the bytes were UTF-8. Only text that holds U+FFFD
+// is decoded again, strictly, to tell a real U+FFFD from bytes that are not UTF-8.
 function decodeText(bytes: Uint8Array): string {
+  const text = decodeUtf8(bytes);
+  if (!text.includes("\uFFFD")) return text;
   try {
     return strictDecoder.decode(bytes);
   } catch (error) {
@@ -187,8 +234,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #state: WebSocketState = "connecting";
   #engine: EngineSocket | undefined;
   readonly #settings: SocketSettings;
-  readonly #liveness: Liveness;
-  readonly #events: EngineEvents & LivenessActions;
+  // The engine's events and the socket's deadlines: one object.
+  readonly #events: Liveness & EngineEvents;
   // Made when first asked for: most sockets' end is never awaited.
   #closed: Promise<CloseResult> | undefined;
   #resolveClosed: ((result: CloseResult) => void) | undefined;
@@ -212,7 +259,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // The core closed for a policy (size, rate, receive buffer): the peer's later data is dropped, not received.
   #refusing = false;
   #partial: Partial | undefined;
-  #receiver: Receiver | undefined;
+  // The pending receive, in fields rather than a record per receive (an idle socket always has one): the caller's
+  // buffer (`receive(buffer)`) or the mode, and where to deliver the result.
+  #receiving: Uint8Array | "whole" | "iterate" | undefined;
+  #resolveReceive: ((value: never) => void) | undefined;
+  #rejectReceive: ((error: unknown) => void) | undefined;
   // The last text message handed out, while sending it straight back can skip a conversion: as the string it was
   // decoded to from `#echoBytes` (the engine's bytes), or as the ASCII string copied into a caller's buffer.
   #echoText: string | undefined;
@@ -226,9 +277,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // Parts of the message being sent, gathered (a copy) and not yet given to the engine; allocated when needed.
   #gathered: Uint8Array | undefined;
   #gatheredLength = 0;
-  // Sockets with parts gathered, flushed together by one timer at the next task (engines with `fragmentedSend`
-  // only, none of which has `requestScopedIo`: one timer may serve every socket).
-  static readonly #unflushed = new Set<UniWebSocket>();
+  // Sockets that started gathering parts, flushed together by one timer at the next task (engines with
+  // `fragmentedSend` only, none of which has `requestScopedIo`: one timer may serve every socket). A socket whose
+  // message ended meanwhile has nothing left to flush (a list, not a set: nothing to remove per message).
+  static readonly #unflushed: UniWebSocket[] = [];
   static #flushTimer: ReturnType<typeof setTimeout> | undefined;
   // Each waits until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
   // Made when a sender first waits: most sockets never do.
@@ -239,8 +291,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   constructor(settings: SocketSettings, subProtocol: string | undefined) {
     this.#settings = settings;
     this.subProtocol = subProtocol;
-    this.#events = new UniWebSocket.#Events(this);
-    this.#liveness = new Liveness(settings, this.#events, settings.scheduler);
+    this.#events = new UniWebSocket.#Events(settings, this);
     this.#inboundLimit = hasInboundLimit(settings) ? new InboundRateLimit(settings, now()) : undefined;
   }
 
@@ -287,7 +338,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   /**
    * Receives the next part of a message into `buffer` (the seed's
    * `ReceiveAsync(buffer)`): a message larger than the buffer arrives over several
-   * calls, `endOfMessage` true on the last.
+   * calls, `endOfMessage` true on the last. The result is frozen, and equal results
+   * may be one shared object.
    */
   receive(buffer: Uint8Array): Promise<ReceiveResult>;
   receive(buffer?: Uint8Array): Promise<WebSocketMessage | ReceiveResult> {
@@ -304,7 +356,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * `webSocketMessage`) once the core has applied its checks to it.
    */
   takeReceived(): DataMessage | undefined {
-    if (this.#receiver !== undefined || (this.#partial === undefined && this.#inboxHead >= this.#inbox.length)) return undefined;
+    if (this.#receiving !== undefined || (this.#partial === undefined && this.#inboxHead >= this.#inbox.length)) return undefined;
     return this.#takeWhole() as DataMessage;
   }
 
@@ -339,14 +391,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * `WebSocketOptions.sendBufferLimit` bytes are still buffered.
    */
   send(data: SendData, options: SendOptions = {}): Promise<void> {
-    let retained: boolean;
+    let outcome: number;
     try {
-      retained = this.#send(data, options);
+      outcome = this.#send(data, options);
     } catch (error) {
       return Promise.reject(error);
     }
-    const engine = this.#engine!;
-    if (!retained && engine.bufferedAmount <= this.#settings.sendHighWaterMark) return Promise.resolve();
+    const mark = this.#settings.sendHighWaterMark;
+    if (outcome >= 0 ? outcome <= mark : outcome === HANDED && this.#engine!.bufferedAmount <= mark) return SENT;
+    const retained = outcome === RETAINED;
     return new Promise((resolve, reject) => {
       (this.#drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
       // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
@@ -418,10 +471,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     return this.#engine?.topics;
   }
 
-  // One small object per socket (not a closure per event) serves the engine and the deadlines.
-  static #Events = class SocketEvents implements EngineEvents, LivenessActions {
+  // One small object per socket (not a closure per event) serves the engine and keeps the deadlines.
+  static #Events = class SocketEvents extends Liveness implements EngineEvents {
     readonly #socket: UniWebSocket;
-    constructor(socket: UniWebSocket) {
+    constructor(settings: LivenessSettings, socket: UniWebSocket) {
+      super(settings);
       this.#socket = socket;
     }
     opened(engine: EngineSocket): void {
@@ -434,7 +488,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#socket.#message(data, binary);
     }
     pong(): void {
-      this.#socket.#liveness.inbound(false);
+      this.inbound(false);
     }
     drained(): void {
       this.#socket.#drained();
@@ -464,16 +518,28 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   // ---- engine events ----
 
-  /** @internal Resolves when the upgrade completes; rejects with `UPGRADE_FAILED` when it does not. */
+  /**
+   * @internal Resolves when the upgrade completes (at once if it has); rejects with `UPGRADE_FAILED` when it does
+   * not. Each call waits on its own.
+   */
   whenOpen(): Promise<UniWebSocket> {
-    return new Promise((resolve, reject) => (this.#openWaiter = { resolve, reject }));
+    if (this.#state !== "connecting") {
+      return this.#openedAt >= 0 ? Promise.resolve(this) : Promise.reject(new WebSocketError("UPGRADE_FAILED", "The WebSocket upgrade did not complete"));
+    }
+    return new Promise((resolve, reject) => {
+      const earlier = this.#openWaiter;
+      this.#openWaiter = earlier === undefined ? { resolve, reject } : {
+        resolve: (socket) => (earlier.resolve(socket), resolve(socket)),
+        reject: (error) => (earlier.reject(error), reject(error)),
+      };
+    });
   }
 
   #opened(engine: EngineSocket): void {
     if (this.#state !== "connecting") return;
     this.#engine = engine;
     this.#state = "open";
-    this.#liveness.start();
+    this.#events.start();
     this.#openedAt = now();
     this.#settings.metrics.opened();
     const waiter = this.#openWaiter;
@@ -485,7 +551,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   #message(data: string | Uint8Array, binary: boolean): void {
     if (this.#state === "closed" || this.#state === "aborted") return;
-    this.#liveness.inbound(true);
+    this.#events.inbound(true);
     if (this.#refusing) return;
     if (!this.#settings.capabilities.enforcesMaxMessageSize && exceeds(data, this.#settings.maxMessageSize)) {
       this.#refuse(CloseStatus.MessageTooBig, "Message too big");
@@ -530,7 +596,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   #ended(code: number, reason: string, error?: unknown): void {
     if (this.#result !== undefined) return;
-    this.#liveness.stop();
+    this.#events.stop();
     // The figures record the Close that ended the connection: the server's when it started the close, else the peer's.
     if (this.#openedAt >= 0) this.#settings.metrics.ended(this.#serverCloseStatus ?? code, (now() - this.#openedAt) / 1000);
     const waiter = this.#openWaiter;
@@ -569,8 +635,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   // ---- sending ----
 
-  // Returns whether the engine still holds the caller's bytes.
-  #send(data: SendData, options: SendOptions): boolean {
+  // Returns what became of the data: RETAINED, HANDED, or (only gathered) the engine's bufferedAmount.
+  #send(data: SendData, options: SendOptions): number {
     const state = this.#state;
     if (state !== "open" && state !== "closeReceived") {
       // After a close the application asked for, a send is its own mistake; after one the peer, the policy
@@ -594,10 +660,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     }
     const engine = this.#engine!;
     const limit = this.#settings.sendBufferLimit;
-    if (limit > 0 && engine.bufferedAmount > limit) {
+    const buffered = limit > 0 ? engine.bufferedAmount : HANDED;
+    if (buffered > limit) {
       const error = new WebSocketError(
         "SEND_BUFFER_FULL",
-        `${engine.bufferedAmount} bytes are still buffered for a peer that is not reading (sendBufferLimit ${limit}); the connection was aborted`,
+        `${buffered} bytes are still buffered for a peer that is not reading (sendBufferLimit ${limit}); the connection was aborted`,
       );
       this.#abort(error);
       throw error;
@@ -605,6 +672,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const text = type === "text";
     const fragmented = this.#settings.capabilities.fragmentedSend;
     let retained: boolean | void = false;
+    let outcome = HANDED;
     let sentBytes: number | undefined;
     if (!endOfMessage || this.#gatheredLength > 0) {
       const bytes = toBytes(data);
@@ -628,11 +696,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
             throw error;
           }
           this.#dropGathered();
-          // The whole is the core's own copy: whether the engine keeps it does not matter.
-          if (engine.send(message, { text, fin: true, compress }) !== true && message === whole) reuseGathering(whole);
-        } else if (fragmented) {
-          if (this.#gatheredLength >= PART_FLUSH_BYTES) this.#flushPart(text, compress);
-          else this.#flushLater();
+          // The whole is the core's own copy: whether the engine keeps it does not matter. Reused for the next message
+          // when the engine has let go of it, or never had it (the text decoded from it went instead).
+          if (engine.send(message, { text, fin: true, compress }) !== true || message !== whole) reuseGathering(whole);
+        } else if (fragmented && this.#gatheredLength >= PART_FLUSH_BYTES) {
+          this.#flushPart(text, compress);
+        } else {
+          if (fragmented && before === 0) this.#flushLater();
+          // Only gathered: the engine's buffer is as it was read above (nothing drains within this call).
+          outcome = buffered;
         }
       }
     } else if (typeof data === "string") {
@@ -661,7 +733,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (endOfMessage) this.#outgoingSent = false;
     this.#outgoingType = endOfMessage ? undefined : type;
     this.#outgoingCompress = compress;
-    return retained === true;
+    return retained === true ? RETAINED : outcome;
   }
 
   // Throws before anything is sent when text bytes are not UTF-8: the engine's native check where it has one, else a
@@ -697,19 +769,18 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #dropGathered(): void {
-    UniWebSocket.#unflushed.delete(this);
     this.#gathered = undefined;
     this.#gatheredLength = 0;
   }
 
+  // Called by the part that starts a gathering.
   #flushLater(): void {
     const unflushed = UniWebSocket.#unflushed;
-    if (unflushed.has(this)) return;
-    unflushed.add(this);
+    unflushed.push(this);
     UniWebSocket.#flushTimer ??= setTimeout(() => {
       UniWebSocket.#flushTimer = undefined;
       for (const socket of unflushed) socket.#flushPart(socket.#outgoingType === "text", socket.#outgoingCompress);
-      unflushed.clear();
+      unflushed.length = 0;
     }, 0);
   }
 
@@ -771,7 +842,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#serverCloseStatus = recorded;
       throw error;
     }
-    this.#liveness.closing();
+    this.#events.closing();
   }
 
   #abort(error: unknown): void {
@@ -790,26 +861,31 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   // ---- receiving ----
 
-  #receive(mode: Receiver["mode"], buffer: Uint8Array | undefined): Promise<never> {
-    if (this.#receiver !== undefined) {
+  #receive(mode: ReceiveMode, buffer: Uint8Array | undefined): Promise<never> {
+    if (this.#receiving !== undefined) {
       return Promise.reject(new WebSocketError("INVALID_STATE", "Another receive is already pending on this socket"));
     }
     // Something to hand out now: no waiting, no extra promise hops.
     if (this.#hasInbound()) {
       try {
-        return Promise.resolve(this.#take(mode, buffer) as never);
+        const value = this.#take(mode, buffer);
+        return (mode === "buffer" ? settledResult(value as ReceiveResult) : Promise.resolve(value)) as Promise<never>;
       } catch (error) {
         return Promise.reject(error);
       }
     }
-    return new Promise((resolve, reject) => (this.#receiver = { mode, buffer, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      this.#receiving = mode === "buffer" ? buffer : mode;
+      this.#resolveReceive = resolve;
+      this.#rejectReceive = reject;
+    });
   }
 
   #hasInbound(): boolean {
     return this.#partial !== undefined || this.#inboxHead < this.#inbox.length || this.#result !== undefined;
   }
 
-  #take(mode: Receiver["mode"], buffer: Uint8Array | undefined): WebSocketMessage | ReceiveResult | IteratorResult<DataMessage> {
+  #take(mode: ReceiveMode, buffer: Uint8Array | undefined): WebSocketMessage | ReceiveResult | IteratorResult<DataMessage> {
     this.#echoText = this.#echoBytes = undefined;
     if (mode === "buffer") return this.#takeInto(buffer!);
     if (mode === "whole") return this.#takeWhole();
@@ -819,17 +895,19 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #wake(): void {
-    const receiver = this.#receiver;
-    if (receiver === undefined || !this.#hasInbound()) return;
-    this.#receiver = undefined;
+    const receiving = this.#receiving;
+    if (receiving === undefined || !this.#hasInbound()) return;
+    const resolve = this.#resolveReceive!;
+    const reject = this.#rejectReceive!;
+    this.#receiving = this.#resolveReceive = this.#rejectReceive = undefined;
     let value;
     try {
-      value = this.#take(receiver.mode, receiver.buffer);
+      value = typeof receiving === "string" ? this.#take(receiving, undefined) : this.#take("buffer", receiving);
     } catch (error) {
-      receiver.reject(error);
+      reject(error);
       return;
     }
-    receiver.resolve(value as never);
+    resolve(value as never);
   }
 
   #shift(): Inbound | undefined {
@@ -857,15 +935,16 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const partial = this.#partial;
     if (partial !== undefined) {
       this.#partial = undefined;
-      const rest = partial.bytes.subarray(partial.offset);
-      return partial.type === "text" ? { type: "text", data: new TextDecoder().decode(rest) } : { type: "binary", data: rest };
+      if (partial.text !== undefined) return { type: "text", data: partial.text.slice(partial.offset) };
+      const rest = partial.bytes!.subarray(partial.offset);
+      return partial.type === "text" ? { type: "text", data: decodeUtf8(rest) } : { type: "binary", data: rest };
     }
     const item = this.#shift();
     if (item === undefined) return this.#closeMessage();
     if (typeof item.data !== "string" && item.type === "text") {
       const bytes = item.data;
       this.#echoBytes = bytes;
-      this.#echoText = item.data = this.#engine!.decodeText?.(bytes) ?? utf8.decode(bytes);
+      this.#echoText = item.data = this.#engine!.decodeText?.(bytes) ?? decodeUtf8(bytes);
     }
     return item as DataMessage;
   }
@@ -876,29 +955,63 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       const item = this.#shift();
       if (item === undefined) {
         const close = this.#closeMessage() as Extract<WebSocketMessage, { type: "close" }>;
-        return { count: 0, type: "close", endOfMessage: true, closeStatus: close.closeStatus, closeStatusDescription: close.closeStatusDescription };
+        return Object.freeze({ count: 0, type: "close", endOfMessage: true, closeStatus: close.closeStatus, closeStatusDescription: close.closeStatusDescription });
       }
       const data = item.data;
-      if (typeof data === "string" && data.length * 3 <= buffer.byteLength && data.length <= ECHO_CHECK_MAX) {
-        // Fits whatever it holds: encoded straight into the caller's buffer.
-        const count = encoder.encodeInto(data, buffer).written;
-        // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
-        if (count === data.length) this.#echoText = data;
-        return { count, type: item.type, endOfMessage: true };
+      if (typeof data === "string") {
+        // Encoded straight into the caller's buffer.
+        const { read, written } = encoder.encodeInto(data, buffer);
+        if (read === data.length) {
+          // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
+          if (written === read && read <= ECHO_CHECK_MAX) this.#echoText = data;
+          return receiveResult(written, item.type, true);
+        }
+        this.#partial = partial = { type: item.type, bytes: undefined, text: data, offset: read };
+        return receiveResult(this.#textPartEnd(partial, buffer, read, written), item.type, false);
       }
-      const bytes = typeof data === "string" ? encoder.encode(data) : data;
-      if (bytes.byteLength <= buffer.byteLength) {
-        buffer.set(bytes);
-        return { count: bytes.byteLength, type: item.type, endOfMessage: true };
+      if (data.byteLength <= buffer.byteLength) {
+        buffer.set(data);
+        return receiveResult(data.byteLength, item.type, true);
       }
       // Parts follow: a plain view, whose subarray is the fast one (a Node Buffer's goes through its own).
-      partial = { type: item.type, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 };
+      partial = { type: item.type, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), text: undefined, offset: 0 };
+      this.#partial = partial;
     }
-    const count = Math.min(buffer.byteLength, partial.bytes.byteLength - partial.offset);
-    buffer.set(partial.bytes.subarray(partial.offset, partial.offset + count));
+    const count = partial.text !== undefined ? this.#textPart(partial, buffer) : this.#bytesPart(partial.bytes!, buffer);
+    return receiveResult(count, partial.type, this.#partial === undefined);
+  }
+
+  // Copies the next part of the message's bytes into `buffer`; the message ends with the last.
+  #bytesPart(bytes: Uint8Array, buffer: Uint8Array): number {
+    const partial = this.#partial!;
+    const count = Math.min(buffer.byteLength, bytes.byteLength - partial.offset);
+    buffer.set(bytes.subarray(partial.offset, partial.offset + count));
     partial.offset += count;
-    const endOfMessage = partial.offset >= partial.bytes.byteLength;
-    this.#partial = endOfMessage ? undefined : partial;
-    return { count, type: partial.type, endOfMessage };
+    if (partial.offset >= bytes.byteLength) this.#partial = undefined;
+    return count;
+  }
+
+  // Encodes the next part of the text straight into `buffer` while it is ASCII. At the first character of more than
+  // one byte the rest of the message is encoded once and goes on as bytes, so every part but the last fills the buffer
+  // (a character may be split between parts, as with bytes) and a runtime that encodes two-byte strings into a short
+  // buffer slowly (Bun) does it for one part at most.
+  #textPart(partial: Partial, buffer: Uint8Array): number {
+    // No more units than the buffer has bytes: a longer slice costs some runtimes (Deno) a copy of it.
+    const { read, written } = encoder.encodeInto(partial.text!.slice(partial.offset, partial.offset + buffer.byteLength), buffer);
+    partial.offset += read;
+    return this.#textPartEnd(partial, buffer, read, written);
+  }
+
+  // After `read` units of the text were encoded into `buffer` as `written` bytes (`offset` already moved past them).
+  #textPartEnd(partial: Partial, buffer: Uint8Array, read: number, written: number): number {
+    const text = partial.text!;
+    if (partial.offset >= text.length) {
+      this.#partial = undefined;
+      return written;
+    }
+    if (written === read && written === buffer.byteLength) return written;
+    const rest = encoder.encode(text.slice(partial.offset));
+    this.#partial = { type: partial.type, bytes: rest, text: undefined, offset: 0 };
+    return written + this.#bytesPart(rest, written === 0 ? buffer : buffer.subarray(written));
   }
 }

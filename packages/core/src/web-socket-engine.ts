@@ -45,6 +45,8 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
   /** Listens to `open`, `message`, `error` and `close`; takes a listener object (`handleEvent`) as an `EventTarget` does. */
   addEventListener(type: string, listener: ((event: any) => void) | { handleEvent(event: any): void }): void;
+  /** Stops listening (the engine drops its `open` listener once the socket is open). */
+  removeEventListener?(type: string, listener: ((event: any) => void) | { handleEvent(event: any): void }): void;
 }
 
 /** How the connection ended, in the core's terms: `closed(code, reason, error)`. */
@@ -99,12 +101,29 @@ export interface WebEngineOptions {
 /** The runtime's message for a socket used from another request than its own (workerd). */
 const OTHER_REQUEST = /different request/i;
 
-/** The core's engine over one web `WebSocket`. */
+// Where a socket stands: its events before OPEN count only for the upgrade's outcome (bindWebSocket with `awaitOpen`).
+const OPENING = 0;
+const OPEN = 1;
+const FAILED = 2;
+const ENDED = 3;
+type Phase = typeof OPENING | typeof OPEN | typeof FAILED | typeof ENDED;
+
+// Gives an engine socket the events it reads into, from `phase` on (this module only: the constructor stays the engine's).
+let attach: (engine: WebEngineSocket, events: EngineEvents, phase: Phase) => void;
+
+/**
+ * The core's engine over one web `WebSocket`, and its reading of that socket's
+ * events: one object per connection (it is also the socket's event listener when
+ * bound by {@link bindWebSocket}), so an idle connection holds no closures and no
+ * second or third object of its own.
+ */
 export class WebEngineSocket implements EngineSocket {
   readonly #socket: WebSocketLike;
   readonly #options: WebEngineOptions;
-  readonly extensions = "";
-  readonly topics: EngineTopics | undefined;
+  // Where the socket's events go; `undefined` for a socket only driven as an engine.
+  #events: EngineEvents | undefined = undefined;
+  #phase: Phase = OPEN;
+  #lastError: unknown = undefined;
   /** The server started the close (its Close frame is out, or the connection was dropped). */
   closing = false;
 
@@ -116,7 +135,23 @@ export class WebEngineSocket implements EngineSocket {
   constructor(socket: WebSocketLike, options: WebEngineOptions = {}) {
     this.#socket = socket;
     this.#options = options;
-    this.topics = options.topics;
+  }
+
+  static {
+    attach = (engine, events, phase) => {
+      engine.#events = events;
+      engine.#phase = phase;
+    };
+  }
+
+  /** The extensions in force: none (the web API negotiates none the core sees). */
+  get extensions(): string {
+    return "";
+  }
+
+  /** The runtime's native publish/subscribe for this socket, if it has one (a Durable Object's hub). */
+  get topics(): EngineTopics | undefined {
+    return this.#options.topics;
   }
 
   send(data: string | Uint8Array, _options?: EngineSendOptions): void {
@@ -172,53 +207,33 @@ export class WebEngineSocket implements EngineSocket {
       { cause: error },
     );
   }
-}
 
-/**
- * The engine's reading of the events of one open socket, for runtimes that deliver
- * them as calls rather than as listeners (a Durable Object's `webSocketMessage`,
- * `webSocketError`, `webSocketClose`). {@link bindWebSocket} drives one from listeners.
- */
-export class WebEngineLink {
-  /** The engine socket reported to the core as opened. */
-  readonly engine: WebEngineSocket;
-  readonly #socket: WebSocketLike;
-  readonly #events: EngineEvents;
-  readonly #options: WebEngineOptions;
-  #lastError: unknown;
-  #ended = false;
+  // ---- the socket's events (WebEngineLink's calls, or the listener's) ----
 
-  /** Reports `socket` open to `events` at once. */
-  constructor(socket: WebSocketLike, events: EngineEvents, options: WebEngineOptions = {}) {
-    this.#socket = socket;
-    this.#events = events;
-    this.#options = options;
-    this.engine = new WebEngineSocket(socket, options);
-    events.opened(this.engine);
-  }
-
-  /** A data message: a string is text, anything else binary. */
+  /** A data message: a string is text, anything else binary ({@link WebEngineLink}). */
   message(data: unknown): void {
-    if (typeof data === "string") this.#events.message(data, false);
-    else if (data instanceof ArrayBuffer) this.#events.message(new Uint8Array(data), true);
-    else if (ArrayBuffer.isView(data)) this.#events.message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), true);
+    const events = this.#events!;
+    if (typeof data === "string") events.message(data, false);
+    else if (data instanceof ArrayBuffer) events.message(new Uint8Array(data), true);
+    else if (ArrayBuffer.isView(data)) events.message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), true);
   }
 
-  /** An error the runtime reported; it is the cause of the abnormal end that follows. */
+  /** An error the runtime reported; it is the cause of the abnormal end that follows ({@link WebEngineLink}). */
   error(error: unknown): void {
     this.#lastError = error;
     const status = this.#options.failureStatus?.(error);
-    if (status !== undefined) this.#events.closeSent(status);
+    if (status !== undefined) this.#events!.closeSent(status);
   }
 
-  /** The connection ended (reported once; later calls are ignored). */
+  /** The connection ended (reported once; later calls are ignored) ({@link WebEngineLink}). */
   closed(event: WebSocketLikeCloseEvent): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    const closing = this.engine.closing;
+    if (this.#phase === ENDED) return;
+    this.#phase = ENDED;
+    const events = this.#events!;
+    const closing = this.closing;
     if (this.#options.answerPeerClose === true && !closing && event.wasClean) {
       // Answer the peer's Close with the same status (RFC 6455 §5.5.1), unless the runtime already did.
-      this.engine.closing = true;
+      this.closing = true;
       // A status no endpoint may send (999, 1004, 5000, …) is a protocol error (RFC 6455 §7.4): 1002, as `ws` and Bun answer.
       const invalid = event.code !== 1005 && !isSendableCloseStatus(event.code);
       try {
@@ -229,14 +244,94 @@ export class WebEngineLink {
         // Already answered.
       }
       if (invalid) {
-        this.#events.closeSent(CloseStatus.ProtocolError);
-        this.#events.closed(CloseStatus.Abnormal, "", new Error(`The peer closed with status ${event.code}, which no endpoint may send (RFC 6455 §7.4)`));
+        events.closeSent(CloseStatus.ProtocolError);
+        events.closed(CloseStatus.Abnormal, "", new Error(`The peer closed with status ${event.code}, which no endpoint may send (RFC 6455 §7.4)`));
         return;
       }
     }
     const report = this.#options.closeReport?.(event, closing, this.#lastError) ??
       (event.code === 0 || event.code === 1006 || !event.wasClean ? [1006, "", this.#lastError] as WebCloseReport : [event.code, event.reason] as WebCloseReport);
-    this.#events.closed(...report);
+    events.closed(...report);
+  }
+
+  /** The listener of a socket bound by {@link bindWebSocket} (`handleEvent`, WHATWG DOM §2.7); before `open`, events count only for the upgrade's outcome. */
+  handleEvent(event: WebSocketLikeEvent): void {
+    switch (event.type) {
+      case "message":
+        if (this.#phase === OPEN) this.message(event.data);
+        return;
+      case "error":
+        return this.#errorEvent(event);
+      case "close":
+        return this.#closeEvent(event as WebSocketLikeCloseEvent);
+      case "open":
+        return this.#opened();
+    }
+  }
+
+  /** The 101 is out (or failed): a socket that has not opened within `grace` ms never will ({@link bindWebSocket}). */
+  responded(grace: number): void {
+    if (this.#phase === OPENING) watchOpening(this, grace);
+  }
+
+  /** The client went away before the upgrade completed (Deno reports nothing in that case): fails the upgrade of a socket still opening. */
+  giveUp(): void {
+    if (this.#phase === OPENING) this.#fail(new Error("The client went away before the upgrade completed"));
+  }
+
+  #errorEvent(event: WebSocketLikeEvent): void {
+    const error = event.error ?? new Error(event.message || "WebSocket error");
+    if (this.#phase === OPEN) {
+      this.error(error);
+      if (this.#options.errorEnds === true) this.closed({ code: 1006, reason: "", wasClean: false });
+    } else if (this.#phase === OPENING) {
+      this.#fail(error);
+    }
+  }
+
+  #closeEvent(event: WebSocketLikeCloseEvent): void {
+    if (this.#phase === OPENING) this.#fail(new Error(`The socket closed (${event.code}) before the upgrade completed`));
+    else if (this.#phase !== FAILED) this.closed(event);
+  }
+
+  #opened(): void {
+    opening.delete(this);
+    if (this.#phase === FAILED) {
+      // Given up on already: nobody holds this socket any more.
+      if (this.#options.terminate?.(this.#socket) !== true) this.#socket.close();
+      return;
+    }
+    if (this.#phase !== OPENING) return;
+    this.#phase = OPEN;
+    // Opens once: the listener's record would otherwise stay on the socket for the connection's life.
+    this.#socket.removeEventListener?.("open", this);
+    this.#events!.opened(this);
+  }
+
+  #fail(error: unknown): void {
+    opening.delete(this);
+    this.#phase = FAILED;
+    this.#events!.failed(error);
+  }
+}
+
+/**
+ * The engine's reading of the events of one open socket, for runtimes that deliver
+ * them as calls rather than as listeners (a Durable Object's `webSocketMessage`,
+ * `webSocketError`, `webSocketClose`): `message`, `error` and `closed`. It is the
+ * engine socket itself ({@link WebEngineLink.engine}).
+ */
+export class WebEngineLink extends WebEngineSocket {
+  /** Reports `socket` open to `events` at once. */
+  constructor(socket: WebSocketLike, events: EngineEvents, options: WebEngineOptions = {}) {
+    super(socket, options);
+    attach(this, events, OPEN);
+    events.opened(this);
+  }
+
+  /** The engine socket reported to the core as opened: this object. */
+  get engine(): WebEngineSocket {
+    return this;
   }
 }
 
@@ -248,14 +343,9 @@ export interface BindWebSocketOptions extends WebEngineOptions {
    */
   readonly awaitOpen?: boolean;
   /**
-   * Settles when the runtime has sent the 101 (Deno's `completed`); a socket that
-   * has not opened within `openGrace` ms after it failed its upgrade (the client left).
-   */
-  readonly responded?: Promise<void>;
-  /**
-   * How long (ms) after `responded` the socket may take to open. One timer of the
-   * process watches every socket still opening (not for request-scoped runtimes such as
-   * workerd, which report sockets open at once). @default 2000
+   * How long (ms) after `responded` (see {@link bindWebSocket}) the socket may take to open. One timer of the
+   * process watches every socket still opening (not for request-scoped runtimes such as workerd, which report
+   * sockets open at once). @default 2000
    */
   readonly openGrace?: number;
 }
@@ -263,113 +353,52 @@ export interface BindWebSocketOptions extends WebEngineOptions {
 /**
  * Wires a web `WebSocket` to the core's events through its listeners: `opened` at
  * once or on `open`, then `message`, and `closed` once. With `awaitOpen`, an error
- * before `open` fails the upgrade. The socket's one listener is an object
- * (`handleEvent`, WHATWG DOM §2.7), so `socket.addEventListener` must take listener
- * objects as every `EventTarget` does.
+ * before `open` fails the upgrade, and so does not opening within `openGrace` ms after
+ * `responded` settles (the runtime sent the 101, or could not: Deno's `completed`).
+ * The socket's one listener is the engine socket itself (`handleEvent`, WHATWG DOM
+ * §2.7), so `socket.addEventListener` must take listener objects as every
+ * `EventTarget` does. `options` is kept for the socket's life: share one object
+ * between sockets rather than spreading a new one for each.
  */
-export function bindWebSocket(socket: WebSocketLike, events: EngineEvents, options: BindWebSocketOptions = {}): void {
+export function bindWebSocket(socket: WebSocketLike, events: EngineEvents, options: BindWebSocketOptions = {}, responded?: Promise<void>): void {
   socket.binaryType = "arraybuffer";
-  const binding = new WebSocketBinding(socket, events, options);
+  const awaitOpen = options.awaitOpen === true;
+  const engine = new WebEngineSocket(socket, options);
+  attach(engine, events, awaitOpen ? OPENING : OPEN);
   // One listener object for every event: an idle socket holds no closure of its own.
-  socket.addEventListener("message", binding);
-  socket.addEventListener("error", binding);
-  socket.addEventListener("close", binding);
-  if (options.awaitOpen !== true) {
-    binding.link = new WebEngineLink(socket, events, options);
+  socket.addEventListener("message", engine);
+  socket.addEventListener("error", engine);
+  socket.addEventListener("close", engine);
+  if (!awaitOpen) {
+    events.opened(engine);
     return;
   }
-  socket.addEventListener("open", binding);
-  const responded = () => binding.responded();
-  options.responded?.then(responded, responded);
+  socket.addEventListener("open", engine);
+  const grace = options.openGrace ?? 2000;
+  const watch = () => engine.responded(grace);
+  responded?.then(watch, watch);
 }
 
-/** What {@link WebSocketBinding} reads of the events it listens to. */
-interface WebSocketLikeEvent extends Partial<WebSocketLikeCloseEvent> {
+/** What a bound socket's listener reads of the events it gets (WHATWG `MessageEvent`, `ErrorEvent`, `CloseEvent`). */
+export interface WebSocketLikeEvent extends Partial<WebSocketLikeCloseEvent> {
+  /** `open`, `message`, `error` or `close`. */
   readonly type: string;
+  /** A `message` event's data. */
   readonly data?: unknown;
+  /** An `error` event's error, where the runtime gives one. */
   readonly error?: unknown;
+  /** An `error` event's message. */
   readonly message?: string;
-}
-
-/** The listener of one socket bound by {@link bindWebSocket}; before the link exists, events count only for the upgrade's outcome. */
-class WebSocketBinding {
-  readonly #socket: WebSocketLike;
-  readonly #events: EngineEvents;
-  readonly #options: BindWebSocketOptions;
-  link: WebEngineLink | undefined = undefined;
-  #failed = false;
-
-  constructor(socket: WebSocketLike, events: EngineEvents, options: BindWebSocketOptions) {
-    this.#socket = socket;
-    this.#events = events;
-    this.#options = options;
-  }
-
-  handleEvent(event: WebSocketLikeEvent): void {
-    switch (event.type) {
-      case "message":
-        this.link?.message(event.data);
-        return;
-      case "error":
-        return this.#error(event);
-      case "close":
-        return this.#closed(event as WebSocketLikeCloseEvent);
-      case "open":
-        return this.#opened();
-    }
-  }
-
-  /** The 101 is out (or failed): a socket that has not opened within `openGrace` ms never will. */
-  responded(): void {
-    if (this.link === undefined && !this.#failed) watchOpening(this, this.#options.openGrace ?? 2000);
-  }
-
-  /** The client went away before the upgrade completed (Deno reports nothing in that case). */
-  giveUp(): void {
-    if (this.link !== undefined || this.#failed) return;
-    this.#fail(new Error("The client went away before the upgrade completed"));
-  }
-
-  #error(event: WebSocketLikeEvent): void {
-    const error = event.error ?? new Error(event.message || "WebSocket error");
-    if (this.link !== undefined) {
-      this.link.error(error);
-      if (this.#options.errorEnds === true) this.link.closed({ code: 1006, reason: "", wasClean: false });
-    } else if (!this.#failed) {
-      this.#fail(error);
-    }
-  }
-
-  #closed(event: WebSocketLikeCloseEvent): void {
-    if (this.link !== undefined) this.link.closed(event);
-    else if (!this.#failed) this.#fail(new Error(`The socket closed (${event.code}) before the upgrade completed`));
-  }
-
-  #opened(): void {
-    opening.delete(this);
-    if (this.#failed) {
-      // Given up on already: nobody holds this socket any more.
-      if (this.#options.terminate?.(this.#socket) !== true) this.#socket.close();
-      return;
-    }
-    this.link = new WebEngineLink(this.#socket, this.#events, this.#options);
-  }
-
-  #fail(error: unknown): void {
-    opening.delete(this);
-    this.#failed = true;
-    this.#events.failed(error);
-  }
 }
 
 // Sockets whose 101 went out and that have not opened yet, with the time (ms) each is given up at. One timer
 // of the process watches them all: on Deno the 101 goes out before `open` on every handshake, which would
 // otherwise arm and clear a timer per handshake.
-const opening = new Map<WebSocketBinding, number>();
+const opening = new Map<WebEngineSocket, number>();
 let openingTimer: ReturnType<typeof setTimeout> | undefined;
 
-function watchOpening(binding: WebSocketBinding, grace: number): void {
-  opening.set(binding, Date.now() + grace);
+function watchOpening(engine: WebEngineSocket, grace: number): void {
+  opening.set(engine, Date.now() + grace);
   if (openingTimer === undefined) armOpening(grace);
 }
 
@@ -385,10 +414,10 @@ function sweepOpening(): void {
   openingTimer = undefined;
   const time = Date.now();
   let next = Infinity;
-  for (const [binding, deadline] of opening) {
+  for (const [engine, deadline] of opening) {
     if (deadline <= time) {
-      opening.delete(binding);
-      binding.giveUp();
+      opening.delete(engine);
+      engine.giveUp();
     } else if (deadline < next) {
       next = deadline;
     }
