@@ -39,7 +39,7 @@ export interface BunSocketData {
    * The socket, set when it opens: after the upgrade Bun's `requestIP` no longer knows the
    * request, and the peer's address is read from here instead (only when asked for).
    */
-  socket?: ServerWebSocket<BunSocketData> | undefined;
+  socket?: { readonly remoteAddress: string } | undefined;
 }
 
 /** The part of a Bun `Server` the native pub/sub needs. */

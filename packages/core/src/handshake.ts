@@ -44,7 +44,8 @@ export interface HandshakeRequest {
   readonly protocol?: string;
   /**
    * The IP address of the peer of the connection the request came on, as the runtime
-   * reports it (docs/operations.md); `undefined` when the runtime does not tell.
+   * reports it (docs/operations.md); `undefined` when the runtime does not tell (an
+   * adapter may answer it with a getter that looks the address up when first read).
    */
   readonly remoteAddress?: string | undefined;
 }
