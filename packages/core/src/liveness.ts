@@ -57,9 +57,8 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
   abstract idle(): void;
   abstract expired(what: "keep-alive" | "close"): void;
 
-  /** Starts the clocks (when the socket opens). */
-  start(): void {
-    const time = now();
+  /** Starts the clocks (when the socket opens) at `time` (ms, the scheduler's clock). */
+  start(time: number = now()): void {
     this.#lastInbound = this.#lastMessage = this.#lastHeartbeat = time;
     this.#file(time);
   }

@@ -544,8 +544,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (this.#state !== "connecting") return;
     this.#engine = engine;
     this.#state = "open";
-    this.#events.start();
-    this.#openedAt = now();
+    // One clock read for both (on Deno each is a call into the runtime).
+    const time = now();
+    this.#events.start(time);
+    this.#openedAt = time;
     this.#settings.metrics.opened();
     const waiter = this.#openWaiter;
     this.#openWaiter = undefined;
@@ -815,7 +817,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #settleDrainWaiters(): void {
     if (this.#drainPoll !== undefined) this.#settings.scheduler.cancel(this.#drainPoll);
     this.#drainPoll = undefined;
-    const waiters = this.#drainWaiters ?? [];
+    const waiters = this.#drainWaiters;
+    if (waiters === undefined) return;
     this.#drainWaiters = undefined;
     // After a clean close the queued data went out ahead of the Close frame; after an abort it may not have.
     for (const waiter of waiters) {
