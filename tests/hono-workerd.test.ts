@@ -190,7 +190,12 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
   test("MessageOverWorkerdOwnLimit_Closed1009_SocketEndsAndItsPlaceIsFreed", async () => {
     const first = await open("/platform-limit");
     first.client.send(Opcode.binary, new Uint8Array(2 * 1024 * 1024));
-    expect((await first.client.readClose()).code).toBe(1009);
+    // workerd ends the TCP connection right after its Close while the 2 MiB is still arriving: the kernel may then
+    // answer with a reset that discards the Close before the client reads it (the race RFC 6455 §7.1.1 avoids by
+    // having the server close TCP last). Either way the server's figures below must record the 1009 it sent.
+    const close: { code: number } | Error = await first.client.readClose().catch((error: Error) => error);
+    if (close instanceof Error) expect(close.message).toBe("connection ended");
+    else expect(close.code).toBe(1009);
     first.client.destroy();
     const stats = async () => await (await fetch(`http://127.0.0.1:${port}/platform-limit/stats`)).json();
     const deadline = Date.now() + 5000;
