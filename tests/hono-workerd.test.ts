@@ -37,6 +37,18 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     return await RawClient.open(port, path, extra);
   }
 
+  /** A route's `stats()`, as its `/stats` route answers them. */
+  async function stats(route: string) {
+    return await (await fetch(`http://127.0.0.1:${port}${route}/stats`)).json();
+  }
+
+  /** A route's `stats()` once its sockets have all ended (or 5 s have passed). */
+  async function statsOnceEnded(route: string) {
+    const deadline = Date.now() + 5000;
+    while ((await stats(route)).activeConnections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    return await stats(route);
+  }
+
   async function answer(path: string, extra: Record<string, string | undefined> = {}) {
     const client = await RawClient.connect(port);
     try {
@@ -179,10 +191,7 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     first.client.sendClose(1000);
     await first.client.readClose();
     first.client.destroy();
-    const stats = async () => await (await fetch(`http://127.0.0.1:${port}/limited-connections/stats`)).json();
-    const deadline = Date.now() + 5000;
-    while ((await stats()).activeConnections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await stats()).toMatchObject({ activeConnections: 0, acceptedConnections: 1, rejectedHandshakes: { 503: 1 }, closedConnections: { 1000: 1 } });
+    expect(await statsOnceEnded("/limited-connections")).toMatchObject({ activeConnections: 0, acceptedConnections: 1, rejectedHandshakes: { 503: 1 }, closedConnections: { 1000: 1 } });
     const next = await open("/limited-connections");
     next.client.destroy();
   });
@@ -197,11 +206,8 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     if (close instanceof Error) expect(close.message).toBe("connection ended");
     else expect(close.code).toBe(1009);
     first.client.destroy();
-    const stats = async () => await (await fetch(`http://127.0.0.1:${port}/platform-limit/stats`)).json();
-    const deadline = Date.now() + 5000;
-    while ((await stats()).activeConnections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     // The figures record the Close workerd sent (1009), as every runtime does for a connection the server closed.
-    expect(await stats()).toMatchObject({ activeConnections: 0, closedConnections: { 1009: 1 } });
+    expect(await statsOnceEnded("/platform-limit")).toMatchObject({ activeConnections: 0, closedConnections: { 1009: 1 } });
     const next = await open("/platform-limit");
     next.client.sendText("still served");
     expect(await next.client.readText()).toBe("still served");
@@ -214,14 +220,10 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
       client.sendClose(code);
       expect(await client.readClose(), `peer's Close ${code}`).toEqual({ code: 1002, reason: "Invalid close status" });
       client.destroy();
-      const stats = async () => await (await fetch(`http://127.0.0.1:${port}/strict-close/stats`)).json();
-      const deadline = Date.now() + 5000;
-      while ((await stats()).activeConnections > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      expect((await stats()).activeConnections).toBe(0);
+      expect((await statsOnceEnded("/strict-close")).activeConnections).toBe(0);
     }
-    const stats = await (await fetch(`http://127.0.0.1:${port}/strict-close/stats`)).json();
     // Recorded with the 1002 the middleware sent, as Node and Bun record theirs.
-    expect(stats).toMatchObject({ closedConnections: { 1002: 5 } });
+    expect(await stats("/strict-close")).toMatchObject({ closedConnections: { 1002: 5 } });
   });
 
   test("ContentLengthZero_Upgraded_Http11WithoutHost_Answered400", async () => {

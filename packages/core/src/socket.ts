@@ -144,8 +144,10 @@ interface SharedResult {
 const sharedResults: Array<SharedResult | undefined> = [undefined, undefined, undefined, undefined];
 const lastCounts = [-1, -1, -1, -1];
 
+const slotOf = (type: MessageType, endOfMessage: boolean): number => (type === "text" ? 0 : 2) + (endOfMessage ? 1 : 0);
+
 function receiveResult(count: number, type: MessageType, endOfMessage: boolean): ReceiveResult {
-  const slot = (type === "text" ? 0 : 2) + (endOfMessage ? 1 : 0);
+  const slot = slotOf(type, endOfMessage);
   const shared = sharedResults[slot];
   if (shared !== undefined && shared.result.count === count) return shared.result;
   if (lastCounts[slot] !== count) {
@@ -159,7 +161,7 @@ function receiveResult(count: number, type: MessageType, endOfMessage: boolean):
 
 // A settled promise of `result`: the shared one when the result is shared.
 function settledResult(result: ReceiveResult): Promise<ReceiveResult> {
-  const shared = result.type === "close" ? undefined : sharedResults[(result.type === "text" ? 0 : 2) + (result.endOfMessage ? 1 : 0)];
+  const shared = result.type === "close" ? undefined : sharedResults[slotOf(result.type, result.endOfMessage)];
   return shared !== undefined && shared.result === result ? shared.settled : Promise.resolve(result);
 }
 
@@ -967,8 +969,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       }
       const data = item.data;
       if (typeof data === "string") {
-        // Encoded straight into the caller's buffer.
-        const { read, written } = encoder.encodeInto(data, buffer);
+        // Encoded straight into the caller's buffer, from a slice no longer than it, as every later part (#textPart).
+        const head = data.length > buffer.byteLength ? data.slice(0, buffer.byteLength) : data;
+        const { read, written } = encoder.encodeInto(head, buffer);
         if (read === data.length) {
           // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
           if (written === read && read <= ECHO_CHECK_MAX) this.#echoText = data;
