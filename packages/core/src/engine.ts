@@ -77,6 +77,13 @@ export interface EngineSocket {
   terminate(): void;
   /** Bytes queued and not yet written to the network. */
   readonly bufferedAmount: number;
+  /**
+   * A figure `bufferedAmount` is known to be at or below (bytes) without asking the
+   * runtime, or -1 when none is known. Optional: an engine whose `bufferedAmount` is a
+   * call into the runtime (Deno's) offers it, and the core reads `bufferedAmount` only
+   * when the bound is over the mark or limit it checks.
+   */
+  readonly bufferedAmountBound?: number;
   /** The extensions in force, as in the handshake's `Sec-WebSocket-Extensions` answer ("" for none). */
   readonly extensions: string;
   /**

@@ -82,6 +82,13 @@ const HANDED = -1;
 // What a send that need not wait returns: one settled promise for all (a settled promise cannot change).
 const SENT: Promise<void> = Promise.resolve();
 
+// The engine's buffered bytes as far as a check against `max` needs them: its bound when that is already at or
+// below `max` (no call into the runtime), else the exact figure.
+function bufferedFor(engine: EngineSocket, max: number): number {
+  const bound = engine.bufferedAmountBound ?? -1;
+  return bound >= 0 && bound <= max ? bound : engine.bufferedAmount;
+}
+
 // An inbox entry: a data message, its text possibly still as the engine's UTF-8 bytes (decoded when handed out whole).
 interface Inbound {
   readonly type: MessageType;
@@ -405,7 +412,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       return Promise.reject(error);
     }
     const mark = this.#settings.sendHighWaterMark;
-    if (outcome >= 0 ? outcome <= mark : outcome === HANDED && this.#engine!.bufferedAmount <= mark) return SENT;
+    // A gathered part's outcome may be a bound over the mark: the exact figure then decides.
+    if (outcome !== RETAINED && ((outcome >= 0 && outcome <= mark) || bufferedFor(this.#engine!, mark) <= mark)) return SENT;
     const retained = outcome === RETAINED;
     return new Promise((resolve, reject) => {
       (this.#drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
@@ -644,7 +652,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   // ---- sending ----
 
-  // Returns what became of the data: RETAINED, HANDED, or (only gathered) the engine's bufferedAmount.
+  // Returns what became of the data: RETAINED, HANDED, or (only gathered) the engine's bufferedAmount or a bound on it.
   #send(data: SendData, options: SendOptions): number {
     const state = this.#state;
     if (state !== "open" && state !== "closeReceived") {
@@ -669,7 +677,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     }
     const engine = this.#engine!;
     const limit = this.#settings.sendBufferLimit;
-    const buffered = limit > 0 ? engine.bufferedAmount : HANDED;
+    const buffered = limit > 0 ? bufferedFor(engine, limit) : HANDED;
     if (buffered > limit) {
       const error = new WebSocketError(
         "SEND_BUFFER_FULL",
