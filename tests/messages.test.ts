@@ -417,6 +417,33 @@ describe("backpressure", () => {
     client.destroy();
   });
 
+  test("PartSentWhileBufferOverHighWaterMark_WaitsUntilItDrains_MessageArrivesWhole", async () => {
+    // A part the core only gathers must still wait while earlier messages keep the buffer over the mark.
+    const { socket, client } = await acceptOne({ sendHighWaterMark: 64 * 1024 });
+    client.socket.pause();
+    const chunk = new Uint8Array(64 * 1024);
+    let sent = 0;
+    // Sent without awaiting until the runtime holds more than the mark (kernel buffers absorb a few MiB first;
+    // bounded at 12 MiB, under the 16 MiB sendBufferLimit).
+    while (socket.bufferedAmount <= 64 * 1024 && sent < 192) {
+      void socket.send(chunk);
+      sent++;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(socket.bufferedAmount, `the buffer stayed under the mark after ${sent} messages`).toBeGreaterThan(64 * 1024);
+    const part = new Uint8Array(4096).fill(7);
+    const first = socket.send(part, { endOfMessage: false });
+    expect(await settlesWithin(first, 100), "a part resolved while the buffer was over the mark").toBe(false);
+    client.socket.resume();
+    await first;
+    await socket.send(part, { endOfMessage: true });
+    for (let i = 0; i < sent; i++) expect((await client.readMessage(10_000)).data.byteLength).toBe(chunk.byteLength);
+    const whole = await client.readMessage(10_000);
+    expect(whole.data.byteLength).toBe(2 * part.byteLength);
+    expect(whole.data.every((byte) => byte === 7)).toBe(true);
+    client.destroy();
+  });
+
   test("SendReusingOneBuffer_PeerSlowToRead_GetsEachMessageAsSent", async () => {
     // The seed's echo reuses its buffer as soon as send() resolves; queued bytes must not change under it.
     const { socket, client } = await acceptOne({ sendHighWaterMark: 64 * 1024 });
