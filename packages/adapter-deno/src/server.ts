@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  type DispatchOutcome,
   type EngineEvents,
   type HandshakeRequest,
   WebHandshakeRequest,
@@ -85,11 +86,13 @@ export class DenoWebSocketServer {
    * requests it leaves unanswered (404 without a fallback).
    */
   fetch(fallback?: FallbackHandler): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
-    return async (request, info) => {
-      const response = await this.handleRequest(request, info);
-      if (response !== undefined) return response;
-      return fallback === undefined ? new Response(null, { status: 404 }) : await fallback(request, info);
-    };
+    // One reaction to the core's outcome, not two `async` layers: a promise and a microtask fewer per request.
+    return (request, info) =>
+      this.#dispatch(request, info).then((outcome) => {
+        const response = responseOf(outcome);
+        if (response !== undefined) return response;
+        return fallback === undefined ? new Response(null, { status: 404 }) : fallback(request, info);
+      });
   }
 
   /**
@@ -97,20 +100,32 @@ export class DenoWebSocketServer {
    * the `Deno.serve` handler (an upgrade's 101 included), or `undefined` when the
    * handler neither upgraded nor answered, so the caller can go on routing.
    */
-  async handleRequest(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response | undefined> {
-    const binding: UpgradeBinding = {
-      capabilities: DENO_CAPABILITIES,
-      upgrade: (plan, events) => upgrade(request, info, plan, events),
-    };
-    const outcome = await this.#host.dispatch(toHandshakeRequest(request, info), { request, info }, binding);
-    if (outcome.kind === "unhandled") return undefined;
-    return outcome.response;
+  handleRequest(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response | undefined> {
+    return this.#dispatch(request, info).then(responseOf);
+  }
+
+  #dispatch(request: Request, info: Deno.ServeHandlerInfo | undefined): Promise<DispatchOutcome> {
+    try {
+      const binding: UpgradeBinding = {
+        capabilities: DENO_CAPABILITIES,
+        upgrade: (plan, events) => upgrade(request, info, plan, events),
+      };
+      return this.#host.dispatch(toHandshakeRequest(request, info), { request, info }, binding);
+    } catch (error) {
+      // As from an `async` function: a rejection, never a throw.
+      return Promise.reject(error);
+    }
   }
 
   /** Closes every socket (1001 by default) and resolves when all have ended; new WebSocket requests get 503. */
   close(options?: ShutdownOptions): Promise<void> {
     return this.#host.close(options);
   }
+}
+
+/** The response an outcome answers with; `undefined` when the handler left the request to the caller. */
+function responseOf(outcome: DispatchOutcome): Response | undefined {
+  return outcome.kind === "unhandled" ? undefined : outcome.response;
 }
 
 /** A web request in the core's terms. `Deno.serve` takes WebSockets over HTTP/1.1 only. */
