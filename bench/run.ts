@@ -4,7 +4,9 @@
  * bench/results.json.
  *
  * Flags: --quick (one short round, small memory test), --rounds N, --duration MS,
- * --only id,id (servers), --cases id,id (load cases), --no-memory, --no-deflate,
+ * --warmup MS (load before each measured window; 500 by default, and JavaScriptCore's
+ * optimizing JIT is still compiling the uniws servers' code through the first seconds
+ * on Bun: bench/README.md), --only id,id (servers), --cases id,id (load cases), --no-memory, --no-deflate,
  * --no-handshakes, --no-scale, --no-write, --with file.mjs (an
  * extra Node server, path relative to bench/servers/, compared with raw ws: for
  * trying a change before making it), --report (only rewrite docs/benchmarks.md and
@@ -32,7 +34,7 @@ const value = (name: string) => {
 const quick = flag("quick");
 const rounds = Number(value("rounds") ?? (quick ? 1 : 5));
 const durationMs = Number(value("duration") ?? (quick ? 1000 : 1500));
-const warmupMs = quick ? 300 : 500;
+const warmupMs = Number(value("warmup") ?? (quick ? 300 : 500));
 const only = value("only")?.split(",");
 const onlyCases = value("cases")?.split(",");
 const idleSteps = quick ? [200, 1000] : [1000, 10_000];
