@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
@@ -34,48 +34,43 @@ export function requestUrl(path: string, host: string | undefined, secure: boole
   }
 }
 
-/** Node's header object read in place; a web `Headers` copy is made only when the application asks for one. */
-export class NodeHeaders implements LazyHeaders {
-  readonly #raw: IncomingHttpHeaders;
+/**
+ * An HTTP/1.1 request in the core's terms, read from Node's `IncomingMessage` in place: its URL is built when first
+ * read, a web `Headers` copy is made only when the application asks for one. It is its own headers reader, and keeps
+ * nothing but the request and that URL (the context keeps it for the connection's life).
+ */
+class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
+  readonly #req: IncomingMessage;
+  #url: URL | undefined;
 
-  constructor(raw: IncomingHttpHeaders) {
-    this.#raw = raw;
+  constructor(req: IncomingMessage) {
+    this.#req = req;
+  }
+
+  get method(): string {
+    return this.#req.method ?? "GET";
+  }
+
+  get httpVersion(): HttpVersion {
+    return nodeHttpVersion(this.#req);
+  }
+
+  get headers(): LazyHeaders {
+    return this;
   }
 
   get(name: string): string | null {
-    const value = this.#raw[name.toLowerCase()];
+    const value = this.#req.headers[name.toLowerCase()];
     if (value === undefined) return null;
     return Array.isArray(value) ? value.join(", ") : value;
   }
 
   has(name: string): boolean {
-    return this.#raw[name.toLowerCase()] !== undefined;
+    return this.#req.headers[name.toLowerCase()] !== undefined;
   }
 
   toHeaders(): Headers {
-    return toHeaders(this.#raw);
-  }
-}
-
-/**
- * An HTTP/1.1 request in the core's terms; its URL is built when first read. It is its own headers reader (one
- * object: the context keeps it for the connection's life).
- */
-class NodeHandshakeRequest extends NodeHeaders implements HandshakeRequest {
-  readonly method: string;
-  readonly httpVersion: HttpVersion;
-  readonly #req: IncomingMessage;
-  #url: URL | undefined;
-
-  constructor(req: IncomingMessage) {
-    super(req.headers);
-    this.#req = req;
-    this.method = req.method ?? "GET";
-    this.httpVersion = nodeHttpVersion(req);
-  }
-
-  get headers(): NodeHeaders {
-    return this;
+    return toHeaders(this.#req.headers);
   }
 
   get remoteAddress(): string | undefined {

@@ -108,8 +108,6 @@ export function textResponse(status: number, text: string, headers?: Record<stri
 /** The context of one request, and the run of the handler over it. */
 export class RequestContext<Native> implements WebSocketContext<Native> {
   readonly isWebSocketRequest: boolean;
-  readonly method: string;
-  readonly httpVersion: HttpVersion;
   readonly native: Native;
   readonly #host: ContextHost;
   readonly #request: HandshakeRequest;
@@ -132,12 +130,19 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   ) {
     this.#host = host;
     this.isWebSocketRequest = isWebSocketRequest;
-    this.method = request.method;
     this.#request = request;
-    this.httpVersion = request.httpVersion;
     this.native = native;
     this.#binding = binding;
     this.#answer = answer;
+  }
+
+  // Read from the request, not copied: the context stays for the connection's life.
+  get method(): string {
+    return this.#request.method;
+  }
+
+  get httpVersion(): HttpVersion {
+    return this.#request.httpVersion;
   }
 
   get url(): URL {
