@@ -278,8 +278,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #state: WebSocketState = "connecting";
   #engine: EngineSocket | undefined;
   readonly #settings: SocketSettings;
-  // The engine's events and the socket's deadlines: one object.
-  readonly #events: Liveness & EngineEvents;
+  // The engine's events, the socket's deadlines and its iterator: one object.
+  readonly #events: Liveness & EngineEvents & AsyncIterableIterator<DataMessage>;
   #openWaiter: { resolve: (socket: UniWebSocket) => void; reject: (error: unknown) => void } | undefined;
   #result: CloseResult | undefined;
   // What most idle sockets never need (a close under way, a message read in parts, an echo), and the outbound state
@@ -316,7 +316,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   private constructor(settings: SocketSettings, subProtocol: string | undefined) {
     this.#settings = settings;
     this.subProtocol = subProtocol;
-    this.#events = new UniWebSocket.#Events(settings, this);
+    this.#events = new UniWebSocket.#Events(this);
     this.#inboundLimit = hasInboundLimit(settings) ? new InboundRateLimit(settings, now()) : undefined;
   }
 
@@ -396,26 +396,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   /** Iterates whole data messages until the peer closes or the connection ends. */
   [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
-    return new UniWebSocket.#Iterator(this);
+    return this.#events;
   }
-
-  // One small object per iteration, its methods on the prototype (no closures kept for the socket's life).
-  static #Iterator = class SocketIterator implements AsyncIterableIterator<DataMessage> {
-    readonly #socket: UniWebSocket;
-    constructor(socket: UniWebSocket) {
-      this.#socket = socket;
-    }
-    next(): Promise<IteratorResult<DataMessage>> {
-      return this.#socket.#receive("iterate", undefined);
-    }
-    // Leaving a `for await` early stops the iteration only: the socket stays as it is.
-    return(): Promise<IteratorResult<DataMessage>> {
-      return Promise.resolve(DONE);
-    }
-    [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
-      return this;
-    }
-  };
 
   /**
    * Sends a message, or a part of one with `endOfMessage: false`. Resolves when the
@@ -505,12 +487,16 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     return this.#engine?.topics;
   }
 
-  // One small object per socket (not a closure per event) serves the engine and keeps the deadlines.
-  static #Events = class SocketEvents extends Liveness implements EngineEvents {
+  // One small object per socket (not a closure per event) serves the engine, keeps the deadlines and iterates the
+  // socket's messages (iteration keeps no state of its own: one iterator serves every `for await` of the socket).
+  static #Events = class SocketEvents extends Liveness implements EngineEvents, AsyncIterableIterator<DataMessage> {
     readonly #socket: UniWebSocket;
-    constructor(settings: LivenessSettings, socket: UniWebSocket) {
-      super(settings);
+    constructor(socket: UniWebSocket) {
+      super();
       this.#socket = socket;
+    }
+    protected get settings(): LivenessSettings {
+      return this.#socket.#settings;
     }
     opened(engine: EngineSocket): void {
       this.#socket.#opened(engine);
@@ -547,6 +533,16 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         ? "The peer did not answer a keep-alive ping in time"
         : "The peer did not complete the close handshake in time";
       this.#socket.#abort(new WebSocketError("CONNECTION_CLOSED", message));
+    }
+    next(): Promise<IteratorResult<DataMessage>> {
+      return this.#socket.#receive("iterate", undefined);
+    }
+    // Leaving a `for await` early stops the iteration only: the socket stays as it is.
+    return(): Promise<IteratorResult<DataMessage>> {
+      return Promise.resolve(DONE);
+    }
+    [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
+      return this;
     }
   };
 
