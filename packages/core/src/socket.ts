@@ -290,9 +290,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #openedAt = -1;
   readonly #inboundLimit: InboundRateLimit | undefined;
 
-  // Inbound: whole messages from the engine, consumed by receive().
-  readonly #inbox: Inbound[] = [];
-  #inboxHead = 0;
+  // Inbound: whole messages from the engine, consumed by receive(). The first waiting is in a field of its own: most
+  // sockets hold at most one at a time, and then keep no queue (nor a queue's storage, made anew per message once
+  // emptied). Later ones queue behind it in an array made when first needed; `#first` is empty only when it is.
+  #first: Inbound | undefined;
+  #later: Inbound[] | undefined;
+  #laterHead = 0;
   // Bytes in the inbox (text by length), bounded by receiveBufferLimit.
   #unreadBytes = 0;
   // The pending receive, in fields rather than a record per receive (an idle socket always has one): the caller's
@@ -390,7 +393,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * `webSocketMessage`) once the core has applied its checks to it.
    */
   takeReceived(): DataMessage | undefined {
-    if (this.#receiving !== undefined || (this.#extras?.partial === undefined && this.#inboxHead >= this.#inbox.length)) return undefined;
+    if (this.#receiving !== undefined || (this.#extras?.partial === undefined && this.#first === undefined)) return undefined;
     return this.#takeWhole() as DataMessage;
   }
 
@@ -601,7 +604,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.#settings.metrics.received(binary, bytes);
     this.#unreadBytes += data.length;
     // Text may come as the engine's (validated) UTF-8 bytes: decoded only if handed out whole.
-    this.#inbox.push(binary ? { type: "binary", data: typeof data === "string" ? encoder.encode(data) : data } : { type: "text", data });
+    const item: Inbound = binary ? { type: "binary", data: typeof data === "string" ? encoder.encode(data) : data } : { type: "text", data };
+    if (this.#first === undefined) this.#first = item;
+    else (this.#later ??= []).push(item);
     this.#wake();
   }
 
@@ -930,7 +935,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #hasInbound(): boolean {
-    return this.#extras?.partial !== undefined || this.#inboxHead < this.#inbox.length || this.#result !== undefined;
+    return this.#extras?.partial !== undefined || this.#first !== undefined || this.#result !== undefined;
   }
 
   #take(mode: ReceiveMode, buffer: Uint8Array | undefined): WebSocketMessage | ReceiveResult | IteratorResult<DataMessage> {
@@ -939,7 +944,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (mode === "buffer") return this.#takeInto(buffer!);
     if (mode === "whole") return this.#takeWhole();
     // Iteration ends at the peer's close and, quietly, at an abnormal end.
-    if (extras?.partial === undefined && this.#inboxHead >= this.#inbox.length) return DONE;
+    if (extras?.partial === undefined && this.#first === undefined) return DONE;
     return { done: false, value: this.#takeWhole() as DataMessage };
   }
 
@@ -960,16 +965,22 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #shift(): Inbound | undefined {
-    if (this.#inboxHead >= this.#inbox.length) return undefined;
-    const item = this.#inbox[this.#inboxHead]!;
-    this.#inbox[this.#inboxHead++] = undefined as unknown as Inbound;
+    const item = this.#first;
+    if (item === undefined) return undefined;
     this.#unreadBytes -= item.data.length;
-    if (this.#inboxHead === this.#inbox.length) {
-      this.#inbox.length = 0;
-      this.#inboxHead = 0;
-    } else if (this.#inboxHead > 1024 && this.#inboxHead * 2 > this.#inbox.length) {
-      this.#inbox.splice(0, this.#inboxHead);
-      this.#inboxHead = 0;
+    const later = this.#later;
+    if (later === undefined || this.#laterHead >= later.length) {
+      this.#first = undefined;
+      return item;
+    }
+    this.#first = later[this.#laterHead];
+    later[this.#laterHead++] = undefined as unknown as Inbound;
+    if (this.#laterHead === later.length) {
+      later.length = 0;
+      this.#laterHead = 0;
+    } else if (this.#laterHead > 1024 && this.#laterHead * 2 > later.length) {
+      later.splice(0, this.#laterHead);
+      this.#laterHead = 0;
     }
     return item;
   }
