@@ -60,7 +60,7 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
   /** Starts the clocks (when the socket opens) at `time` (ms, the scheduler's clock). */
   start(time: number = now()): void {
     this.#quietSince = this.#lastMessage = time;
-    this.#file(time);
+    Liveness.#file(this, time);
   }
 
   /** Any frame from the peer: it is alive. A data message also resets the idle clock. */
@@ -73,7 +73,7 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
       // Pong deadline the socket is filed for (keepAliveTimeout > keepAliveInterval). Only here, once per Ping:
       // other traffic only pushes deadlines later, and a task filed too early re-files itself.
       this.#pingSentAt = UNSET;
-      if (this.#closeStartedAt === UNSET) this.#file(time);
+      if (this.#closeStartedAt === UNSET) Liveness.#file(this, time);
     }
   }
 
@@ -125,23 +125,24 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
         }
       }
     }
-    const next = this.#next();
+    const next = Liveness.#next(this);
     return next === NEVER ? undefined : next;
   }
 
-  #file(time: number): void {
-    const next = this.#next();
-    if (next !== NEVER) this.settings.scheduler.schedule(this, Math.max(next, time));
+  // Static: a private instance method would cost every socket a slot (V8 brands each instance of such a class).
+  static #file(task: Liveness, time: number): void {
+    const next = Liveness.#next(task);
+    if (next !== NEVER) task.settings.scheduler.schedule(task, Math.max(next, time));
   }
 
-  #next(): number {
-    const { keepAliveInterval, keepAliveTimeout, idleTimeout } = this.settings;
+  static #next(task: Liveness): number {
+    const { keepAliveInterval, keepAliveTimeout, idleTimeout } = task.settings;
     let next = NEVER;
-    if (idleTimeout > 0) next = this.#lastMessage + idleTimeout;
+    if (idleTimeout > 0) next = task.#lastMessage + idleTimeout;
     if (keepAliveInterval > 0) {
-      const due = this.#pingSentAt !== UNSET
-        ? this.#pingSentAt + keepAliveTimeout
-        : this.#quietSince + keepAliveInterval;
+      const due = task.#pingSentAt !== UNSET
+        ? task.#pingSentAt + keepAliveTimeout
+        : task.#quietSince + keepAliveInterval;
       if (due < next) next = due;
     }
     return next;
