@@ -34,10 +34,59 @@ export function requestUrl(path: string, host: string | undefined, secure: boole
   }
 }
 
+// Headers of which `IncomingMessage.headers` keeps the first value when they repeat (unless the server was created
+// with `joinDuplicateHeaders`); it joins any other's values with ", ", Cookie's with "; ".
+const FIRST_VALUE_ONLY = new Set([
+  "age",
+  "authorization",
+  "content-length",
+  "content-type",
+  "etag",
+  "expires",
+  "from",
+  "host",
+  "if-modified-since",
+  "if-unmodified-since",
+  "last-modified",
+  "location",
+  "max-forwards",
+  "proxy-authorization",
+  "referer",
+  "retry-after",
+  "server",
+  "user-agent",
+]);
+
+/**
+ * The request header `name` (lower-case) as `req.headers` would give it (repeats joined or dropped as Node does),
+ * read from `req.rawHeaders`: Node builds its header object only when first asked for, and an upgraded request is
+ * kept for the connection's life (`context.native`), so the core's reads must not be what builds it.
+ */
+export function rawHeader(req: IncomingMessage, name: string): string | undefined {
+  const raw = req.rawHeaders;
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const field = raw[i]!;
+    if (field.length !== name.length || field.toLowerCase() !== name) continue;
+    if (value === undefined) value = raw[i + 1]!;
+    else if ((req as { joinDuplicateHeaders?: boolean }).joinDuplicateHeaders === true || !FIRST_VALUE_ONLY.has(name)) value += (name === "cookie" ? "; " : ", ") + raw[i + 1]!;
+  }
+  return value;
+}
+
+/** What `ws` reads of an HTTP/1.1 upgrade request (its URL and two handshake headers), read from `rawHeaders`. */
+export function upgradeRequest(req: IncomingMessage): Pick<IncomingMessage, "headers" | "url"> {
+  return {
+    url: req.url,
+    headers: { "sec-websocket-key": rawHeader(req, "sec-websocket-key"), "sec-websocket-extensions": rawHeader(req, "sec-websocket-extensions") },
+  };
+}
+
 /**
  * An HTTP/1.1 request in the core's terms, read from Node's `IncomingMessage` in place: its URL is built when first
- * read, a web `Headers` copy is made only when the application asks for one. It is its own headers reader, and keeps
- * nothing but the request and that URL (the context keeps it for the connection's life).
+ * read, its headers from `rawHeaders`, and a web `Headers` copy is made only when the application asks for one. It
+ * is its own headers reader, and keeps nothing but the request and that URL (the context keeps it for the
+ * connection's life).
  */
 class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
   readonly #req: IncomingMessage;
@@ -60,13 +109,11 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
   }
 
   get(name: string): string | null {
-    const value = this.#req.headers[name.toLowerCase()];
-    if (value === undefined) return null;
-    return Array.isArray(value) ? value.join(", ") : value;
+    return rawHeader(this.#req, name.toLowerCase()) ?? null;
   }
 
   has(name: string): boolean {
-    return this.#req.headers[name.toLowerCase()] !== undefined;
+    return rawHeader(this.#req, name.toLowerCase()) !== undefined;
   }
 
   toHeaders(): Headers {
@@ -79,7 +126,7 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
 
   get url(): URL {
     const req = this.#req;
-    return (this.#url ??= requestUrl(req.url ?? "/", req.headers.host, (req.socket as TLSSocket).encrypted === true));
+    return (this.#url ??= requestUrl(req.url ?? "/", rawHeader(req, "host"), (req.socket as TLSSocket).encrypted === true));
   }
 }
 
