@@ -116,9 +116,9 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   #requestedProtocols: readonly string[] | undefined;
   // Dropped once used: an accepted connection keeps only what its handler can still reach.
   #binding: UpgradeBinding | undefined;
-  #answer: ((outcome: DispatchOutcome) => void) | undefined;
-  // The accepted socket: the handler's end closes it. Not accept()'s promise, which would stay for the connection's life.
-  #socket: UniWebSocket | undefined;
+  // Until the request is answered, how to answer it; once accepted, the socket, which the handler's end closes (not
+  // accept()'s promise, which would stay for the connection's life). One field: the two never coexist.
+  #answerOrSocket: ((outcome: DispatchOutcome) => void) | UniWebSocket | undefined;
 
   constructor(
     host: ContextHost,
@@ -133,7 +133,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     this.#request = request;
     this.native = native;
     this.#binding = binding;
-    this.#answer = answer;
+    this.#answerOrSocket = answer;
   }
 
   // Read from the request, not copied: the context stays for the connection's life.
@@ -205,7 +205,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   static #accept(this: RequestContext<unknown>, acceptContext: WebSocketAcceptContext): Promise<UniWebSocket> {
     if (!this.isWebSocketRequest) throw new WebSocketError("NOT_WEBSOCKET_REQUEST", "Not a WebSocket request");
     const binding = this.#binding;
-    if (this.#answer === undefined || binding === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
+    if (typeof this.#answerOrSocket !== "function" || binding === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
     if (this.#host.closing) throw new WebSocketError("SERVER_CLOSING", "The server is shutting down");
     validateAcceptContext(acceptContext);
     const { subProtocol } = acceptContext;
@@ -225,7 +225,6 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
       };
     const socket = this.#host.createSocket(plan, binding);
     const opened = socket.whenOpen();
-    this.#socket = socket;
     this.#binding = undefined;
     let response: Response | undefined;
     try {
@@ -233,16 +232,18 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     } catch (error) {
       socket.engineEvents.failed(error);
       RequestContext.#respond.call(this, { kind: "response", response: textResponse(500, "Upgrade failed") });
+      this.#answerOrSocket = socket;
       return opened;
     }
     RequestContext.#respond.call(this, response === undefined ? UPGRADED : { kind: "upgraded", response });
+    this.#answerOrSocket = socket;
     return opened;
   }
 
   static #respond(this: RequestContext<unknown>, outcome: DispatchOutcome): void {
-    const answer = this.#answer;
-    if (answer === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
-    this.#answer = undefined;
+    const answer = this.#answerOrSocket;
+    if (typeof answer !== "function") throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
+    this.#answerOrSocket = undefined;
     this.#binding = undefined;
     const final = RequestContext.#tunnelSafe.call(this, outcome);
     if (this.isWebSocketRequest) this.#host.answered(final);
@@ -263,24 +264,24 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (value !== undefined && value instanceof Response) {
       // Bun and Deno would send a bare 1xx (a 101 tells the client it was upgraded); Node cannot build one: a fault.
       if (value.status < 200) return RequestContext.#threw.call(this, new RangeError(`The handler returned a ${value.status} response; only final statuses (200 to 599) may answer`));
-      if (this.#answer === undefined) this.#host.options.onError(new WebSocketError("ALREADY_ANSWERED", "The handler returned a Response after answering"));
+      if (typeof this.#answerOrSocket !== "function") this.#host.options.onError(new WebSocketError("ALREADY_ANSWERED", "The handler returned a Response after answering"));
       else RequestContext.#respond.call(this, { kind: "response", response: value });
-    } else if (this.#answer !== undefined) {
+    } else if (typeof this.#answerOrSocket === "function") {
       RequestContext.#respond.call(this, { kind: "unhandled" });
     }
     RequestContext.#finish.call(this, CloseStatus.NormalClosure, undefined);
   }
 
   static #threw(this: RequestContext<unknown>, error: unknown): void {
-    if (this.#answer !== undefined) RequestContext.#respond.call(this, { kind: "response", response: textResponse(500, "Internal Server Error") });
+    if (typeof this.#answerOrSocket === "function") RequestContext.#respond.call(this, { kind: "response", response: textResponse(500, "Internal Server Error") });
     RequestContext.#finish.call(this, CloseStatus.InternalServerError, error);
   }
 
   // The handler settled: no socket outlives it half-alive. The socket may still be opening if the handler did
   // not await accept().
   static #finish(this: RequestContext<unknown>, status: number, error: unknown): void {
-    const accepted = this.#socket;
-    if (accepted === undefined) {
+    const accepted = this.#answerOrSocket;
+    if (accepted === undefined || typeof accepted === "function") {
       if (error !== undefined) this.#host.options.onError(error);
       return;
     }
