@@ -22,6 +22,21 @@ export const CASES: Case[] = [
 ];
 
 /**
+ * The application's own heap every server of these cases carries (bench/servers/settings.mjs), in MiB: what an
+ * application holds besides its sockets. V8 starts incremental marking on its allocation limit only once the old
+ * generation is past 8 MB; a bench server alone stays under it, and an application does not. Above it, the
+ * limit counts ArrayBuffer memory allocated since the last mark-compact, so 64 KiB messages cost far more
+ * garbage collection on every Node and Deno server, raw ones included (bench/analysis.md).
+ */
+export const APP_HEAP_MB = 16;
+
+/** The 64 KiB cases again, every server (raw and uniws alike) carrying an application's heap of {@link APP_HEAP_MB}. */
+export const APP_HEAP_CASES: Case[] = ["64KT-100", "64K-100"].map((id) => {
+  const base = CASES.find((c) => c.id === id)!;
+  return { ...base, id: `${id}-heap`, label: `${base.label}, ${APP_HEAP_MB} MiB app heap`, env: { BENCH_APP_HEAP_MB: String(APP_HEAP_MB) } };
+});
+
+/**
  * The cases the seed's loop (`receive(buffer)` into 4 KiB, then `send(part, { type,
  * endOfMessage })`) is measured in, and its targets (issue 15): at 64 B no more than
  * the `for await` echo (≤ 1.05× raw), at 64 KiB ≤ 1.5× raw.

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HANDSHAKE_PARALLEL, HANDSHAKE_TARGET_CPU, LARGE_TARGET, SCALE, SEED_CASES } from "./cases.ts";
+import { APP_HEAP_MB, HANDSHAKE_PARALLEL, HANDSHAKE_TARGET_CPU, LARGE_TARGET, SCALE, SEED_CASES } from "./cases.ts";
 import { cpuPerMessage, type HandshakeSample, median, medianOf, ratio, type Results, throughput } from "./results.ts";
 import { ROOT } from "./servers.ts";
 import { IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS } from "./servers/settings.mjs";
@@ -298,6 +298,9 @@ Targets for uniws: 64 B, msg/s ≥ ${TARGET.throughput} and CPU/msg ≤ ${TARGET
 the seed's loop (\`receive(buffer)\` into 4 KiB, \`send(part, { type, endOfMessage })\`, rows "seed's loop"), CPU/msg ≤ ${SEED_CASES["64B-100"]!.cpu} at 64 B and ≤ ${SEED_CASES["64K-100"]!.cpu} at 64 KiB;
 idle memory within ${TARGET.memoryKiB} KiB per connection of raw; ✗ marks a miss, — a case a server is not measured in.
 Peers (crossws, @hono/node-ws, @hono/node-server 2.x) are shown against raw \`ws\`, which they all run on.
+Cases marked "app heap" run every server, raw ones included, with a ${APP_HEAP_MB} MiB application heap beside its sockets
+(bench/cases.ts): a bench server alone keeps V8's old generation under the 8 MB past which V8 schedules
+incremental marking by its allocation limit, an application does not, and 64 KiB messages cost more GC there.
 
 ![Ratios of each adapter and peer to its runtime's raw server](benchmarks.svg)
 

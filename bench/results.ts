@@ -18,6 +18,8 @@ export interface Case {
   inflight: number;
   /** What a uniws adapter must reach against raw (ratios); none for the compressed echo. */
   target?: { throughput: number; cpu: number };
+  /** Environment every server of the case starts with (the application-heap cases: `BENCH_APP_HEAP_MB`). */
+  env?: Record<string, string>;
 }
 
 /** One server, one case, one round. */

@@ -21,7 +21,7 @@ import type { HandshakeResult, IdleResult, LoadResult, ScaleResult } from "./cli
 import { machineInfo } from "./machine.ts";
 import { missingReason, openFilesLimit, type RunningServer, runClient, startServer } from "./process.ts";
 import { printTable, writeReport } from "./report.ts";
-import { CASES, DEFLATE_CASE, HANDSHAKE_PARALLEL, SCALE } from "./cases.ts";
+import { APP_HEAP_CASES, CASES, DEFLATE_CASE, HANDSHAKE_PARALLEL, SCALE } from "./cases.ts";
 import { type Case, type DeflateSample, type HandshakeSample, type MemorySample, type Results, type Sample, type ScaleSample } from "./results.ts";
 import { DEFLATE_SERVERS, measuresCase, ROOT, SERVERS, type ServerSpec } from "./servers.ts";
 
@@ -98,9 +98,9 @@ function selected(specs: ServerSpec[]): ServerSpec[] {
 }
 
 /** Starts a server, or records why it would not start. */
-async function start(spec: ServerSpec): Promise<RunningServer | undefined> {
+async function start(spec: ServerSpec, env?: Record<string, string>): Promise<RunningServer | undefined> {
   try {
-    return await startServer(spec);
+    return await startServer(spec, [], env);
   } catch (error) {
     unavailable[spec.id] = `did not start: ${(error as Error).message}`;
     log(`${spec.label}: ${unavailable[spec.id]}`);
@@ -111,36 +111,42 @@ async function start(spec: ServerSpec): Promise<RunningServer | undefined> {
 /**
  * One runtime at a time: its servers all start (idle ones cost nothing), then for each
  * case the rounds visit every server in turn, so the samples a ratio pairs were taken
- * seconds apart, under the same load from the rest of the machine.
+ * seconds apart, under the same load from the rest of the machine. Cases that give the
+ * servers an environment (the application-heap cases) get servers of their own.
  */
 async function throughputRounds(specs: ServerSpec[], cases: Case[], deflate: boolean): Promise<Sample[]> {
   const samples: Sample[] = [];
   const runtimes = [...new Set(specs.map((spec) => spec.runtime))];
+  const groups = [...new Set(cases.map((c) => JSON.stringify(c.env ?? {})))];
   for (const runtime of runtimes) {
-    const servers: RunningServer[] = [];
-    for (const spec of specs.filter((s) => s.runtime === runtime)) {
-      const server = await start(spec);
-      if (server !== undefined) servers.push(server);
-    }
-    try {
-      for (const testCase of cases) {
-        for (let round = 0; round < rounds; round++) {
-          for (const server of order(servers, round)) {
-            const { spec } = server;
-            if (!measuresCase(spec, testCase.id)) continue;
-            try {
-              const result = await load(server, testCase, deflate, deflate ? "json" : undefined);
-              const s = sample(spec.id, testCase, round, result);
-              samples.push(s);
-              log(`round ${round + 1}/${rounds} ${spec.label.padEnd(24)} ${testCase.label.padEnd(26)} ${Math.round(s.messagesPerSecond).toString().padStart(8)} msg/s ${s.cpuMicrosPerMessage.toFixed(2).padStart(8)} µs/msg  server ${(s.serverBusy * 100).toFixed(0)}% client ${(s.clientBusy * 100).toFixed(0)}%${s.wrongEchoes + s.lost > 0 ? `  WRONG ${s.wrongEchoes} LOST ${s.lost}` : ""}`);
-            } catch (error) {
-              log(`round ${round + 1} ${spec.label} ${testCase.label}: failed: ${(error as Error).message}`);
+    for (const group of groups) {
+      const env = JSON.parse(group) as Record<string, string>;
+      const groupCases = cases.filter((c) => JSON.stringify(c.env ?? {}) === group);
+      const servers: RunningServer[] = [];
+      for (const spec of specs.filter((s) => s.runtime === runtime && groupCases.some((c) => measuresCase(s, c.id)))) {
+        const server = await start(spec, env);
+        if (server !== undefined) servers.push(server);
+      }
+      try {
+        for (const testCase of groupCases) {
+          for (let round = 0; round < rounds; round++) {
+            for (const server of order(servers, round)) {
+              const { spec } = server;
+              if (!measuresCase(spec, testCase.id)) continue;
+              try {
+                const result = await load(server, testCase, deflate, deflate ? "json" : undefined);
+                const s = sample(spec.id, testCase, round, result);
+                samples.push(s);
+                log(`round ${round + 1}/${rounds} ${spec.label.padEnd(24)} ${testCase.label.padEnd(26)} ${Math.round(s.messagesPerSecond).toString().padStart(8)} msg/s ${s.cpuMicrosPerMessage.toFixed(2).padStart(8)} µs/msg  server ${(s.serverBusy * 100).toFixed(0)}% client ${(s.clientBusy * 100).toFixed(0)}%${s.wrongEchoes + s.lost > 0 ? `  WRONG ${s.wrongEchoes} LOST ${s.lost}` : ""}`);
+              } catch (error) {
+                log(`round ${round + 1} ${spec.label} ${testCase.label}: failed: ${(error as Error).message}`);
+              }
             }
           }
         }
+      } finally {
+        for (const server of servers) await server.stop();
       }
-    } finally {
-      for (const server of servers) await server.stop();
     }
   }
   return samples;
@@ -269,7 +275,7 @@ if (extra !== undefined) {
   only?.push(id);
 }
 const specs = selected(SERVERS);
-const cases = CASES.filter((c) => onlyCases === undefined || onlyCases.includes(c.id));
+const cases = [...CASES, ...APP_HEAP_CASES].filter((c) => onlyCases === undefined || onlyCases.includes(c.id));
 const samples = await throughputRounds(specs, cases, false);
 const handshakeSamples = flag("no-handshakes") ? [] : await handshakeRounds(specs);
 const memorySamples: MemorySample[] = flag("no-memory") ? [] : await memory(specs);

@@ -22,6 +22,14 @@ export const HOST = "127.0.0.1";
 export const DEFLATE = { memLevel: 4, level: 6, threshold: 1024, concurrencyLimit: 10 };
 
 
+/**
+ * An application's own heap (BENCH_APP_HEAP_MB, the application-heap cases; 0 by default): records of the
+ * kind an application keeps (an id, a name, a small nested object), built once and kept for the server's life,
+ * the same on every server. See bench/cases.ts APP_HEAP_MB for why the bench measures with one.
+ */
+const appHeapMiB = Number(env("BENCH_APP_HEAP_MB") ?? 0);
+export const appHeap = Array.from({ length: Math.round((appHeapMiB * 1024 * 1024) / 128) }, (_, i) => ({ id: i, name: `record ${i}`, tags: { group: i % 64 } }));
+
 /** Whether this server should offer permessage-deflate (the compressed echo). */
 export const deflate = env("BENCH_DEFLATE") === "1";
 
