@@ -43,6 +43,20 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("Iterator_IsTheApplications_CarriesNoEngineCallbacks", async () => {
+    const { socket, client } = await acceptOne();
+    const iterator = socket[Symbol.asyncIterator]();
+    // Only the iteration protocol: an engine callback reachable from here would let the application act as the engine.
+    for (const name of ["message", "closed", "opened", "failed", "pong", "drained", "closeSent", "idle", "expired"]) {
+      expect(name in iterator).toBe(false);
+    }
+    client.send(Opcode.binary, new Uint8Array([7]));
+    const first = await iterator.next();
+    expect(first.done).toBe(false);
+    expect([...(first.value!.data as Uint8Array)]).toEqual([7]);
+    client.destroy();
+  });
+
   test("ReceiveIntoBuffer_LargeMessage_ArrivesInPartsWithEndOfMessage", async () => {
     const { socket, client } = await acceptOne();
     const data = randomBytes(10_000);
