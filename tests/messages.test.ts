@@ -161,6 +161,25 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test.each([
+    ["ascii", "{\"k\":\"v\"} ".repeat(8000)],
+    ["non-ascii", "{\"k\":\"v\"} ".repeat(8000) + "é"],
+    ["control characters", "\u0000\u007f\t".repeat(1000)],
+  ])("Receive_LargeText_%s_IsTheSameString", async (_name, text) => {
+    // Large text is decoded by the engine or the core (Node copies ASCII as Latin-1): what the handler reads must be
+    // the very string sent, not only bytes that echo back unchanged.
+    const { socket, client } = await acceptOne();
+    client.sendText(text);
+    const message = await socket.receive();
+    expect(message.type).toBe("text");
+    const received = message.data as string;
+    expect(received.length).toBe(text.length);
+    expect(received === text).toBe(true);
+    await socket.send(received.toUpperCase());
+    expect(await client.readText()).toBe(text.toUpperCase());
+    client.destroy();
+  });
+
   test("SeedEcho_LargeTextInSmallBuffer_PeerGetsTheSameTextInOneMessage", async () => {
     // The seed's loop over a text message larger than its buffer, with characters of 1 to 4 UTF-8 bytes
     // split across the parts, and longer than one gathered frame (64 KiB).
