@@ -290,8 +290,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #state: WebSocketState = "connecting";
   #engine: EngineSocket | undefined;
   readonly #settings: SocketSettings;
-  // The engine's events, the socket's deadlines and its iterator: one object.
-  readonly #events: Liveness & EngineEvents & AsyncIterableIterator<DataMessage>;
+  // The engine's events and the socket's deadlines: one object.
+  readonly #events: Liveness & EngineEvents;
   #openWaiter: { resolve: (socket: UniWebSocket) => void; reject: (error: unknown) => void } | undefined;
   #result: CloseResult | undefined;
   // What most idle sockets never need (a close under way, a message read in parts, an echo), and the outbound state
@@ -412,7 +412,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   /** Iterates whole data messages until the peer closes or the connection ends. */
   [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
-    return this.#events;
+    return new UniWebSocket.#Iterator(this);
   }
 
   /**
@@ -503,9 +503,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     return this.#engine?.topics;
   }
 
-  // One small object per socket (not a closure per event) serves the engine, keeps the deadlines and iterates the
-  // socket's messages (iteration keeps no state of its own: one iterator serves every `for await` of the socket).
-  static #Events = class SocketEvents extends Liveness implements EngineEvents, AsyncIterableIterator<DataMessage> {
+  // One small object per socket (not a closure per event) serves the engine and keeps the deadlines.
+  static #Events = class SocketEvents extends Liveness implements EngineEvents {
     readonly #socket: UniWebSocket;
     constructor(socket: UniWebSocket) {
       super();
@@ -549,6 +548,16 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         ? "The peer did not answer a keep-alive ping in time"
         : "The peer did not complete the close handshake in time";
       this.#socket.#abort(new WebSocketError("CONNECTION_CLOSED", message));
+    }
+  };
+
+  // One small object per iteration, its methods on the prototype (no closures kept for the socket's life). Not the
+  // events object, though that would save it: the iterator is the application's, and must not carry the engine's
+  // callbacks (calling one would act as the engine).
+  static #Iterator = class SocketIterator implements AsyncIterableIterator<DataMessage> {
+    readonly #socket: UniWebSocket;
+    constructor(socket: UniWebSocket) {
+      this.#socket = socket;
     }
     next(): Promise<IteratorResult<DataMessage>> {
       return this.#socket.#receive("iterate", undefined);
