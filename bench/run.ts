@@ -152,6 +152,9 @@ async function throughputRounds(specs: ServerSpec[], cases: Case[], deflate: boo
   return samples;
 }
 
+/** Warm-up of a handshake server's first round, in ms (every server alike). */
+const FIRST_HANDSHAKE_WARMUP_MS = 3000;
+
 /** Handshakes per second and server CPU per handshake, rounds alternating between a runtime's servers as for load. */
 async function handshakeRounds(specs: ServerSpec[]): Promise<HandshakeSample[]> {
   const samples: HandshakeSample[] = [];
@@ -165,9 +168,12 @@ async function handshakeRounds(specs: ServerSpec[]): Promise<HandshakeSample[]> 
     try {
       for (let round = 0; round < rounds; round++) {
         for (const server of order(servers, round)) {
-          const job = { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs, durationMs };
+          // Each server's first round warms up longer: the handshake servers start fresh, and their JITs (JavaScriptCore's
+          // above all) compile the handshake path through the first seconds; raw servers run almost no JavaScript.
+          const warmup = round === 0 ? Math.max(warmupMs, FIRST_HANDSHAKE_WARMUP_MS) : warmupMs;
+          const job = { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs: warmup, durationMs };
           try {
-            const result = await runClient<HandshakeResult>(job, warmupMs + durationMs + 30_000);
+            const result = await runClient<HandshakeResult>(job, warmup + durationMs + 30_000);
             const s: HandshakeSample = {
               server: server.spec.id,
               round,
