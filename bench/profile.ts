@@ -1,14 +1,15 @@
 /**
  * Where a Node, Bun or Deno server's time goes: `bun bench/profile.ts [ids] [--case 64B-100]
- * [--duration MS]` runs each server (default: ws and @uniws/node) under `--cpu-prof` (Deno,
+ * [--duration MS] [--warmup MS]` runs each server (default: ws and @uniws/node) under `--cpu-prof` (Deno,
  * which has no such flag: V8's profiler through `--inspect`) with one load case (or
  * `--case handshake`: 32 clients opening and closing sockets), then prints its CPU time by layer (ws, uniws
  * core, the Node adapter, Node's streams and sockets, GC) and the functions with the
- * most self time. Profiles stay in bench/profiles/ (git-ignored) for Chrome DevTools.
+ * most self time, and each server thread's CPU in the client's window (on Linux: the JIT
+ * compiler threads, which the sampling profile does not see). Profiles stay in bench/profiles/ (git-ignored) for Chrome DevTools.
  *
  * @module
  */
-import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { HandshakeResult, LoadResult } from "./client.ts";
 import { runClient, startServer } from "./process.ts";
@@ -36,6 +37,7 @@ const option = (name: string) => {
 };
 const caseId = option("case") ?? "64B-100";
 const durationMs = Number(option("duration") ?? 5000);
+const warmupMs = Number(option("warmup") ?? 500);
 const ids = args.length > 0 ? args : ["ws", "uniws-node"];
 const handshakes = caseId === "handshake";
 const testCase = handshakes ? { id: "handshake", label: "handshakes", connections: 0, size: 0, text: false, inflight: 0 } : CASES.find((c) => c.id === caseId);
@@ -102,6 +104,40 @@ function summarize(profile: Profile, messages: number): void {
   }
 }
 
+/**
+ * CPU ticks (1/100 s) of each of a process's threads by name, digits dropped ("JITWorker", "HeapHelper"), the
+ * process's first thread as "main"; empty where /proc is not there. The sampling profile sees only the thread
+ * that runs JavaScript: JavaScriptCore compiles hot functions (DFG, FTL) on its JIT worker threads and V8 on its
+ * own, which the server's CPU in the window includes, most of it in the first seconds of a server's life.
+ */
+function threadTicks(pid: number): Map<string, number> {
+  const ticks = new Map<string, number>();
+  const dir = `/proc/${pid}/task`;
+  if (!existsSync(dir)) return ticks;
+  for (const tid of readdirSync(dir)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`${dir}/${tid}/stat`, "utf8");
+    } catch {
+      continue; // the thread ended
+    }
+    const close = stat.lastIndexOf(")");
+    const name = Number(tid) === pid ? "main" : stat.slice(stat.indexOf("(") + 1, close).replace(/[\d:#]+/g, "").trim() || "(unnamed)";
+    const fields = stat.slice(close + 2).split(" ");
+    // utime and stime are the 14th and 15th fields of /proc/[pid]/stat, 12th and 13th after the name.
+    ticks.set(name, (ticks.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
+  }
+  return ticks;
+}
+
+/** Prints each thread's CPU per message (or handshake) between two readings, busiest first. */
+function printThreads(before: Map<string, number>, after: Map<string, number>, units: number): void {
+  const rows = [...after].map(([name, ticks]) => [name, ticks - (before.get(name) ?? 0)] as const).filter(([, ticks]) => ticks > 0);
+  if (rows.length === 0) return;
+  const us = (ticks: number) => ((ticks * 10_000) / units).toFixed(2);
+  console.log(`  server threads in the window, µs CPU per unit: ${rows.sort((a, b) => b[1] - a[1]).map(([name, ticks]) => `${name} ${us(ticks)}`).join(", ")}`);
+}
+
 const INSPECTOR_PORT = 9339;
 
 /** Starts V8's sampling profiler in a Deno server through its inspector; `stop` writes the profile to `dir/file`. */
@@ -147,22 +183,28 @@ for (const id of ids) {
   const server = await startServer(spec, deno ? [`--inspect=127.0.0.1:${INSPECTOR_PORT}`] : ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${caseId}-${started}.cpuprofile`]);
   const inspector = deno ? await startInspectorProfile(`${name}-${caseId}-${started}.cpuprofile`) : undefined;
   const job = handshakes
-    ? { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs: 500, durationMs }
-    : { mode: "load", url: server.url, serverPid: server.pid, connections: testCase.connections, size: testCase.size, text: testCase.text, inflight: testCase.inflight, warmupMs: 500, durationMs };
-  const run = await runClient<LoadResult | HandshakeResult>(job, durationMs + 30_000);
+    ? { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs, durationMs }
+    : { mode: "load", url: server.url, serverPid: server.pid, connections: testCase.connections, size: testCase.size, text: testCase.text, inflight: testCase.inflight, warmupMs, durationMs };
+  // The threads' CPU over the client's window (its warm-up is over about when the timer fires: the client starts first).
+  let windowStart = new Map<string, number>();
+  const reading = setTimeout(() => (windowStart = threadTicks(server.pid)), warmupMs + 100);
+  const run = await runClient<LoadResult | HandshakeResult>(job, warmupMs + durationMs + 30_000);
+  clearTimeout(reading);
+  const windowEnd = threadTicks(server.pid);
   // A handshake counts as one "message" in the per-unit figures.
   const result = "handshakes" in run ? { ...run, messages: run.handshakes } : run;
   await inspector?.stop();
   await server.stop();
   const file = readdirSync(dir).filter((f) => f.startsWith(`${name}-${caseId}-${started}`)).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   console.log(`${spec.label}, ${testCase.label}: ${Math.round(result.messages / result.seconds)} ${handshakes ? "handshakes" : "msg"}/s, ${((result.serverCpuSeconds * 1e6) / result.messages).toFixed(2)} µs CPU per ${handshakes ? "handshake" : "message"} in the window`);
+  printThreads(windowStart, windowEnd, result.messages);
   if (file === undefined) {
     console.log("  no profile written");
     continue;
   }
   // The whole process's profile, warm-up and handshakes included: count messages over all of it (Deno's
   // inspector profile starts at the client's start, with the same warm-up).
-  const messagesInProfile = Math.round((result.messages / result.seconds) * ((durationMs + 500) / 1000));
+  const messagesInProfile = Math.round((result.messages / result.seconds) * ((durationMs + warmupMs) / 1000));
   summarize(JSON.parse(readFileSync(file, "utf8")) as Profile, messagesInProfile);
 }
 process.exit(0);

@@ -350,7 +350,7 @@ ${unavailable.length === 0 ? "Everything listed ran." : unavailable.map(([id, re
 
 - \`npm run bench\` builds the packages, then \`bun bench/run.ts\` runs everything and
   writes this page, the chart and bench/results.json. Flags: \`--quick\`, \`--rounds N\`,
-  \`--duration MS\`, \`--only id,id\`, \`--cases id,id\`, \`--no-memory\`, \`--no-deflate\`,
+  \`--duration MS\`, \`--warmup MS\`, \`--only id,id\`, \`--cases id,id\`, \`--no-memory\`, \`--no-deflate\`,
   \`--no-handshakes\`, \`--no-scale\`, \`--no-write\`.
 - Every server runs in its own process pinned to core 0 (\`taskset -c 0\`); the load
   client (bench/client.ts) runs on Bun, pinned to core 1, with Bun's native WebSocket

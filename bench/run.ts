@@ -4,7 +4,9 @@
  * bench/results.json.
  *
  * Flags: --quick (one short round, small memory test), --rounds N, --duration MS,
- * --only id,id (servers), --cases id,id (load cases), --no-memory, --no-deflate,
+ * --warmup MS (load before each measured window; 500 by default, and JavaScriptCore's
+ * optimizing JIT is still compiling the uniws servers' code through the first seconds
+ * on Bun: bench/README.md), --only id,id (servers), --cases id,id (load cases), --no-memory, --no-deflate,
  * --no-handshakes, --no-scale, --no-write, --with file.mjs (an
  * extra Node server, path relative to bench/servers/, compared with raw ws: for
  * trying a change before making it), --report (only rewrite docs/benchmarks.md and
@@ -32,7 +34,7 @@ const value = (name: string) => {
 const quick = flag("quick");
 const rounds = Number(value("rounds") ?? (quick ? 1 : 5));
 const durationMs = Number(value("duration") ?? (quick ? 1000 : 1500));
-const warmupMs = quick ? 300 : 500;
+const warmupMs = Number(value("warmup") ?? (quick ? 300 : 500));
 const only = value("only")?.split(",");
 const onlyCases = value("cases")?.split(",");
 const idleSteps = quick ? [200, 1000] : [1000, 10_000];
@@ -150,6 +152,9 @@ async function throughputRounds(specs: ServerSpec[], cases: Case[], deflate: boo
   return samples;
 }
 
+/** Warm-up of a handshake server's first round, in ms (every server alike). */
+const FIRST_HANDSHAKE_WARMUP_MS = 3000;
+
 /** Handshakes per second and server CPU per handshake, rounds alternating between a runtime's servers as for load. */
 async function handshakeRounds(specs: ServerSpec[]): Promise<HandshakeSample[]> {
   const samples: HandshakeSample[] = [];
@@ -163,9 +168,12 @@ async function handshakeRounds(specs: ServerSpec[]): Promise<HandshakeSample[]> 
     try {
       for (let round = 0; round < rounds; round++) {
         for (const server of order(servers, round)) {
-          const job = { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs, durationMs };
+          // Each server's first round warms up longer: the handshake servers start fresh, and their JITs (JavaScriptCore's
+          // above all) compile the handshake path through the first seconds; raw servers run almost no JavaScript.
+          const warmup = round === 0 ? Math.max(warmupMs, FIRST_HANDSHAKE_WARMUP_MS) : warmupMs;
+          const job = { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs: warmup, durationMs };
           try {
-            const result = await runClient<HandshakeResult>(job, warmupMs + durationMs + 30_000);
+            const result = await runClient<HandshakeResult>(job, warmup + durationMs + 30_000);
             const s: HandshakeSample = {
               server: server.spec.id,
               round,

@@ -43,6 +43,20 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("Iterator_IsTheApplications_CarriesNoEngineCallbacks", async () => {
+    const { socket, client } = await acceptOne();
+    const iterator = socket[Symbol.asyncIterator]();
+    // Only the iteration protocol: an engine callback reachable from here would let the application act as the engine.
+    for (const name of ["message", "closed", "opened", "failed", "pong", "drained", "closeSent", "idle", "expired"]) {
+      expect(name in iterator).toBe(false);
+    }
+    client.send(Opcode.binary, new Uint8Array([7]));
+    const first = await iterator.next();
+    expect(first.done).toBe(false);
+    expect([...(first.value!.data as Uint8Array)]).toEqual([7]);
+    client.destroy();
+  });
+
   test("ReceiveIntoBuffer_LargeMessage_ArrivesInPartsWithEndOfMessage", async () => {
     const { socket, client } = await acceptOne();
     const data = randomBytes(10_000);
@@ -144,6 +158,25 @@ describe("messages", () => {
       expect(decoder.decode(message.data)).toBe("hello world");
       expect(message.frames.map((frame) => [frame.opcode, frame.fin])).toEqual([[Opcode.text, true]]);
     }
+    client.destroy();
+  });
+
+  test.each([
+    ["ascii", "{\"k\":\"v\"} ".repeat(8000)],
+    ["non-ascii", "{\"k\":\"v\"} ".repeat(8000) + "é"],
+    ["control characters", "\u0000\u007f\t".repeat(1000)],
+  ])("Receive_LargeText_%s_IsTheSameString", async (_name, text) => {
+    // Large text is decoded by the engine or the core (Node copies ASCII as Latin-1): what the handler reads must be
+    // the very string sent, not only bytes that echo back unchanged.
+    const { socket, client } = await acceptOne();
+    client.sendText(text);
+    const message = await socket.receive();
+    expect(message.type).toBe("text");
+    const received = message.data as string;
+    expect(received.length).toBe(text.length);
+    expect(received === text).toBe(true);
+    await socket.send(received.toUpperCase());
+    expect(await client.readText()).toBe(text.toUpperCase());
     client.destroy();
   });
 

@@ -1,5 +1,5 @@
 /** @uniws/node on real node:http and node:https servers, with the `ws` package as an independent client. */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
 import { createServer as createSecureServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
@@ -102,6 +102,44 @@ describe("@uniws/node on an existing server", () => {
     const binary = await nextMessage(client);
     expect(binary.isBinary).toBe(true);
     expect([...binary.data]).toEqual([9, 8, 7]);
+  });
+
+  test("RepeatedHeaders_ReadAsNodeJoinsThem", async () => {
+    // The core reads an upgrade's headers from `rawHeaders`, so that Node never builds its header object for a request
+    // kept for the connection's life: a repeated header must still read as Node's own `req.headers` gives it.
+    let seen: { origin?: string; protocols?: readonly string[]; host?: string } = {};
+    let nodes: IncomingHttpHeaders = {};
+    const server = createServer();
+    new NodeWebSocketServer(async (context) => {
+      seen = { origin: context.origin, protocols: context.requestedProtocols, host: context.url.host };
+      const socket = await context.accept({ subProtocol: "b" });
+      nodes = (context.native as IncomingMessage).headers;
+      await socket.close();
+    }).attach(server);
+    const port = await listen(server);
+    const raw = await RawClient.connect(port);
+    cleanups.push(() => raw.destroy());
+    const lines = [
+      "GET /ws HTTP/1.1",
+      `Host: 127.0.0.1:${port}`,
+      "Host: elsewhere.example",
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      "Sec-WebSocket-Version: 13",
+      "Origin: https://a.example",
+      "origin: https://b.example",
+      "Sec-WebSocket-Protocol: a",
+      "sec-websocket-protocol: b, c",
+    ];
+    raw.write(lines.join("\r\n") + "\r\n\r\n");
+    const answer = await raw.readHttpAnswer();
+    expect(answer.status).toBe(101);
+    expect(answer.headers["sec-websocket-protocol"]).toBe("b");
+    expect(seen).toEqual({ origin: "https://a.example, https://b.example", protocols: ["a", "b", "c"], host: `127.0.0.1:${port}` });
+    // Node's own reading: Origin joined, Host's first value kept.
+    expect(nodes.origin).toBe(seen.origin);
+    expect(nodes.host).toBe(seen.host);
   });
 
   test("Https_WssEcho", async () => {

@@ -89,9 +89,11 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
   /**
    * Called before the upgrade with the socket's `data`, which rewrites the request's
    * extension offer and after which the address is read from the socket `data` names.
+   * @param offer the client's `Sec-WebSocket-Extensions` as {@link get} just gave it
+   * (`null` for none), so it is not read again; read here when not given
    */
-  keepForUpgrade(data: BunSocketData): void {
-    this.#offer ??= (this.#headers ??= this.#request.headers).get(EXTENSIONS);
+  keepForUpgrade(data: BunSocketData, offer?: string | null): void {
+    this.#offer ??= offer !== undefined ? offer : (this.#headers ??= this.#request.headers).get(EXTENSIONS);
     this.#upgraded = data;
   }
 }

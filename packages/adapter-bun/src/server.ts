@@ -137,7 +137,7 @@ export class BunWebSocketServer {
     const deflate = planDeflate(offer, plan.compression);
     const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false, server, socket: undefined };
     // The handler goes on seeing the client's own offer and address (see BunHandshakeRequest).
-    handshake.keepForUpgrade(data);
+    handshake.keepForUpgrade(data, offer);
     if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
     else if (offer !== null) request.headers.delete(EXTENSIONS);
     // Bun runs the `open` handler inside upgrade(), which reports the socket open.

@@ -166,7 +166,7 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
         const deflate = planDeflate(offer, plan.compression);
         const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false, server: undefined, socket: undefined };
         // The handler goes on seeing the client's own offer and address.
-        handshake?.keepForUpgrade(data);
+        handshake?.keepForUpgrade(data, offer);
         if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
         else if (offer !== null) request.headers.delete(EXTENSIONS);
         ours.add(data);

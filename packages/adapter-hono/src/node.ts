@@ -34,7 +34,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
-import { guardUpgrade, type NodeDeflateOptions, toHandshakeRequest, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
+import { guardUpgrade, type NodeDeflateOptions, rawHeader, toHandshakeRequest, upgradeRequest, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -134,7 +134,7 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
     }
     // The handler accepted: upgrade whatever the app's later middleware did, with the headers it set.
     const { plan, events, options } = accepted;
-    engines.upgrade(options, req, socket, head, plan, events, response?.headers);
+    engines.upgrade(options, upgradeRequest(req), socket, head, plan, events, response?.headers);
   };
 
   return {
@@ -186,7 +186,8 @@ class UpgradeRequest {
     const incoming = this.#incoming;
     const secure = (incoming.socket as TLSSocket).encrypted === true;
     try {
-      return new URL(incoming.url ?? "/", `${secure ? "https" : "http"}://${incoming.headers.host ?? "localhost"}`).href;
+      // Host from the raw header lines: Node then never builds its header object for a request kept this long.
+      return new URL(incoming.url ?? "/", `${secure ? "https" : "http"}://${rawHeader(incoming, "host") ?? "localhost"}`).href;
     } catch {
       return "http://localhost/";
     }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
@@ -34,48 +34,90 @@ export function requestUrl(path: string, host: string | undefined, secure: boole
   }
 }
 
-/** Node's header object read in place; a web `Headers` copy is made only when the application asks for one. */
-export class NodeHeaders implements LazyHeaders {
-  readonly #raw: IncomingHttpHeaders;
+// Headers of which `IncomingMessage.headers` keeps the first value when they repeat (unless the server was created
+// with `joinDuplicateHeaders`); it joins any other's values with ", ", Cookie's with "; ".
+const FIRST_VALUE_ONLY = new Set([
+  "age",
+  "authorization",
+  "content-length",
+  "content-type",
+  "etag",
+  "expires",
+  "from",
+  "host",
+  "if-modified-since",
+  "if-unmodified-since",
+  "last-modified",
+  "location",
+  "max-forwards",
+  "proxy-authorization",
+  "referer",
+  "retry-after",
+  "server",
+  "user-agent",
+]);
 
-  constructor(raw: IncomingHttpHeaders) {
-    this.#raw = raw;
+/**
+ * The request header `name` (lower-case) as `req.headers` would give it (repeats joined or dropped as Node does),
+ * read from `req.rawHeaders`: Node builds its header object only when first asked for, and an upgraded request is
+ * kept for the connection's life (`context.native`), so the core's reads must not be what builds it.
+ */
+export function rawHeader(req: IncomingMessage, name: string): string | undefined {
+  const raw = req.rawHeaders;
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const field = raw[i]!;
+    if (field.length !== name.length || field.toLowerCase() !== name) continue;
+    if (value === undefined) value = raw[i + 1]!;
+    else if ((req as { joinDuplicateHeaders?: boolean }).joinDuplicateHeaders === true || !FIRST_VALUE_ONLY.has(name)) value += (name === "cookie" ? "; " : ", ") + raw[i + 1]!;
   }
+  return value;
+}
 
-  get(name: string): string | null {
-    const value = this.#raw[name.toLowerCase()];
-    if (value === undefined) return null;
-    return Array.isArray(value) ? value.join(", ") : value;
-  }
-
-  has(name: string): boolean {
-    return this.#raw[name.toLowerCase()] !== undefined;
-  }
-
-  toHeaders(): Headers {
-    return toHeaders(this.#raw);
-  }
+/** What `ws` reads of an HTTP/1.1 upgrade request (its URL and two handshake headers), read from `rawHeaders`. */
+export function upgradeRequest(req: IncomingMessage): Pick<IncomingMessage, "headers" | "url"> {
+  return {
+    url: req.url,
+    headers: { "sec-websocket-key": rawHeader(req, "sec-websocket-key"), "sec-websocket-extensions": rawHeader(req, "sec-websocket-extensions") },
+  };
 }
 
 /**
- * An HTTP/1.1 request in the core's terms; its URL is built when first read. It is its own headers reader (one
- * object: the context keeps it for the connection's life).
+ * An HTTP/1.1 request in the core's terms, read from Node's `IncomingMessage` in place: its URL is built when first
+ * read, its headers from `rawHeaders`, and a web `Headers` copy is made only when the application asks for one. It
+ * is its own headers reader, and keeps nothing but the request and that URL (the context keeps it for the
+ * connection's life).
  */
-class NodeHandshakeRequest extends NodeHeaders implements HandshakeRequest {
-  readonly method: string;
-  readonly httpVersion: HttpVersion;
+class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
   readonly #req: IncomingMessage;
   #url: URL | undefined;
 
   constructor(req: IncomingMessage) {
-    super(req.headers);
     this.#req = req;
-    this.method = req.method ?? "GET";
-    this.httpVersion = nodeHttpVersion(req);
   }
 
-  get headers(): NodeHeaders {
+  get method(): string {
+    return this.#req.method ?? "GET";
+  }
+
+  get httpVersion(): HttpVersion {
+    return nodeHttpVersion(this.#req);
+  }
+
+  get headers(): LazyHeaders {
     return this;
+  }
+
+  get(name: string): string | null {
+    return rawHeader(this.#req, name.toLowerCase()) ?? null;
+  }
+
+  has(name: string): boolean {
+    return rawHeader(this.#req, name.toLowerCase()) !== undefined;
+  }
+
+  toHeaders(): Headers {
+    return toHeaders(this.#req.headers);
   }
 
   get remoteAddress(): string | undefined {
@@ -84,7 +126,7 @@ class NodeHandshakeRequest extends NodeHeaders implements HandshakeRequest {
 
   get url(): URL {
     const req = this.#req;
-    return (this.#url ??= requestUrl(req.url ?? "/", req.headers.host, (req.socket as TLSSocket).encrypted === true));
+    return (this.#url ??= requestUrl(req.url ?? "/", rawHeader(req, "host"), (req.socket as TLSSocket).encrypted === true));
   }
 }
 

@@ -20,7 +20,7 @@ import {
   type WebSocketServerStats,
 } from "@uniws/core";
 import { type NodeDeflateOptions, wsDeflateOptions } from "./compression.ts";
-import { toHandshakeRequest, writeRawResponse, writeResponse } from "./http1.ts";
+import { toHandshakeRequest, upgradeRequest, writeRawResponse, writeResponse } from "./http1.ts";
 import {
   answerHandshakeOnStream,
   type AnyHttp2Server,
@@ -159,7 +159,7 @@ export class NodeWebSocketServer {
     guardUpgrade(socket);
     const binding: UpgradeBinding = {
       capabilities: NODE_CAPABILITIES,
-      upgrade: (plan, events) => this.#upgrade(req, socket, head, plan, events),
+      upgrade: (plan, events) => this.#upgrade(upgradeRequest(req), socket, head, plan, events),
     };
     const outcome = await this.#host.dispatch(toHandshakeRequest(req), req, binding);
     if (outcome.kind === "response") await writeRawResponse(socket, outcome.response);

@@ -108,8 +108,6 @@ export function textResponse(status: number, text: string, headers?: Record<stri
 /** The context of one request, and the run of the handler over it. */
 export class RequestContext<Native> implements WebSocketContext<Native> {
   readonly isWebSocketRequest: boolean;
-  readonly method: string;
-  readonly httpVersion: HttpVersion;
   readonly native: Native;
   readonly #host: ContextHost;
   readonly #request: HandshakeRequest;
@@ -118,9 +116,9 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   #requestedProtocols: readonly string[] | undefined;
   // Dropped once used: an accepted connection keeps only what its handler can still reach.
   #binding: UpgradeBinding | undefined;
-  #answer: ((outcome: DispatchOutcome) => void) | undefined;
-  // The accepted socket: the handler's end closes it. Not accept()'s promise, which would stay for the connection's life.
-  #socket: UniWebSocket | undefined;
+  // Until the request is answered, how to answer it; once accepted, the socket, which the handler's end closes (not
+  // accept()'s promise, which would stay for the connection's life). One field: the two never coexist.
+  #answerOrSocket: ((outcome: DispatchOutcome) => void) | UniWebSocket | undefined;
 
   constructor(
     host: ContextHost,
@@ -132,12 +130,19 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   ) {
     this.#host = host;
     this.isWebSocketRequest = isWebSocketRequest;
-    this.method = request.method;
     this.#request = request;
-    this.httpVersion = request.httpVersion;
     this.native = native;
     this.#binding = binding;
-    this.#answer = answer;
+    this.#answerOrSocket = answer;
+  }
+
+  // Read from the request, not copied: the context stays for the connection's life.
+  get method(): string {
+    return this.#request.method;
+  }
+
+  get httpVersion(): HttpVersion {
+    return this.#request.httpVersion;
   }
 
   get url(): URL {
@@ -165,7 +170,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
 
   accept(acceptContext: WebSocketAcceptContext = NO_CHOICES): Promise<UniWebSocket> {
     try {
-      return this.#accept(acceptContext);
+      return RequestContext.#accept.call(this, acceptContext);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -177,7 +182,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
       throw new RangeError(`reject() takes a final HTTP status, an integer from 200 to 599 (RFC 9110 §15), got ${status}`);
     }
     // Every runtime's Response takes these; the cast only bridges lib versions' narrower BufferSource.
-    this.#respond({ kind: "response", response: new Response((body ?? null) as BodyInit | null, { status, headers }) });
+    RequestContext.#respond.call(this, { kind: "response", response: new Response((body ?? null) as BodyInit | null, { status, headers }) });
   }
 
   /** Runs `handler` over this context and turns its outcome into the answer and the socket's end. */
@@ -186,19 +191,21 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     try {
       result = handler(this);
     } catch (error) {
-      this.#threw(error);
+      RequestContext.#threw.call(this, error);
       return;
     }
     // Bound methods rather than arrow functions: the reaction waits for the connection's whole life, and two
     // closures with their shared scope cost more per socket than two bound functions.
-    if (result instanceof Promise) result.then(this.#returned.bind(this), this.#threw.bind(this));
-    else this.#returned(result);
+    if (result instanceof Promise) result.then(RequestContext.#returned.bind(this), RequestContext.#threw.bind(this));
+    else RequestContext.#returned.call(this, result);
   }
 
-  #accept(acceptContext: WebSocketAcceptContext): Promise<UniWebSocket> {
+  // The helpers below are static, called with the context as `this`: a private instance method would cost every
+  // context a slot for its connection's whole life (V8 brands each instance of a class that has one).
+  static #accept(this: RequestContext<unknown>, acceptContext: WebSocketAcceptContext): Promise<UniWebSocket> {
     if (!this.isWebSocketRequest) throw new WebSocketError("NOT_WEBSOCKET_REQUEST", "Not a WebSocket request");
     const binding = this.#binding;
-    if (this.#answer === undefined || binding === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
+    if (typeof this.#answerOrSocket !== "function" || binding === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
     if (this.#host.closing) throw new WebSocketError("SERVER_CLOSING", "The server is shutting down");
     validateAcceptContext(acceptContext);
     const { subProtocol } = acceptContext;
@@ -218,62 +225,63 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
       };
     const socket = this.#host.createSocket(plan, binding);
     const opened = socket.whenOpen();
-    this.#socket = socket;
     this.#binding = undefined;
     let response: Response | undefined;
     try {
       response = binding.upgrade(plan, socket.engineEvents);
     } catch (error) {
       socket.engineEvents.failed(error);
-      this.#respond({ kind: "response", response: textResponse(500, "Upgrade failed") });
+      RequestContext.#respond.call(this, { kind: "response", response: textResponse(500, "Upgrade failed") });
+      this.#answerOrSocket = socket;
       return opened;
     }
-    this.#respond(response === undefined ? UPGRADED : { kind: "upgraded", response });
+    RequestContext.#respond.call(this, response === undefined ? UPGRADED : { kind: "upgraded", response });
+    this.#answerOrSocket = socket;
     return opened;
   }
 
-  #respond(outcome: DispatchOutcome): void {
-    const answer = this.#answer;
-    if (answer === undefined) throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
-    this.#answer = undefined;
+  static #respond(this: RequestContext<unknown>, outcome: DispatchOutcome): void {
+    const answer = this.#answerOrSocket;
+    if (typeof answer !== "function") throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
+    this.#answerOrSocket = undefined;
     this.#binding = undefined;
-    const final = this.#tunnelSafe(outcome);
+    const final = RequestContext.#tunnelSafe.call(this, outcome);
     if (this.isWebSocketRequest) this.#host.answered(final);
     answer(final);
   }
 
   // Over HTTP/2 a 2xx answer to a WebSocket CONNECT opens the tunnel (RFC 9110 §9.3.6, RFC 8441 §5): a request the
   // handler answered without accepting gets 400 instead, whatever 2xx it chose (docs/http2.md).
-  #tunnelSafe(outcome: DispatchOutcome): DispatchOutcome {
+  static #tunnelSafe(this: RequestContext<unknown>, outcome: DispatchOutcome): DispatchOutcome {
     if (outcome.kind !== "response" || this.httpVersion !== "2" || !this.isWebSocketRequest) return outcome;
     const { status } = outcome.response;
     if (status < 200 || status > 299) return outcome;
     return { kind: "response", response: textResponse(400, `A WebSocket request that was not accepted cannot be answered ${status} over HTTP/2`) };
   }
 
-  #returned(value: void | Response): void {
+  static #returned(this: RequestContext<unknown>, value: void | Response): void {
     // Most handlers return nothing: no read of the global `Response` (on Node a lazily loading accessor) for them.
     if (value !== undefined && value instanceof Response) {
       // Bun and Deno would send a bare 1xx (a 101 tells the client it was upgraded); Node cannot build one: a fault.
-      if (value.status < 200) return this.#threw(new RangeError(`The handler returned a ${value.status} response; only final statuses (200 to 599) may answer`));
-      if (this.#answer === undefined) this.#host.options.onError(new WebSocketError("ALREADY_ANSWERED", "The handler returned a Response after answering"));
-      else this.#respond({ kind: "response", response: value });
-    } else if (this.#answer !== undefined) {
-      this.#respond({ kind: "unhandled" });
+      if (value.status < 200) return RequestContext.#threw.call(this, new RangeError(`The handler returned a ${value.status} response; only final statuses (200 to 599) may answer`));
+      if (typeof this.#answerOrSocket !== "function") this.#host.options.onError(new WebSocketError("ALREADY_ANSWERED", "The handler returned a Response after answering"));
+      else RequestContext.#respond.call(this, { kind: "response", response: value });
+    } else if (typeof this.#answerOrSocket === "function") {
+      RequestContext.#respond.call(this, { kind: "unhandled" });
     }
-    this.#finish(CloseStatus.NormalClosure, undefined);
+    RequestContext.#finish.call(this, CloseStatus.NormalClosure, undefined);
   }
 
-  #threw(error: unknown): void {
-    if (this.#answer !== undefined) this.#respond({ kind: "response", response: textResponse(500, "Internal Server Error") });
-    this.#finish(CloseStatus.InternalServerError, error);
+  static #threw(this: RequestContext<unknown>, error: unknown): void {
+    if (typeof this.#answerOrSocket === "function") RequestContext.#respond.call(this, { kind: "response", response: textResponse(500, "Internal Server Error") });
+    RequestContext.#finish.call(this, CloseStatus.InternalServerError, error);
   }
 
   // The handler settled: no socket outlives it half-alive. The socket may still be opening if the handler did
   // not await accept().
-  #finish(status: number, error: unknown): void {
-    const accepted = this.#socket;
-    if (accepted === undefined) {
+  static #finish(this: RequestContext<unknown>, status: number, error: unknown): void {
+    const accepted = this.#answerOrSocket;
+    if (accepted === undefined || typeof accepted === "function") {
       if (error !== undefined) this.#host.options.onError(error);
       return;
     }

@@ -79,13 +79,10 @@ export interface WebHandshakeRequestInit {
  * Throws nothing; a `url` that is not absolute throws a `TypeError` when `url` is read.
  */
 export class WebHandshakeRequest implements HandshakeRequest {
-  /** The request method. */
-  readonly method: string;
-  /** The request headers. */
-  readonly headers: Headers | LazyHeaders;
-  /** The HTTP version the request arrived on. */
-  readonly httpVersion: HttpVersion;
   readonly #request: WebRequestLike;
+  // Kept only when it says more than the peer's address (Hono on Node): the context keeps this object for the
+  // connection's life, so it reads the request in place rather than copying what it already holds.
+  readonly #init: WebHandshakeRequestInit | undefined;
   readonly #remoteAddress: string | undefined;
   #url: URL | undefined = undefined;
 
@@ -96,10 +93,23 @@ export class WebHandshakeRequest implements HandshakeRequest {
    */
   constructor(request: WebRequestLike, init: WebHandshakeRequestInit = {}) {
     this.#request = request;
-    this.method = init.method ?? request.method;
-    this.headers = init.headers ?? request.headers;
-    this.httpVersion = init.httpVersion ?? "1.1";
+    this.#init = init.method !== undefined || init.headers !== undefined || init.httpVersion !== undefined ? init : undefined;
     this.#remoteAddress = init.remoteAddress;
+  }
+
+  /** The request method. */
+  get method(): string {
+    return this.#init?.method ?? this.#request.method;
+  }
+
+  /** The request headers. */
+  get headers(): Headers | LazyHeaders {
+    return this.#init?.headers ?? this.#request.headers;
+  }
+
+  /** The HTTP version the request arrived on. */
+  get httpVersion(): HttpVersion {
+    return this.#init?.httpVersion ?? "1.1";
   }
 
   /** The peer's IP address, or `undefined` (a subclass may look it up when first read). */

@@ -38,19 +38,19 @@ const STOPPED = -2;
 
 /** Deadline bookkeeping for one socket; the subclass does what a passed deadline asks ({@link LivenessActions}). */
 export abstract class Liveness implements ScheduledTask, LivenessActions {
-  // Often shared by every socket of a server: the scheduler comes from it rather than a field of its own.
-  readonly #settings: LivenessSettings;
   /** @internal The scheduler's note of where this task is filed ({@link ScheduledTask.scheduledBucket}). */
   scheduledBucket: number | undefined = undefined;
-  #lastInbound = 0;
+  // The later of the last frame from the peer and the last keep-alive frame sent: the keep-alive interval runs from it.
+  #quietSince = 0;
   #lastMessage = 0;
-  #lastHeartbeat = 0;
   #pingSentAt = UNSET;
   #closeStartedAt = UNSET;
 
-  constructor(settings: LivenessSettings) {
-    this.#settings = settings;
-  }
+  /**
+   * The deadlines' settings, often shared by every socket of a server: the subclass answers from what it keeps
+   * anyway, so they cost no field here (the scheduler comes from them too).
+   */
+  protected abstract get settings(): LivenessSettings;
 
   abstract ping(): void;
   abstract heartbeat(): void;
@@ -59,21 +59,21 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
 
   /** Starts the clocks (when the socket opens) at `time` (ms, the scheduler's clock). */
   start(time: number = now()): void {
-    this.#lastInbound = this.#lastMessage = this.#lastHeartbeat = time;
-    this.#file(time);
+    this.#quietSince = this.#lastMessage = time;
+    Liveness.#file(this, time);
   }
 
   /** Any frame from the peer: it is alive. A data message also resets the idle clock. */
   inbound(isMessage: boolean): void {
     const time = now();
-    this.#lastInbound = time;
+    this.#quietSince = time;
     if (isMessage) this.#lastMessage = time;
     if (this.#pingSentAt !== UNSET) {
       // The Ping is answered: the next heartbeat is due an interval from now, which may come before the
       // Pong deadline the socket is filed for (keepAliveTimeout > keepAliveInterval). Only here, once per Ping:
       // other traffic only pushes deadlines later, and a task filed too early re-files itself.
       this.#pingSentAt = UNSET;
-      if (this.#closeStartedAt === UNSET) this.#file(time);
+      if (this.#closeStartedAt === UNSET) Liveness.#file(this, time);
     }
   }
 
@@ -81,19 +81,20 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
   closing(): void {
     if (this.#closeStartedAt !== UNSET) return;
     this.#closeStartedAt = now();
-    if (this.#settings.closeTimeout > 0) this.#settings.scheduler.schedule(this, this.#closeStartedAt + this.#settings.closeTimeout);
+    const { closeTimeout, scheduler } = this.settings;
+    if (closeTimeout > 0) scheduler.schedule(this, this.#closeStartedAt + closeTimeout);
   }
 
   /** The socket ended; no more calls. */
   stop(): void {
     this.#closeStartedAt = STOPPED;
-    this.#settings.scheduler.cancel(this);
+    this.settings.scheduler.cancel(this);
   }
 
   /** Called by the scheduler ({@link ScheduledTask}): runs the due checks and returns the next deadline. */
   onDue(time: number): number | undefined {
     if (this.#closeStartedAt === STOPPED) return undefined;
-    const { keepAliveInterval, keepAliveTimeout, idleTimeout, closeTimeout } = this.#settings;
+    const { keepAliveInterval, keepAliveTimeout, idleTimeout, closeTimeout } = this.settings;
     if (this.#closeStartedAt !== UNSET) {
       // Once closing, only the close timeout matters.
       if (closeTimeout > 0 && time >= this.#closeStartedAt + closeTimeout) {
@@ -113,9 +114,9 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
       return this.#closeStartedAt >= 0 && closeTimeout > 0 ? this.#closeStartedAt + closeTimeout : undefined;
     }
     if (keepAliveInterval > 0 && this.#pingSentAt === UNSET) {
-      const silentSince = Math.max(this.#lastInbound, this.#lastHeartbeat);
-      if (time >= silentSince + keepAliveInterval) {
-        this.#lastHeartbeat = time;
+      if (time >= this.#quietSince + keepAliveInterval) {
+        // Never earlier than a frame the peer sent (the scheduler's time was read before this task ran).
+        this.#quietSince = Math.max(this.#quietSince, time);
         if (keepAliveTimeout > 0) {
           this.#pingSentAt = time;
           this.ping();
@@ -124,23 +125,24 @@ export abstract class Liveness implements ScheduledTask, LivenessActions {
         }
       }
     }
-    const next = this.#next();
+    const next = Liveness.#next(this);
     return next === NEVER ? undefined : next;
   }
 
-  #file(time: number): void {
-    const next = this.#next();
-    if (next !== NEVER) this.#settings.scheduler.schedule(this, Math.max(next, time));
+  // Static: a private instance method would cost every socket a slot (V8 brands each instance of such a class).
+  static #file(task: Liveness, time: number): void {
+    const next = Liveness.#next(task);
+    if (next !== NEVER) task.settings.scheduler.schedule(task, Math.max(next, time));
   }
 
-  #next(): number {
-    const { keepAliveInterval, keepAliveTimeout, idleTimeout } = this.#settings;
+  static #next(task: Liveness): number {
+    const { keepAliveInterval, keepAliveTimeout, idleTimeout } = task.settings;
     let next = NEVER;
-    if (idleTimeout > 0) next = this.#lastMessage + idleTimeout;
+    if (idleTimeout > 0) next = task.#lastMessage + idleTimeout;
     if (keepAliveInterval > 0) {
-      const due = this.#pingSentAt !== UNSET
-        ? this.#pingSentAt + keepAliveTimeout
-        : Math.max(this.#lastInbound, this.#lastHeartbeat) + keepAliveInterval;
+      const due = task.#pingSentAt !== UNSET
+        ? task.#pingSentAt + keepAliveTimeout
+        : task.#quietSince + keepAliveInterval;
       if (due < next) next = due;
     }
     return next;

@@ -172,6 +172,18 @@ function settledResult(result: ReceiveResult): Promise<ReceiveResult> {
   return shared !== undefined && shared.result === result ? shared.settled : Promise.resolve(result);
 }
 
+// A thenable that rejects with `error`: resolving a promise with it rejects that promise (one job later), so a pending
+// receive needs only its resolve function.
+class Rejection {
+  readonly #error: unknown;
+  constructor(error: unknown) {
+    this.#error = error;
+  }
+  then(_resolve: unknown, reject: (error: unknown) => void): void {
+    reject(this.#error);
+  }
+}
+
 // Keeps a gathering buffer the engine has let go of (`send` did not return true) for the next message in parts.
 function reuseGathering(sent: Uint8Array): void {
   if (sent.buffer.byteLength === PART_FLUSH_BYTES) spareGathering = new Uint8Array(sent.buffer, 0, PART_FLUSH_BYTES);
@@ -226,6 +238,48 @@ function exceeds(data: string | Uint8Array, max: number): boolean {
   return encoder.encode(data).byteLength > max;
 }
 
+// A socket's state that most idle sockets never have, made on first use: one field per socket instead of ten.
+class SocketExtras {
+  // Made when first asked for: most sockets' end is never awaited.
+  closed: Promise<CloseResult> | undefined = undefined;
+  resolveClosed: ((result: CloseResult) => void) | undefined = undefined;
+  // A close asked for before the upgrade completed (a shutdown).
+  pendingClose: { code: number; reason: string } | undefined = undefined;
+  // The status of the Close the server side sent when it started the close (the core or the engine), for the figures.
+  serverCloseStatus: number | undefined = undefined;
+  abortError: unknown = undefined;
+  // Whether the application itself ended the connection (close, closeOutput, abort): a send after that is its mistake.
+  closedByApplication = false;
+  // The core closed for a policy (size, rate, receive buffer): the peer's later data is dropped, not received.
+  refusing = false;
+  partial: Partial | undefined = undefined;
+  // The last text message handed out, while sending it straight back can skip a conversion: as the string it was
+  // decoded to from `echoBytes` (the engine's bytes), or as the ASCII string copied into a caller's buffer.
+  echoText: string | undefined = undefined;
+  echoBytes: Uint8Array | undefined = undefined;
+}
+
+// A sender waiting until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
+interface DrainWaiter {
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+  readonly mark: number;
+}
+
+// Outbound state beyond whole messages, made when a socket first sends a part of a message or a sender first waits.
+class Outbound {
+  // The message being sent in parts (`undefined`: none), and whether it is compressed.
+  type: MessageType | undefined = undefined;
+  compress = true;
+  // A frame of that message has gone out: its text can no longer be checked whole by the core.
+  sent = false;
+  // Parts of the message being sent, gathered (a copy) and not yet given to the engine; allocated when needed.
+  gathered: Uint8Array | undefined = undefined;
+  gatheredLength = 0;
+  drainWaiters: DrainWaiter[] | undefined = undefined;
+  drainPoll: ScheduledTask | undefined = undefined;
+}
+
 /**
  * An accepted WebSocket. Receive with `for await (const message of socket)`,
  * `receive()` or `receive(buffer)`; send with `send()`, which resolves once the
@@ -245,56 +299,36 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   readonly #settings: SocketSettings;
   // The engine's events and the socket's deadlines: one object.
   readonly #events: Liveness & EngineEvents;
-  // Made when first asked for: most sockets' end is never awaited.
-  #closed: Promise<CloseResult> | undefined;
-  #resolveClosed: ((result: CloseResult) => void) | undefined;
   #openWaiter: { resolve: (socket: UniWebSocket) => void; reject: (error: unknown) => void } | undefined;
-  #pendingClose: { code: number; reason: string } | undefined;
-  // The status of the Close the server side sent when it started the close (the core or the engine), for the figures.
-  #serverCloseStatus: number | undefined;
   #result: CloseResult | undefined;
-  #abortError: unknown;
-  // Whether the application itself ended the connection (close, closeOutput, abort): a send after that is its mistake.
-  #closedByApplication = false;
+  // What most idle sockets never need (a close under way, a message read in parts, an echo), and the outbound state
+  // of a message sent in parts or a sender waiting: each made on first use, so an idle socket costs two fields.
+  #extras: SocketExtras | undefined;
+  #outbound: Outbound | undefined;
   // Operations (docs/operations.md): when the socket opened (ms, -1 before), its inbound rate limits if any.
   #openedAt = -1;
   readonly #inboundLimit: InboundRateLimit | undefined;
 
-  // Inbound: whole messages from the engine, consumed by receive().
-  readonly #inbox: Inbound[] = [];
-  #inboxHead = 0;
+  // Inbound: whole messages from the engine, consumed by receive(). The first waiting is in a field of its own: most
+  // sockets hold at most one at a time, and then keep no queue (nor a queue's storage, made anew per message once
+  // emptied). Later ones queue behind it in an array made when first needed; `#first` is empty only when it is.
+  #first: Inbound | undefined;
+  #later: Inbound[] | undefined;
+  #laterHead = 0;
   // Bytes in the inbox (text by length), bounded by receiveBufferLimit.
   #unreadBytes = 0;
-  // The core closed for a policy (size, rate, receive buffer): the peer's later data is dropped, not received.
-  #refusing = false;
-  #partial: Partial | undefined;
   // The pending receive, in fields rather than a record per receive (an idle socket always has one): the caller's
-  // buffer (`receive(buffer)`) or the mode, and where to deliver the result.
+  // buffer (`receive(buffer)`) or the mode, and its promise's resolve function. Only that one is kept: the reject
+  // function (and a field for it) would cost every idle socket 64 B in V8, and a failure is delivered as a
+  // {@link Rejection} instead.
   #receiving: Uint8Array | "whole" | "iterate" | undefined;
   #resolveReceive: ((value: never) => void) | undefined;
-  #rejectReceive: ((error: unknown) => void) | undefined;
-  // The last text message handed out, while sending it straight back can skip a conversion: as the string it was
-  // decoded to from `#echoBytes` (the engine's bytes), or as the ASCII string copied into a caller's buffer.
-  #echoText: string | undefined;
-  #echoBytes: Uint8Array | undefined;
 
-  // Outbound: the message being sent in parts, and senders waiting for the buffer to drain.
-  #outgoingType: MessageType | undefined;
-  #outgoingCompress = true;
-  // A frame of that message has gone out: its text can no longer be checked whole by the core.
-  #outgoingSent = false;
-  // Parts of the message being sent, gathered (a copy) and not yet given to the engine; allocated when needed.
-  #gathered: Uint8Array | undefined;
-  #gatheredLength = 0;
   // Sockets that started gathering parts, flushed together by one timer at the next task (engines with
   // `fragmentedSend` only, none of which has `requestScopedIo`: one timer may serve every socket). A socket whose
   // message ended meanwhile has nothing left to flush (a list, not a set: nothing to remove per message).
   static readonly #unflushed: UniWebSocket[] = [];
   static #flushTimer: ReturnType<typeof setTimeout> | undefined;
-  // Each waits until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
-  // Made when a sender first waits: most sockets never do.
-  #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; mark: number }> | undefined;
-  #drainPoll: ScheduledTask | undefined;
 
   /** @internal Made by the core when a request is accepted; `settings` may be shared by many sockets. */
   static create(settings: SocketSettings, subProtocol: string | undefined): UniWebSocket {
@@ -305,17 +339,26 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   private constructor(settings: SocketSettings, subProtocol: string | undefined) {
     this.#settings = settings;
     this.subProtocol = subProtocol;
-    this.#events = new UniWebSocket.#Events(settings, this);
+    this.#events = new UniWebSocket.#Events(this);
     this.#inboundLimit = hasInboundLimit(settings) ? new InboundRateLimit(settings, now()) : undefined;
+  }
+
+  #more(): SocketExtras {
+    return (this.#extras ??= new SocketExtras());
+  }
+
+  #out(): Outbound {
+    return (this.#outbound ??= new Outbound());
   }
 
   /** Settles (never rejects) when the connection has ended. */
   get closed(): Promise<CloseResult> {
-    if (this.#closed === undefined) {
+    const extras = this.#more();
+    if (extras.closed === undefined) {
       const result = this.#result;
-      this.#closed = result !== undefined ? Promise.resolve(result) : new Promise((resolve) => (this.#resolveClosed = resolve));
+      extras.closed = result !== undefined ? Promise.resolve(result) : new Promise((resolve) => (extras.resolveClosed = resolve));
     }
-    return this.#closed;
+    return extras.closed;
   }
 
   /** The socket's state. */
@@ -370,7 +413,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * `webSocketMessage`) once the core has applied its checks to it.
    */
   takeReceived(): DataMessage | undefined {
-    if (this.#receiving !== undefined || (this.#partial === undefined && this.#inboxHead >= this.#inbox.length)) return undefined;
+    if (this.#receiving !== undefined || (this.#extras?.partial === undefined && this.#first === undefined)) return undefined;
     return this.#takeWhole() as DataMessage;
   }
 
@@ -378,24 +421,6 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
     return new UniWebSocket.#Iterator(this);
   }
-
-  // One small object per iteration, its methods on the prototype (no closures kept for the socket's life).
-  static #Iterator = class SocketIterator implements AsyncIterableIterator<DataMessage> {
-    readonly #socket: UniWebSocket;
-    constructor(socket: UniWebSocket) {
-      this.#socket = socket;
-    }
-    next(): Promise<IteratorResult<DataMessage>> {
-      return this.#socket.#receive("iterate", undefined);
-    }
-    // Leaving a `for await` early stops the iteration only: the socket stays as it is.
-    return(): Promise<IteratorResult<DataMessage>> {
-      return Promise.resolve(DONE);
-    }
-    [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
-      return this;
-    }
-  };
 
   /**
    * Sends a message, or a part of one with `endOfMessage: false`. Resolves when the
@@ -416,7 +441,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (outcome !== RETAINED && ((outcome >= 0 && outcome <= mark) || bufferedFor(this.#engine!, mark) <= mark)) return SENT;
     const retained = outcome === RETAINED;
     return new Promise((resolve, reject) => {
-      (this.#drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
+      (this.#out().drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
       // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
       if (retained || !this.#settings.capabilities.drainEvent) this.#pollDrain();
     });
@@ -428,7 +453,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    */
   async close(closeStatus: number = CloseStatus.NormalClosure, statusDescription = ""): Promise<CloseResult> {
     validateCloseStatus(closeStatus, statusDescription);
-    this.#closedByApplication = true;
+    this.#more().closedByApplication = true;
     this.#startClose(closeStatus, statusDescription);
     return await this.closed;
   }
@@ -438,7 +463,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * `CloseOutputAsync`). Messages the peer sends before its Close are still received.
    */
   closeOutput(closeStatus: number = CloseStatus.NormalClosure, statusDescription = ""): Promise<void> {
-    this.#closedByApplication = true;
+    this.#more().closedByApplication = true;
     return this.shutdown(closeStatus, statusDescription);
   }
 
@@ -462,7 +487,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   /** Ends the connection at once without a Close frame. The state becomes `aborted`. */
   abort(): void {
-    this.#closedByApplication = true;
+    this.#more().closedByApplication = true;
     this.#abort(new WebSocketError("CONNECTION_CLOSED", "The socket was aborted"));
   }
 
@@ -489,9 +514,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // One small object per socket (not a closure per event) serves the engine and keeps the deadlines.
   static #Events = class SocketEvents extends Liveness implements EngineEvents {
     readonly #socket: UniWebSocket;
-    constructor(settings: LivenessSettings, socket: UniWebSocket) {
-      super(settings);
+    constructor(socket: UniWebSocket) {
+      super();
       this.#socket = socket;
+    }
+    protected get settings(): LivenessSettings {
+      return this.#socket.#settings;
     }
     opened(engine: EngineSocket): void {
       this.#socket.#opened(engine);
@@ -531,6 +559,26 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     }
   };
 
+  // One small object per iteration, its methods on the prototype (no closures kept for the socket's life). Not the
+  // events object, though that would save it: the iterator is the application's, and must not carry the engine's
+  // callbacks (calling one would act as the engine).
+  static #Iterator = class SocketIterator implements AsyncIterableIterator<DataMessage> {
+    readonly #socket: UniWebSocket;
+    constructor(socket: UniWebSocket) {
+      this.#socket = socket;
+    }
+    next(): Promise<IteratorResult<DataMessage>> {
+      return this.#socket.#receive("iterate", undefined);
+    }
+    // Leaving a `for await` early stops the iteration only: the socket stays as it is.
+    return(): Promise<IteratorResult<DataMessage>> {
+      return Promise.resolve(DONE);
+    }
+    [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
+      return this;
+    }
+  };
+
   // ---- engine events ----
 
   /**
@@ -562,14 +610,14 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const waiter = this.#openWaiter;
     this.#openWaiter = undefined;
     waiter?.resolve(this);
-    const pending = this.#pendingClose;
+    const pending = this.#extras?.pendingClose;
     if (pending !== undefined) this.#startClose(pending.code, pending.reason);
   }
 
   #message(data: string | Uint8Array, binary: boolean): void {
     if (this.#state === "closed" || this.#state === "aborted") return;
     this.#events.inbound(true);
-    if (this.#refusing) return;
+    if (this.#extras?.refusing === true) return;
     if (!this.#settings.capabilities.enforcesMaxMessageSize && exceeds(data, this.#settings.maxMessageSize)) {
       this.#refuse(CloseStatus.MessageTooBig, "Message too big");
       return;
@@ -586,7 +634,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.#settings.metrics.received(binary, bytes);
     this.#unreadBytes += data.length;
     // Text may come as the engine's (validated) UTF-8 bytes: decoded only if handed out whole.
-    this.#inbox.push(binary ? { type: "binary", data: typeof data === "string" ? encoder.encode(data) : data } : { type: "text", data });
+    const item: Inbound = binary ? { type: "binary", data: typeof data === "string" ? encoder.encode(data) : data } : { type: "text", data };
+    if (this.#first === undefined) this.#first = item;
+    else (this.#later ??= []).push(item);
     this.#wake();
   }
 
@@ -601,52 +651,54 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // Closes for a policy: this message and everything the peer sends after it are dropped (engines that read on after
   // sending their Close, as `ws` does, would otherwise deliver them).
   #refuse(code: number, reason: string): void {
-    this.#refusing = true;
+    this.#more().refusing = true;
     this.#startClose(code, reason);
   }
 
   // The engine failed the connection itself and sent a Close with `code` (RFC 6455 §7.1.7): the server closed it.
   #closeSent(code: number): void {
-    this.#serverCloseStatus ??= code;
+    this.#more().serverCloseStatus ??= code;
     if (this.#state === "open" || this.#state === "closeReceived") this.#state = "closeSent";
   }
 
   #ended(code: number, reason: string, error?: unknown): void {
     if (this.#result !== undefined) return;
     this.#events.stop();
+    const extras = this.#more();
     // The figures record the Close that ended the connection: the server's when it started the close, else the peer's.
-    if (this.#openedAt >= 0) this.#settings.metrics.ended(this.#serverCloseStatus ?? code, (now() - this.#openedAt) / 1000);
+    if (this.#openedAt >= 0) this.#settings.metrics.ended(extras.serverCloseStatus ?? code, (now() - this.#openedAt) / 1000);
     const waiter = this.#openWaiter;
     this.#openWaiter = undefined;
     waiter?.reject(new WebSocketError("UPGRADE_FAILED", "The WebSocket upgrade did not complete", { cause: error ?? `closed with ${code} before opening` }));
-    const wasClean = code !== CloseStatus.Abnormal && this.#abortError === undefined;
+    const wasClean = code !== CloseStatus.Abnormal && extras.abortError === undefined;
     // Engine errors (a protocol violation, a reset) reach the application as one typed error, the original as its cause.
-    const failure = this.#abortError ??
+    const failure = extras.abortError ??
       (error !== undefined
         ? new WebSocketError("CONNECTION_CLOSED", `The connection failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
         : wasClean
         ? undefined
         : new WebSocketError("CONNECTION_CLOSED", "The connection ended without a Close frame"));
-    this.#abortError = failure;
+    extras.abortError = failure;
     this.#state = wasClean ? "closed" : "aborted";
     this.#result = failure === undefined
       ? { closeStatus: code, closeStatusDescription: reason, wasClean }
       : { closeStatus: code, closeStatusDescription: reason, wasClean, error: failure };
     this.#dropGathered();
-    this.#echoText = this.#echoBytes = undefined;
+    extras.echoText = extras.echoBytes = undefined;
     this.#settleDrainWaiters();
     this.#wake();
     this.#settings.onEnded?.(this);
-    this.#resolveClosed?.(this.#result);
-    this.#resolveClosed = undefined;
+    extras.resolveClosed?.(this.#result);
+    extras.resolveClosed = undefined;
   }
 
   #drained(): void {
     const engine = this.#engine;
-    const waiters = this.#drainWaiters;
+    const outbound = this.#outbound;
+    const waiters = outbound?.drainWaiters;
     if (engine === undefined || waiters === undefined || waiters.length === 0) return;
     const buffered = engine.bufferedAmount;
-    this.#drainWaiters = waiters.filter((waiter) => buffered > waiter.mark);
+    outbound!.drainWaiters = waiters.filter((waiter) => buffered > waiter.mark);
     for (const waiter of waiters) if (buffered <= waiter.mark) waiter.resolve();
   }
 
@@ -658,7 +710,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (state !== "open" && state !== "closeReceived") {
       // After a close the application asked for, a send is its own mistake; after one the peer, the policy
       // (idle timeout, limits) or the server started, the connection is simply over.
-      if (state === "connecting" || this.#closedByApplication) {
+      if (state === "connecting" || this.#extras?.closedByApplication === true) {
         throw new WebSocketError("INVALID_STATE", `Cannot send on a socket in state '${state}'`);
       }
       throw new WebSocketError("CONNECTION_CLOSED", `Cannot send: the connection is ${state === "closeSent" ? "closing" : "over"} (state '${state}')`);
@@ -667,11 +719,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (type !== "text" && type !== "binary") throw new TypeError(`Message type must be 'text' or 'binary', got '${String(type)}'`);
     const endOfMessage = options.endOfMessage ?? true;
     const compress = options.disableCompression !== true;
-    if (this.#outgoingType !== undefined) {
-      if (type !== this.#outgoingType) {
-        throw new WebSocketError("INVALID_STATE", `A ${this.#outgoingType} message is being sent in parts; finish it first`);
+    let outbound = this.#outbound;
+    if (outbound?.type !== undefined) {
+      if (type !== outbound.type) {
+        throw new WebSocketError("INVALID_STATE", `A ${outbound.type} message is being sent in parts; finish it first`);
       }
-      if (compress !== this.#outgoingCompress) {
+      if (compress !== outbound.compress) {
         throw new TypeError("disableCompression cannot change in the middle of a message");
       }
     }
@@ -691,32 +744,33 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     let retained: boolean | void = false;
     let outcome = HANDED;
     let sentBytes: number | undefined;
-    if (!endOfMessage || this.#gatheredLength > 0) {
+    if (!endOfMessage || (outbound !== undefined && outbound.gatheredLength > 0)) {
+      outbound ??= this.#out();
       const bytes = toBytes(data);
-      if (!endOfMessage && fragmented && this.#gatheredLength === 0 && bytes.byteLength >= PART_FLUSH_BYTES) {
+      if (!endOfMessage && fragmented && outbound.gatheredLength === 0 && bytes.byteLength >= PART_FLUSH_BYTES) {
         // A large part goes out as it is: nothing to gain from gathering it. As text it is not checked (it may end
         // in the middle of a character): the message is no longer whole anywhere, and the peer checks it (§8.1).
         retained = engine.send(bytes, { text, fin: false, compress });
-        this.#outgoingSent = true;
+        outbound.sent = true;
       } else {
-        const before = this.#gatheredLength;
-        this.#gather(bytes);
+        const before = outbound.gatheredLength;
+        this.#gather(outbound, bytes);
         if (endOfMessage) {
-          const whole = this.#gathered!.subarray(0, this.#gatheredLength);
+          const whole = outbound.gathered!.subarray(0, outbound.gatheredLength);
           let message: string | Uint8Array = whole;
           try {
             if (text && !fragmented) message = decodeText(whole);
-            else if (text && !this.#outgoingSent) this.#checkText(whole);
+            else if (text && !outbound.sent) this.#checkText(whole);
           } catch (error) {
             // The rejected part leaves the message as it was: the parts before it stay gathered.
-            this.#gatheredLength = before;
+            outbound.gatheredLength = before;
             throw error;
           }
           this.#dropGathered();
           // The whole is the core's own copy: whether the engine keeps it does not matter. Reused for the next message
           // when the engine has let go of it, or never had it (the text decoded from it went instead).
           if (engine.send(message, { text, fin: true, compress }) !== true || message !== whole) reuseGathering(whole);
-        } else if (fragmented && this.#gatheredLength >= PART_FLUSH_BYTES) {
+        } else if (fragmented && outbound.gatheredLength >= PART_FLUSH_BYTES) {
           this.#flushPart(text, compress);
         } else {
           if (fragmented && before === 0) this.#flushLater();
@@ -726,30 +780,34 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       }
     } else if (typeof data === "string") {
       // Sent straight back as it arrived: the engine's bytes of it, when it takes text as bytes.
-      const echo = fragmented && data === this.#echoText ? this.#echoBytes : undefined;
-      this.#echoText = this.#echoBytes = undefined;
+      const extras = this.#extras;
+      const echo = fragmented && extras !== undefined && data === extras.echoText ? extras.echoBytes : undefined;
+      if (extras !== undefined) extras.echoText = extras.echoBytes = undefined;
       engine.send(echo ?? data, { text, fin: true, compress });
       // Its size is known: no UTF-8 count of the string (4 µs on 64 KiB).
       sentBytes = echo?.byteLength;
     } else if (!text || fragmented) {
       const bytes = toBytes(data);
       // Text as bytes: checked whole, unless earlier parts of the message have gone out already.
-      if (text && !this.#outgoingSent) this.#checkText(bytes);
+      if (text && outbound?.sent !== true) this.#checkText(bytes);
       retained = engine.send(bytes, { text, fin: true, compress });
     } else {
       // Text as bytes for an engine that takes text as strings only: the string it arrived as, if unchanged.
       const bytes = toBytes(data);
-      const echo = this.#echoText;
+      const extras = this.#extras;
+      const echo = extras?.echoText;
       const message = echo !== undefined && holdsAscii(bytes, echo) ? echo : decodeText(bytes);
-      this.#echoText = undefined;
+      if (extras !== undefined) extras.echoText = undefined;
       retained = engine.send(message, { text, fin: true, compress });
     }
     // Operations: count what was queued (a message once, at its last part).
     sentBytes ??= typeof data === "string" ? utf8Length(data) : data.byteLength;
     this.#settings.metrics.sent(!text, sentBytes, endOfMessage);
-    if (endOfMessage) this.#outgoingSent = false;
-    this.#outgoingType = endOfMessage ? undefined : type;
-    this.#outgoingCompress = compress;
+    if (outbound !== undefined) {
+      if (endOfMessage) outbound.sent = false;
+      outbound.type = endOfMessage ? undefined : type;
+      outbound.compress = compress;
+    }
     return retained === true ? RETAINED : outcome;
   }
 
@@ -762,32 +820,34 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   // Copies `bytes` to the end of the parts gathered for the message being sent.
-  #gather(bytes: Uint8Array): void {
+  #gather(outbound: Outbound, bytes: Uint8Array): void {
     if (bytes.byteLength === 0) return;
-    const length = this.#gatheredLength + bytes.byteLength;
-    let gathered = this.#gathered;
+    const length = outbound.gatheredLength + bytes.byteLength;
+    let gathered = outbound.gathered;
     if (gathered === undefined && length <= PART_FLUSH_BYTES && spareGathering !== undefined) {
-      this.#gathered = gathered = spareGathering;
+      outbound.gathered = gathered = spareGathering;
       spareGathering = undefined;
     } else if (gathered === undefined || gathered.byteLength < length) {
       const grown = new Uint8Array(Math.max(length, 2 * (gathered?.byteLength ?? 0), PART_FLUSH_BYTES));
-      if (gathered !== undefined) grown.set(gathered.subarray(0, this.#gatheredLength));
-      this.#gathered = gathered = grown;
+      if (gathered !== undefined) grown.set(gathered.subarray(0, outbound.gatheredLength));
+      outbound.gathered = gathered = grown;
     }
-    gathered.set(bytes, this.#gatheredLength);
-    this.#gatheredLength = length;
+    gathered.set(bytes, outbound.gatheredLength);
+    outbound.gatheredLength = length;
   }
 
   // The gathered bytes, handed over: the next part gathers into a new buffer (the engine may keep this one).
-  #takeGathered(): Uint8Array {
-    const whole = this.#gathered!.subarray(0, this.#gatheredLength);
+  #takeGathered(outbound: Outbound): Uint8Array {
+    const whole = outbound.gathered!.subarray(0, outbound.gatheredLength);
     this.#dropGathered();
     return whole;
   }
 
   #dropGathered(): void {
-    this.#gathered = undefined;
-    this.#gatheredLength = 0;
+    const outbound = this.#outbound;
+    if (outbound === undefined) return;
+    outbound.gathered = undefined;
+    outbound.gatheredLength = 0;
   }
 
   // Called by the part that starts a gathering.
@@ -796,7 +856,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     unflushed.push(this);
     UniWebSocket.#flushTimer ??= setTimeout(() => {
       UniWebSocket.#flushTimer = undefined;
-      for (const socket of unflushed) socket.#flushPart(socket.#outgoingType === "text", socket.#outgoingCompress);
+      for (const socket of unflushed) socket.#flushPart(socket.#outbound!.type === "text", socket.#outbound!.compress);
       unflushed.length = 0;
     }, 0);
   }
@@ -804,32 +864,36 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // Sends the parts gathered so far as one non-final frame (engines with `fragmentedSend`).
   #flushPart(text: boolean, compress: boolean): void {
     const state = this.#state;
-    if (this.#gatheredLength === 0 || (state !== "open" && state !== "closeReceived")) return;
-    const part = this.#takeGathered();
-    this.#outgoingSent = true;
+    const outbound = this.#outbound!;
+    if (outbound.gatheredLength === 0 || (state !== "open" && state !== "closeReceived")) return;
+    const part = this.#takeGathered(outbound);
+    outbound.sent = true;
     if (this.#engine!.send(part, { text, fin: false, compress }) !== true) reuseGathering(part);
   }
 
   #pollDrain(): void {
-    if (this.#drainPoll !== undefined) return;
+    const outbound = this.#out();
+    if (outbound.drainPoll !== undefined) return;
     const task: ScheduledTask = {
       onDue: (time) => {
         this.#drained();
-        if (this.#drainWaiters !== undefined && this.#drainWaiters.length > 0 && this.#result === undefined) return time + 10;
-        this.#drainPoll = undefined;
+        if (outbound.drainWaiters !== undefined && outbound.drainWaiters.length > 0 && this.#result === undefined) return time + 10;
+        outbound.drainPoll = undefined;
         return undefined;
       },
     };
-    this.#drainPoll = task;
+    outbound.drainPoll = task;
     this.#settings.scheduler.schedule(task, 0);
   }
 
   #settleDrainWaiters(): void {
-    if (this.#drainPoll !== undefined) this.#settings.scheduler.cancel(this.#drainPoll);
-    this.#drainPoll = undefined;
-    const waiters = this.#drainWaiters;
+    const outbound = this.#outbound;
+    if (outbound === undefined) return;
+    if (outbound.drainPoll !== undefined) this.#settings.scheduler.cancel(outbound.drainPoll);
+    outbound.drainPoll = undefined;
+    const waiters = outbound.drainWaiters;
     if (waiters === undefined) return;
-    this.#drainWaiters = undefined;
+    outbound.drainWaiters = undefined;
     // After a clean close the queued data went out ahead of the Close frame; after an abort it may not have.
     for (const waiter of waiters) {
       if (this.#result?.wasClean) waiter.resolve();
@@ -842,22 +906,23 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #startClose(code: number, reason: string): void {
     // Asked before the upgrade completed (a shutdown): close as soon as it opens.
     if (this.#state === "connecting") {
-      this.#pendingClose ??= { code, reason };
+      this.#more().pendingClose ??= { code, reason };
       return;
     }
     const state = this.#state;
     if (state !== "open" && state !== "closeReceived") return;
     this.#state = "closeSent";
-    const recorded = this.#serverCloseStatus;
+    const extras = this.#more();
+    const recorded = extras.serverCloseStatus;
     // Set first, in case the engine reports the end from inside close(). A "no status" Close counts as 1005.
-    this.#serverCloseStatus ??= isEmptyCloseStatus(code) ? CloseStatus.Empty : code;
+    extras.serverCloseStatus ??= isEmptyCloseStatus(code) ? CloseStatus.Empty : code;
     try {
       // A "no status" value closes with an empty Close frame (RFC 6455 §5.5.1).
       this.#engine!.close(isEmptyCloseStatus(code) ? undefined : code, reason);
     } catch (error) {
       // The engine could not send the Close (a Worker's socket used from another request): nothing changed.
       if (this.#state === "closeSent") this.#state = state;
-      this.#serverCloseStatus = recorded;
+      extras.serverCloseStatus = recorded;
       throw error;
     }
     this.#events.closing();
@@ -865,7 +930,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   #abort(error: unknown): void {
     if (this.#result !== undefined) return;
-    this.#abortError = error;
+    this.#more().abortError = error;
     const engine = this.#engine;
     this.#state = "aborted";
     engine?.terminate();
@@ -874,7 +939,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #connectionClosed(): unknown {
-    return this.#abortError ?? new WebSocketError("CONNECTION_CLOSED", "The connection has ended");
+    return this.#extras?.abortError ?? new WebSocketError("CONNECTION_CLOSED", "The connection has ended");
   }
 
   // ---- receiving ----
@@ -892,23 +957,23 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         return Promise.reject(error);
       }
     }
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
       this.#receiving = mode === "buffer" ? buffer : mode;
       this.#resolveReceive = resolve;
-      this.#rejectReceive = reject;
     });
   }
 
   #hasInbound(): boolean {
-    return this.#partial !== undefined || this.#inboxHead < this.#inbox.length || this.#result !== undefined;
+    return this.#extras?.partial !== undefined || this.#first !== undefined || this.#result !== undefined;
   }
 
   #take(mode: ReceiveMode, buffer: Uint8Array | undefined): WebSocketMessage | ReceiveResult | IteratorResult<DataMessage> {
-    this.#echoText = this.#echoBytes = undefined;
+    const extras = this.#extras;
+    if (extras !== undefined) extras.echoText = extras.echoBytes = undefined;
     if (mode === "buffer") return this.#takeInto(buffer!);
     if (mode === "whole") return this.#takeWhole();
     // Iteration ends at the peer's close and, quietly, at an abnormal end.
-    if (this.#partial === undefined && this.#inboxHead >= this.#inbox.length) return DONE;
+    if (extras?.partial === undefined && this.#first === undefined) return DONE;
     return { done: false, value: this.#takeWhole() as DataMessage };
   }
 
@@ -916,29 +981,34 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const receiving = this.#receiving;
     if (receiving === undefined || !this.#hasInbound()) return;
     const resolve = this.#resolveReceive!;
-    const reject = this.#rejectReceive!;
-    this.#receiving = this.#resolveReceive = this.#rejectReceive = undefined;
+    this.#receiving = this.#resolveReceive = undefined;
     let value;
     try {
       value = typeof receiving === "string" ? this.#take(receiving, undefined) : this.#take("buffer", receiving);
     } catch (error) {
-      reject(error);
+      resolve(new Rejection(error) as never);
       return;
     }
     resolve(value as never);
   }
 
   #shift(): Inbound | undefined {
-    if (this.#inboxHead >= this.#inbox.length) return undefined;
-    const item = this.#inbox[this.#inboxHead]!;
-    this.#inbox[this.#inboxHead++] = undefined as unknown as Inbound;
+    const item = this.#first;
+    if (item === undefined) return undefined;
     this.#unreadBytes -= item.data.length;
-    if (this.#inboxHead === this.#inbox.length) {
-      this.#inbox.length = 0;
-      this.#inboxHead = 0;
-    } else if (this.#inboxHead > 1024 && this.#inboxHead * 2 > this.#inbox.length) {
-      this.#inbox.splice(0, this.#inboxHead);
-      this.#inboxHead = 0;
+    const later = this.#later;
+    if (later === undefined || this.#laterHead >= later.length) {
+      this.#first = undefined;
+      return item;
+    }
+    this.#first = later[this.#laterHead];
+    later[this.#laterHead++] = undefined as unknown as Inbound;
+    if (this.#laterHead === later.length) {
+      later.length = 0;
+      this.#laterHead = 0;
+    } else if (this.#laterHead > 1024 && this.#laterHead * 2 > later.length) {
+      later.splice(0, this.#laterHead);
+      this.#laterHead = 0;
     }
     return item;
   }
@@ -950,9 +1020,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #takeWhole(): WebSocketMessage {
-    const partial = this.#partial;
+    const extras = this.#extras;
+    const partial = extras?.partial;
     if (partial !== undefined) {
-      this.#partial = undefined;
+      extras!.partial = undefined;
       if (partial.text !== undefined) return { type: "text", data: partial.text.slice(partial.offset) };
       const rest = partial.bytes!.subarray(partial.offset);
       return partial.type === "text" ? { type: "text", data: decodeUtf8(rest) } : { type: "binary", data: rest };
@@ -961,14 +1032,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (item === undefined) return this.#closeMessage();
     if (typeof item.data !== "string" && item.type === "text") {
       const bytes = item.data;
-      this.#echoBytes = bytes;
-      this.#echoText = item.data = this.#engine!.decodeText?.(bytes) ?? decodeUtf8(bytes);
+      const more = this.#more();
+      more.echoBytes = bytes;
+      more.echoText = item.data = this.#engine!.decodeText?.(bytes) ?? decodeUtf8(bytes);
     }
     return item as DataMessage;
   }
 
   #takeInto(buffer: Uint8Array): ReceiveResult {
-    let partial = this.#partial;
+    let partial = this.#extras?.partial;
     if (partial === undefined) {
       const item = this.#shift();
       if (item === undefined) {
@@ -982,10 +1054,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         const { read, written } = encoder.encodeInto(head, buffer);
         if (read === data.length) {
           // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
-          if (written === read && read <= ECHO_CHECK_MAX) this.#echoText = data;
+          if (written === read && read <= ECHO_CHECK_MAX) this.#more().echoText = data;
           return receiveResult(written, item.type, true);
         }
-        this.#partial = partial = { type: item.type, bytes: undefined, text: data, offset: read };
+        this.#more().partial = partial = { type: item.type, bytes: undefined, text: data, offset: read };
         return receiveResult(this.#textPartEnd(partial, buffer, read, written), item.type, false);
       }
       if (data.byteLength <= buffer.byteLength) {
@@ -994,19 +1066,20 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       }
       // Parts follow: a plain view, whose subarray is the fast one (a Node Buffer's goes through its own).
       partial = { type: item.type, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), text: undefined, offset: 0 };
-      this.#partial = partial;
+      this.#more().partial = partial;
     }
     const count = partial.text !== undefined ? this.#textPart(partial, buffer) : this.#bytesPart(partial.bytes!, buffer);
-    return receiveResult(count, partial.type, this.#partial === undefined);
+    return receiveResult(count, partial.type, this.#extras!.partial === undefined);
   }
 
   // Copies the next part of the message's bytes into `buffer`; the message ends with the last.
   #bytesPart(bytes: Uint8Array, buffer: Uint8Array): number {
-    const partial = this.#partial!;
+    const extras = this.#extras!;
+    const partial = extras.partial!;
     const count = Math.min(buffer.byteLength, bytes.byteLength - partial.offset);
     buffer.set(bytes.subarray(partial.offset, partial.offset + count));
     partial.offset += count;
-    if (partial.offset >= bytes.byteLength) this.#partial = undefined;
+    if (partial.offset >= bytes.byteLength) extras.partial = undefined;
     return count;
   }
 
@@ -1025,12 +1098,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   #textPartEnd(partial: Partial, buffer: Uint8Array, read: number, written: number): number {
     const text = partial.text!;
     if (partial.offset >= text.length) {
-      this.#partial = undefined;
+      this.#extras!.partial = undefined;
       return written;
     }
     if (written === read && written === buffer.byteLength) return written;
     const rest = encoder.encode(text.slice(partial.offset));
-    this.#partial = { type: partial.type, bytes: rest, text: undefined, offset: 0 };
+    this.#extras!.partial = { type: partial.type, bytes: rest, text: undefined, offset: 0 };
     return written + this.#bytesPart(rest, written === 0 ? buffer : buffer.subarray(written));
   }
 }
