@@ -64,6 +64,14 @@ export interface EngineSocket {
    * `Buffer#toString` takes about 60 % of a `TextDecoder`'s time on 64 KiB).
    */
   decodeText?(bytes: Uint8Array): string;
+  /**
+   * The length of `text` in UTF-8, in bytes: what `stats()`, the metrics and the byte
+   * rate limits count for a text message given as a string. Optional: an engine whose
+   * runtime counts natively without encoding (`Buffer.byteLength` on Node and Bun: 0.7
+   * against 1.7 µs per 64 KiB on Bun) offers it; without it the core encodes into
+   * scratch space.
+   */
+  utf8Length?(text: string): number;
   /** Sends a Ping (only called when `pingControl`). */
   ping(payload: Uint8Array): void;
   /** Sends an unsolicited Pong (only called when `pingControl`). */

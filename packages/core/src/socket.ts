@@ -9,7 +9,7 @@ import { CloseStatus, isEmptyCloseStatus, validateCloseStatus } from "./close-st
 import type { EngineCapabilities, EngineEvents, EngineSocket, EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
 import { Liveness, type LivenessSettings } from "./liveness.ts";
-import { payloadLength, type ServerMetrics, utf8Length } from "./metrics.ts";
+import { type ServerMetrics, utf8Length } from "./metrics.ts";
 import { hasInboundLimit, InboundRateLimit, type InboundRateSettings } from "./rate-limit.ts";
 import { now, type ScheduledTask } from "./scheduler.ts";
 
@@ -170,6 +170,11 @@ function receiveResult(count: number, type: MessageType, endOfMessage: boolean):
 function settledResult(result: ReceiveResult): Promise<ReceiveResult> {
   const shared = result.type === "close" ? undefined : sharedResults[slotOf(result.type, result.endOfMessage)];
   return shared !== undefined && shared.result === result ? shared.settled : Promise.resolve(result);
+}
+
+// A string's UTF-8 length, counted natively where the engine can.
+function textLength(engine: EngineSocket, text: string): number {
+  return engine.utf8Length !== undefined ? engine.utf8Length(text) : utf8Length(text);
 }
 
 // A thenable that rejects with `error`: resolving a promise with it rejects that promise (one job later), so a pending
@@ -624,7 +629,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     }
     // The inbound rate limits (one branch when they are off), then the receive buffer. A message dropped by either
     // is not received: only what the handler can read is counted, the same on every runtime.
-    const bytes = payloadLength(data);
+    const bytes = typeof data === "string" ? textLength(this.#engine!, data) : data.byteLength;
     if (this.#inboundLimit !== undefined && !this.#withinRate(this.#inboundLimit, bytes)) return;
     const limit = this.#settings.receiveBufferLimit;
     if (limit > 0 && this.#unreadBytes > limit) {
@@ -801,7 +806,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       retained = engine.send(message, { text, fin: true, compress });
     }
     // Operations: count what was queued (a message once, at its last part).
-    sentBytes ??= typeof data === "string" ? utf8Length(data) : data.byteLength;
+    sentBytes ??= typeof data === "string" ? textLength(engine, data) : data.byteLength;
     this.#settings.metrics.sent(!text, sentBytes, endOfMessage);
     if (outbound !== undefined) {
       if (endOfMessage) outbound.sent = false;
