@@ -96,7 +96,7 @@ for (const id of ids) {
   let ready: RegExpExecArray | null = null;
   while ((ready = /READY (\d+)/.exec(out)) === null) {
     const { value, done } = await reader.read();
-    if (done) throw new Error(`${id} ended before its READY line: ${(await log).slice(-500)}`);
+    if (done) throw new Error(`${id} ended before its READY line: ${(log === undefined ? out : await log).slice(-500)}`);
     out += new TextDecoder().decode(value);
   }
   traced = out;
