@@ -15,8 +15,8 @@
  * @module
  */
 import { CASES } from "./cases.ts";
-import { runClient, SERVER_CORE } from "./process.ts";
-import { command, ROOT, SERVERS } from "./servers.ts";
+import { runClient, startServer } from "./process.ts";
+import { SERVERS } from "./servers.ts";
 import type { LoadResult } from "./client.ts";
 
 const args = process.argv.slice(2);
@@ -86,38 +86,21 @@ for (const id of ids) {
     throw new Error(`${id} is not a Node or Bun server; they are: ${SERVERS.filter((s) => LOG_FLAGS[s.runtime] !== undefined).map((s) => s.id).join(", ")}`);
   }
   const node = spec.runtime === "node";
-  const env = { ...process.env, ...spec.env, ...(node ? {} : { BUN_JSC_logGC: "1" }), ...(appHeapMiB === undefined ? {} : { BENCH_APP_HEAP_MB: appHeapMiB }) };
-  const child = Bun.spawn(["taskset", "-c", SERVER_CORE, ...command(spec, LOG_FLAGS[spec.runtime])], { cwd: ROOT, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  // V8 writes its trace to stdout, after the READY line; JavaScriptCore to stderr.
-  let traced = "";
-  const log = node ? undefined : new Response(child.stderr).text();
-  const reader = child.stdout.getReader();
-  let out = "";
-  let ready: RegExpExecArray | null = null;
-  while ((ready = /READY (\d+)/.exec(out)) === null) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${id} ended before its READY line: ${(log === undefined ? out : await log).slice(-500)}`);
-    out += new TextDecoder().decode(value);
-  }
-  traced = out;
-  const drained = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      traced += new TextDecoder().decode(value);
-    }
-  })();
-  const job = { mode: "load", url: `ws://127.0.0.1:${ready[1]}/ws`, serverPid: child.pid, connections: testCase.connections, size: testCase.size, text: testCase.text, inflight: testCase.inflight, warmupMs, durationMs };
+  const server = await startServer(spec, LOG_FLAGS[spec.runtime], {
+    ...(node ? {} : { BUN_JSC_logGC: "1" }),
+    ...(appHeapMiB === undefined ? {} : { BENCH_APP_HEAP_MB: appHeapMiB }),
+  });
+  const job = { mode: "load", url: server.url, serverPid: server.pid, connections: testCase.connections, size: testCase.size, text: testCase.text, inflight: testCase.inflight, warmupMs, durationMs };
   let result: LoadResult;
   try {
     result = await runClient<LoadResult>(job, warmupMs + durationMs + 30_000);
   } finally {
-    child.kill("SIGTERM");
-    await child.exited;
-    await drained;
+    await server.stop();
   }
+  // V8 writes its trace to stdout, JavaScriptCore to stderr.
+  const { stdout, stderr } = server.output();
   const messages = (result.messages / result.seconds) * ((warmupMs + durationMs) / 1000);
-  const { kinds, pauseMs, collections, starts } = node ? readNodeLog(traced) : { ...readLog(await log!), starts: new Map<string, number>() };
+  const { kinds, pauseMs, collections, starts } = node ? readNodeLog(stdout) : { ...readLog(stderr), starts: new Map<string, number>() };
   console.log(`${spec.label}, ${testCase.label}${appHeapMiB === undefined ? "" : `, ${appHeapMiB} MiB app heap`}: ${Math.round(result.messages / result.seconds)} msg/s, ${((result.serverCpuSeconds * 1e6) / result.messages).toFixed(2)} µs CPU per message in the window`);
   for (const [name, kind] of kinds) {
     console.log(`  ${name.padEnd(12)} ${String(kind.count).padStart(5)} collections, ${(kind.ms / kind.count).toFixed(2)} ms each, heap ${Math.round(kind.beforeKb / kind.count)} → ${Math.round(kind.afterKb / kind.count)} KB`);

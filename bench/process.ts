@@ -42,7 +42,10 @@ export interface RunningServer {
   url: string;
   /** Every port the server listens on (two in the scale case), as WebSocket URLs. */
   urls: string[];
+  /** Ends the server (SIGTERM, then SIGKILL after 3 s) and resolves once it and its output have ended. */
   stop(): Promise<void>;
+  /** What the server has printed so far (complete once `stop` has resolved): a collector's log, for bench/gc.ts. */
+  output(): { stdout: string; stderr: string };
 }
 
 const running = new Set<Subprocess>();
@@ -81,16 +84,21 @@ export async function startServer(spec: ServerSpec, flags: string[] = [], env: R
   running.add(child);
   const out: string[] = [];
   const err: string[] = [];
+  let drained: Promise<unknown> = Promise.resolve();
   const ports = await new Promise<number[]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no READY line within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-    void drain(child.stdout, out, (text) => {
-      const match = /READY ([\d ]+)\n/.exec(text);
-      if (match !== null) {
-        clearTimeout(timer);
-        resolve(match[1]!.trim().split(" ").map(Number));
-      }
-    });
-    void drain(child.stderr, err);
+    let ready = false;
+    drained = Promise.all([
+      drain(child.stdout, out, (text) => {
+        const match = ready ? null : /READY ([\d ]+)\n/.exec(text);
+        if (match !== null) {
+          ready = true;
+          clearTimeout(timer);
+          resolve(match[1]!.trim().split(" ").map(Number));
+        }
+      }),
+      drain(child.stderr, err),
+    ]);
     void child.exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`exited with ${code}: ${err.join("").trim().split("\n").slice(0, 6).join(" | ")}`));
@@ -111,8 +119,10 @@ export async function startServer(spec: ServerSpec, flags: string[] = [], env: R
       const ended = await Promise.race([child.exited.then(() => true), Bun.sleep(3000).then(() => false)]);
       if (!ended) child.kill("SIGKILL");
       await child.exited;
+      await drained;
       running.delete(child);
     },
+    output: () => ({ stdout: out.join(""), stderr: err.join("") }),
   };
 }
 
