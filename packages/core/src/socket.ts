@@ -172,9 +172,10 @@ function settledResult(result: ReceiveResult): Promise<ReceiveResult> {
   return shared !== undefined && shared.result === result ? shared.settled : Promise.resolve(result);
 }
 
-// A string's UTF-8 length, counted natively where the engine can.
-function textLength(engine: EngineSocket, text: string): number {
-  return engine.utf8Length !== undefined ? engine.utf8Length(text) : utf8Length(text);
+// A payload's size in bytes: a string's UTF-8 length, counted natively where the engine can.
+function byteLength(engine: EngineSocket, data: SendData): number {
+  if (typeof data !== "string") return data.byteLength;
+  return engine.utf8Length !== undefined ? engine.utf8Length(data) : utf8Length(data);
 }
 
 // A thenable that rejects with `error`: resolving a promise with it rejects that promise (one job later), so a pending
@@ -629,7 +630,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     }
     // The inbound rate limits (one branch when they are off), then the receive buffer. A message dropped by either
     // is not received: only what the handler can read is counted, the same on every runtime.
-    const bytes = typeof data === "string" ? textLength(this.#engine!, data) : data.byteLength;
+    const bytes = byteLength(this.#engine!, data);
     if (this.#inboundLimit !== undefined && !this.#withinRate(this.#inboundLimit, bytes)) return;
     const limit = this.#settings.receiveBufferLimit;
     if (limit > 0 && this.#unreadBytes > limit) {
@@ -806,7 +807,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       retained = engine.send(message, { text, fin: true, compress });
     }
     // Operations: count what was queued (a message once, at its last part).
-    sentBytes ??= typeof data === "string" ? textLength(engine, data) : data.byteLength;
+    sentBytes ??= byteLength(engine, data);
     this.#settings.metrics.sent(!text, sentBytes, endOfMessage);
     if (outbound !== undefined) {
       if (endOfMessage) outbound.sent = false;
