@@ -1,11 +1,11 @@
 /**
- * The collector's work in Node and Bun servers under one load case: `bun bench/gc.ts
+ * The collector's work in Node, Deno and Bun servers under one load case: `bun bench/gc.ts
  * [ids] [--case 64K-100] [--warmup MS] [--duration MS] [--app-heap MB]` runs each server
  * (default: bun, uniws-bun, hono-bun) with its collector's log on — V8's `--trace-gc
- * --trace-incremental-marking` on Node, `BUN_JSC_logGC=1` on Bun — and prints, per kind of
- * collection (Node: Scavenge, Mark-Compact; Bun: Eden, Full), how many ran, their mean
+ * --trace-incremental-marking` on Node and Deno (through `--v8-flags`), `BUN_JSC_logGC=1` on Bun — and prints, per kind of
+ * collection (V8: Scavenge, Mark-Compact; Bun: Eden, Full), how many ran, their mean
  * time and the heap before and after, then the pause time per message and the full
- * collections per 1,000 messages; on Node also why V8 started each incremental marking
+ * collections per 1,000 messages; on V8 also why it started each incremental marking
  * (bench/analysis.md: past an 8 MB old generation, "allocation limit" counts ArrayBuffer
  * bytes since the last mark-compact). Bun's CPU profile cannot show this: it charges a
  * collection to the JavaScript frame on top ("Bun: what its CPU profile does not show").
@@ -57,12 +57,12 @@ function readLog(log: string): { kinds: Map<string, Kind>; pauseMs: number; coll
   return { kinds, pauseMs, collections: starts.length };
 }
 
-/** Sums a `node --trace-gc --trace-incremental-marking` log: each collection's kind, time and heap sizes, and why marking started. */
-function readNodeLog(log: string): { kinds: Map<string, Kind>; pauseMs: number; collections: number; starts: Map<string, number> } {
+/** Sums a V8 `--trace-gc --trace-incremental-marking` log (Node's, or Deno's newer V8 with its `pooled:` figure): each collection's kind, time and heap sizes, and why marking started. */
+function readV8Log(log: string): { kinds: Map<string, Kind>; pauseMs: number; collections: number; starts: Map<string, number> } {
   const kinds = new Map<string, Kind>();
   let pauseMs = 0;
   let collections = 0;
-  for (const match of log.matchAll(/ (Scavenge|Mark-Compact) ([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, ([\d.]+) \//g)) {
+  for (const match of log.matchAll(/ (Scavenge|Mark-Compact) ([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \//g)) {
     const name = match[1]!;
     const kind = kinds.get(name) ?? { count: 0, ms: 0, beforeKb: 0, afterKb: 0 };
     kind.count++;
@@ -78,16 +78,21 @@ function readNodeLog(log: string): { kinds: Map<string, Kind>; pauseMs: number; 
   return { kinds, pauseMs, collections, starts };
 }
 
-const LOG_FLAGS: Record<string, string[]> = { node: ["--trace-gc", "--trace-incremental-marking"], bun: [] };
+// Deno runs V8 too: the same trace, passed through its --v8-flags, read as Node's.
+const LOG_FLAGS: Record<string, string[]> = {
+  node: ["--trace-gc", "--trace-incremental-marking"],
+  deno: ["--v8-flags=--trace-gc,--trace-incremental-marking"],
+  bun: [],
+};
 
 for (const id of ids) {
   const spec = SERVERS.find((s) => s.id === id);
   if (spec === undefined || LOG_FLAGS[spec.runtime] === undefined) {
-    throw new Error(`${id} is not a Node or Bun server; they are: ${SERVERS.filter((s) => LOG_FLAGS[s.runtime] !== undefined).map((s) => s.id).join(", ")}`);
+    throw new Error(`${id} is not a Node, Deno or Bun server; they are: ${SERVERS.filter((s) => LOG_FLAGS[s.runtime] !== undefined).map((s) => s.id).join(", ")}`);
   }
-  const node = spec.runtime === "node";
+  const v8 = spec.runtime !== "bun";
   const server = await startServer(spec, LOG_FLAGS[spec.runtime], {
-    ...(node ? {} : { BUN_JSC_logGC: "1" }),
+    ...(v8 ? {} : { BUN_JSC_logGC: "1" }),
     ...(appHeapMiB === undefined ? {} : { BENCH_APP_HEAP_MB: appHeapMiB }),
   });
   const job = { mode: "load", url: server.url, serverPid: server.pid, connections: testCase.connections, size: testCase.size, text: testCase.text, inflight: testCase.inflight, warmupMs, durationMs };
@@ -100,12 +105,12 @@ for (const id of ids) {
   // V8 writes its trace to stdout, JavaScriptCore to stderr.
   const { stdout, stderr } = server.output();
   const messages = (result.messages / result.seconds) * ((warmupMs + durationMs) / 1000);
-  const { kinds, pauseMs, collections, starts } = node ? readNodeLog(stdout) : { ...readLog(stderr), starts: new Map<string, number>() };
+  const { kinds, pauseMs, collections, starts } = v8 ? readV8Log(stdout) : { ...readLog(stderr), starts: new Map<string, number>() };
   console.log(`${spec.label}, ${testCase.label}${appHeapMiB === undefined ? "" : `, ${appHeapMiB} MiB app heap`}: ${Math.round(result.messages / result.seconds)} msg/s, ${((result.serverCpuSeconds * 1e6) / result.messages).toFixed(2)} µs CPU per message in the window`);
   for (const [name, kind] of kinds) {
     console.log(`  ${name.padEnd(12)} ${String(kind.count).padStart(5)} collections, ${(kind.ms / kind.count).toFixed(2)} ms each, heap ${Math.round(kind.beforeKb / kind.count)} → ${Math.round(kind.afterKb / kind.count)} KB`);
   }
-  const full = kinds.get(node ? "Mark-Compact" : "Full")?.count ?? 0;
+  const full = kinds.get(v8 ? "Mark-Compact" : "Full")?.count ?? 0;
   if (starts.size > 0) console.log(`  incremental marking started by: ${[...starts].map(([reason, count]) => `${reason} ${count}`).join(", ")}`);
   console.log(`  pauses ${((pauseMs * 1000) / messages).toFixed(2)} µs per message; ${((collections * 1000) / messages).toFixed(2)} collections and ${((full * 1000) / messages).toFixed(2)} full ones per 1,000 messages`);
 }
