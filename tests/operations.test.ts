@@ -373,6 +373,23 @@ describe("stats", () => {
     client.destroy();
   });
 
+  test("Stats_ReceivedTextSentBackTwiceThenOtherText_EachSendCountedAsItsUtf8Length", async () => {
+    // The first send back may reuse the received count; the second and the other text are counted anew.
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      for await (const message of socket) {
+        await socket.send(message.data);
+        await socket.send(message.data);
+        await socket.send("é€");
+      }
+    });
+    const { client } = await RawClient.open(server.port, "/ws");
+    client.sendText("héllo"); // 6 bytes in UTF-8
+    expect([await client.readText(), await client.readText(), await client.readText()]).toEqual(["héllo", "héllo", "é€"]);
+    expect(server.stats().bytes).toEqual({ receive: 6, send: 6 + 6 + 5 });
+    client.destroy();
+  });
+
   test("Stats_MessageSentInParts_CountedOnceWithEveryByte", async () => {
     let socket!: UniWebSocket;
     const server = await startServer(async (context) => {
