@@ -300,6 +300,27 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("SeedEcho_SeveralSocketsAtOnce_EachPeerGetsBackExactlyItsOwnMessages", async () => {
+    // Sockets gathering parts at once each take a gathering buffer, and give it back for the next message in parts:
+    // a buffer shared or reused too early would mix the messages.
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      const buffer = new Uint8Array(4096);
+      let result = await socket.receive(buffer);
+      while (result.type !== "close") {
+        await socket.send(buffer.subarray(0, result.count), { type: result.type, endOfMessage: result.endOfMessage });
+        result = await socket.receive(buffer);
+      }
+    });
+    const clients = await Promise.all([1, 2, 3].map(() => RawClient.open(server.port, "/ws")));
+    const sent = clients.map(() => [randomBytes(20_000), randomBytes(30_000), randomBytes(9_000)]);
+    clients.forEach(({ client }, i) => sent[i]!.forEach((message) => client.send(Opcode.binary, message)));
+    for (const [i, { client }] of clients.entries()) {
+      for (const message of sent[i]!) expect((await client.readMessage()).data).toEqual(message);
+      client.destroy();
+    }
+  });
+
   test("SendParts_CallerReusesItsBuffer_PeerGetsEachPartAsSent", async () => {
     // The seed's echo loop receives into one buffer and sends each part from it.
     const { socket, client } = await acceptOne();

@@ -37,6 +37,16 @@ const clock = globalThis.performance;
  */
 export const now: () => number = () => Math.floor(clock.now());
 
+/**
+ * Lets `timer` fire without keeping the process alive for it: `unref()` on Node's and
+ * Bun's timer objects, `Deno.unrefTimer` for Deno's numeric ids; elsewhere nothing.
+ */
+export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+  (timer as { unref?: () => void }).unref?.();
+  const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+  if (typeof timer === "number") deno?.unrefTimer?.(timer);
+}
+
 /** A min-heap of deadline buckets with one runtime timer. */
 export class Scheduler {
   readonly #resolution: number;
@@ -108,9 +118,7 @@ export class Scheduler {
     this.#timerAt = at;
     this.#timer = setTimeout(() => this.#run(), Math.max(0, at - now()));
     // A pending keep-alive must not keep a process alive once its server is gone.
-    (this.#timer as { unref?: () => void }).unref?.();
-    const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
-    if (typeof this.#timer === "number") deno?.unrefTimer?.(this.#timer);
+    unrefTimer(this.#timer);
   }
 
   #disarm(): void {

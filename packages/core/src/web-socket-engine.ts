@@ -13,6 +13,7 @@
 import type { EngineEvents, EngineSendOptions, EngineSocket, EngineTopics } from "./engine.ts";
 import { CloseStatus, isSendableCloseStatus } from "./close-status.ts";
 import { WebSocketError } from "./errors.ts";
+import { unrefTimer } from "./scheduler.ts";
 
 /** A `message` event: a string for text, an `ArrayBuffer` for binary (with `binaryType = "arraybuffer"`). */
 export interface WebSocketLikeMessageEvent {
@@ -431,9 +432,7 @@ function watchOpening(engine: WebEngineSocket, grace: number): void {
 function armOpening(delay: number): void {
   openingTimer = setTimeout(sweepOpening, delay);
   // It must not keep a process alive: left armed when the sockets it watched open, it finds nothing to do.
-  (openingTimer as { unref?: () => void }).unref?.();
-  const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
-  if (typeof openingTimer === "number") deno?.unrefTimer?.(openingTimer);
+  unrefTimer(openingTimer);
 }
 
 function sweepOpening(): void {
