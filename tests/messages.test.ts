@@ -336,6 +336,32 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("BinaryTypeWithString_SentAsBinaryOfItsUtf8_EchoedStringToo", async () => {
+    // The type option decides the opcode whatever the data: a web socket sends every string as text and Bun's
+    // sendBinary refuses one, so the core hands the engine the string's UTF-8 bytes.
+    const { socket, client } = await acceptOne();
+    await socket.send("héllo ✓", { type: "binary" });
+    const fresh = await client.readMessage();
+    expect(fresh.opcode).toBe(Opcode.binary);
+    expect(decoder.decode(fresh.data)).toBe("héllo ✓");
+    // A received string sent straight back (the echo path) as binary.
+    client.sendText("wörld");
+    const received = await socket.receive();
+    await socket.send((received as { data: string }).data, { type: "binary" });
+    const echoed = await client.readMessage();
+    expect(echoed.opcode).toBe(Opcode.binary);
+    expect(decoder.decode(echoed.data)).toBe("wörld");
+    // In parts too, and the socket stays usable.
+    await socket.send("a", { type: "binary", endOfMessage: false });
+    await socket.send("é", { type: "binary" });
+    const parts = await client.readMessage();
+    expect(parts.opcode).toBe(Opcode.binary);
+    expect(decoder.decode(parts.data)).toBe("aé");
+    await socket.send("still text");
+    expect(await client.readText()).toBe("still text");
+    client.destroy();
+  });
+
   test("SendTextBytesNotUtf8_RejectsTypeErrorBeforeAnythingIsSent_SocketStaysOpen", async () => {
     // RFC 6455 §5.6, §8.1: a text message is UTF-8. Invalid bytes are the caller's mistake, answered the same on every
     // runtime: the send rejects, nothing reaches the peer (which would fail the connection with 1007), nothing changes.

@@ -784,7 +784,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
           outcome = buffered;
         }
       }
-    } else if (typeof data === "string") {
+    } else if (typeof data === "string" && text) {
       // Sent straight back as it arrived: the engine's bytes of it, when it takes text as bytes.
       const extras = this.#extras;
       const echo = fragmented && extras !== undefined && data === extras.echoText ? extras.echoBytes : undefined;
@@ -793,6 +793,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       // Its size is known: no UTF-8 count of the string (4 µs on 64 KiB).
       sentBytes = echo?.byteLength;
     } else if (!text || fragmented) {
+      // A string sent as binary goes as its UTF-8 bytes: engines take a string as text only (a web socket sends
+      // every string as a text frame, Bun's sendBinary refuses one).
       const bytes = toBytes(data);
       // Text as bytes: checked whole, unless earlier parts of the message have gone out already.
       if (text && outbound?.sent !== true) this.#checkText(bytes);
