@@ -362,6 +362,22 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("ViewOfSharedArrayBuffer_SentAsAnyOtherView", async () => {
+    // A Uint8Array may sit on a SharedArrayBuffer; the web WebSocket API refuses such a view, Node and Bun send it.
+    const { socket, client } = await acceptOne();
+    const shared = new Uint8Array(new SharedArrayBuffer(6));
+    shared.set([0x68, 0x69, 1, 2, 3, 4]);
+    await socket.send(shared);
+    const whole = await client.readMessage();
+    expect(whole.opcode).toBe(Opcode.binary);
+    expect([...whole.data]).toEqual([0x68, 0x69, 1, 2, 3, 4]);
+    await socket.send(shared.subarray(2, 5));
+    expect([...(await client.readMessage()).data]).toEqual([1, 2, 3]);
+    await socket.send(shared.subarray(0, 2), { type: "text" });
+    expect(await client.readText()).toBe("hi");
+    client.destroy();
+  });
+
   test("SendTextBytesNotUtf8_RejectsTypeErrorBeforeAnythingIsSent_SocketStaysOpen", async () => {
     // RFC 6455 §5.6, §8.1: a text message is UTF-8. Invalid bytes are the caller's mistake, answered the same on every
     // runtime: the send rejects, nothing reaches the peer (which would fail the connection with 1007), nothing changes.
