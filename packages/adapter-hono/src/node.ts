@@ -217,8 +217,22 @@ for (const name of [...Reflect.ownKeys(Request.prototype), ...slots]) {
     } });
 }
 
+// Whether code that brand-checks a `Request` it is given (`new Request(raw)`, `fetch(raw)`) takes an `UpgradeRequest`:
+// undici 6 (Node 20, 22) keeps a request's state in the symbol slots delegated above; undici 7 (Node 24) keeps it in
+// private fields no stand-in can carry, and would throw there ("Cannot read private member #state"). Asked once.
+const standInAccepted = ((): boolean => {
+  try {
+    const probe = new UpgradeRequest({ method: "GET", url: "/", rawHeaders: [], headers: {}, socket: {} } as unknown as IncomingMessage);
+    return new Request(probe as unknown as Request).url === probe.url;
+  } catch {
+    return false;
+  }
+})();
+
+// Where a stand-in would not pass for a `Request`, the app gets the real one, built at once (the cost it saves).
 function toRequest(req: IncomingMessage): Request {
-  return new UpgradeRequest(req) as unknown as Request;
+  const request = new UpgradeRequest(req);
+  return standInAccepted ? (request as unknown as Request) : request.request();
 }
 
 // Node's header object as `[name, value]` pairs for `Request` (which copies them): no intermediate `Headers`.
