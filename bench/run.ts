@@ -18,6 +18,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import type { HandshakeResult, IdleResult, LoadResult, ScaleResult } from "./client.ts";
+import { commandLine } from "./args.ts";
 import { machineInfo } from "./machine.ts";
 import { missingReason, openFilesLimit, type RunningServer, runClient, startServer } from "./process.ts";
 import { printTable, writeReport } from "./report.ts";
@@ -25,12 +26,7 @@ import { APP_HEAP_CASES, CASES, DEFLATE_CASE, HANDSHAKE_PARALLEL, SCALE } from "
 import { type Case, type DeflateSample, type HandshakeSample, type MemorySample, type Results, type Sample, type ScaleSample } from "./results.ts";
 import { DEFLATE_SERVERS, measuresCase, ROOT, SERVERS, type ServerSpec } from "./servers.ts";
 
-const args = process.argv.slice(2);
-const flag = (name: string) => args.includes(`--${name}`);
-const value = (name: string) => {
-  const at = args.indexOf(`--${name}`);
-  return at === -1 ? undefined : args[at + 1];
-};
+const { flag, option: value } = commandLine();
 const quick = flag("quick");
 const rounds = Number(value("rounds") ?? (quick ? 1 : 5));
 const durationMs = Number(value("duration") ?? (quick ? 1000 : 1500));
