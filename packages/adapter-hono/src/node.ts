@@ -217,22 +217,22 @@ for (const name of [...Reflect.ownKeys(Request.prototype), ...slots]) {
     } });
 }
 
-// Whether code that brand-checks a `Request` it is given (`new Request(raw)`, `fetch(raw)`) takes an `UpgradeRequest`:
-// undici 6 (Node 20, 22) keeps a request's state in the symbol slots delegated above; undici 7 (Node 24) keeps it in
-// private fields no stand-in can carry, and would throw there ("Cannot read private member #state"). Asked once.
-const standInAccepted = ((): boolean => {
+// Whether this runtime's own code takes an `UpgradeRequest` where it needs a `Request` (`new Request(raw)`, `fetch(raw)`),
+// tried once: undici 6 (Node 20 and 22) keeps a request's state in the symbol-keyed slots delegated above; undici 7
+// (Node 24) keeps it in private fields, which only an object its constructor built has: there the real `Request` is
+// built at once (what a lazy one saves, ~1.5 KB per connection and undici's constructor per handshake, is not had).
+const LAZY_REQUESTS = (() => {
+  const probe = { method: "GET", url: "/", socket: {}, headers: { host: "localhost" }, rawHeaders: ["Host", "localhost"] };
   try {
-    const probe = new UpgradeRequest({ method: "GET", url: "/", rawHeaders: [], headers: {}, socket: {} } as unknown as IncomingMessage);
-    return new Request(probe as unknown as Request).url === probe.url;
+    return new Request(new UpgradeRequest(probe as unknown as IncomingMessage) as unknown as Request).url === "http://localhost/";
   } catch {
     return false;
   }
 })();
 
-// Where a stand-in would not pass for a `Request`, the app gets the real one, built at once (the cost it saves).
 function toRequest(req: IncomingMessage): Request {
   const request = new UpgradeRequest(req);
-  return standInAccepted ? (request as unknown as Request) : request.request();
+  return (LAZY_REQUESTS ? request : request.request()) as unknown as Request;
 }
 
 // Node's header object as `[name, value]` pairs for `Request` (which copies them): no intermediate `Headers`.
