@@ -419,6 +419,24 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("SendTextPartsThatCannotBeginUtf8_LastPartRejected_MessageDropped_SocketSendsAgain", async () => {
+    // Held parts that no last part could complete (0xff never occurs in UTF-8): keeping them would leave the socket
+    // unable to send anything but that message, so it is dropped with the refused part; nothing of it was sent.
+    const { socket, client } = await acceptOne();
+    const first = socket.send(new Uint8Array([0x68, 0xff]), { type: "text", endOfMessage: false });
+    const last = socket.send("ok");
+    const text = socket.send("next");
+    const binary = socket.send(new Uint8Array([7]));
+    await first;
+    await expect(last).rejects.toThrow(/dropped/);
+    await text;
+    await binary;
+    expect(await client.readText()).toBe("next");
+    const message = await client.readMessage();
+    expect([message.opcode, [...message.data]]).toEqual([Opcode.binary, [7]]);
+    client.destroy();
+  });
+
   test("SendTextInLargePartsNotUtf8_PartsAlreadyOutLeftToThePeer_HeldPartsCheckedAtTheLastPart", async () => {
     // docs/semantics.md: where a part of 64 KiB went out as a fragment (engines with fragmented send), the message is
     // whole nowhere and the peer checks it (RFC 6455 §8.1); where the core holds the parts, the last part is rejected.
