@@ -1,10 +1,12 @@
 /**
  * The collector's work in Node, Deno and Bun servers under one load case: `bun bench/gc.ts
  * [ids] [--case 64K-100] [--warmup MS] [--duration MS] [--app-heap MB]` runs each server
- * (default: bun, uniws-bun, hono-bun) with its collector's log on — V8's `--trace-gc
+ * (default: bun, uniws-bun, hono-bun) with its collector's log on — V8's `--trace-gc-nvp
  * --trace-incremental-marking` on Node and Deno (through `--v8-flags`), `BUN_JSC_logGC=1` on Bun — and prints, per kind of
  * collection (V8: Scavenge, Mark-Compact; Bun: Eden, Full), how many ran, their mean
- * time and the heap before and after, then the pause time per message and the full
+ * time and the heap before and after (on V8, what each scavenge kept young and promoted:
+ * a message handed over through a promise that has grown old outlives scavenges; the
+ * `*-await` references show it without uniws), then the pause time per message and the full
  * collections per 1,000 messages; on V8 also why it started each incremental marking
  * (bench/analysis.md: past an 8 MB old generation, "allocation limit" counts ArrayBuffer
  * bytes since the last mark-compact). Bun's CPU profile cannot show this: it charges a
@@ -15,20 +17,17 @@
  * @module
  */
 import { CASES } from "./cases.ts";
+import { commandLine } from "./args.ts";
 import { runClient, startServer } from "./process.ts";
 import { SERVERS } from "./servers.ts";
 import type { LoadResult } from "./client.ts";
 
-const args = process.argv.slice(2);
-const option = (name: string) => {
-  const at = args.indexOf(`--${name}`);
-  return at === -1 ? undefined : args.splice(at, 2)[1];
-};
+const { option, rest } = commandLine();
 const caseId = option("case") ?? "64K-100";
 const warmupMs = Number(option("warmup") ?? 1500);
 const durationMs = Number(option("duration") ?? 2000);
 const appHeapMiB = option("app-heap");
-const ids = args.length > 0 ? args : ["bun", "uniws-bun", "hono-bun"];
+const ids = rest().length > 0 ? rest() : ["bun", "uniws-bun", "hono-bun"];
 const testCase = CASES.find((c) => c.id === caseId);
 if (testCase === undefined) throw new Error(`no case ${caseId}; cases: ${CASES.map((c) => c.id).join(", ")}`);
 
@@ -37,6 +36,9 @@ interface Kind {
   ms: number;
   beforeKb: number;
   afterKb: number;
+  /** V8's scavenges: what stayed in the young generation, and what went to the old. */
+  survivedKb?: number;
+  promotedKb?: number;
 }
 
 /** Sums a `BUN_JSC_logGC=1` log: each collection's kind, cycle time and heap sizes, and every pause. */
@@ -57,20 +59,36 @@ function readLog(log: string): { kinds: Map<string, Kind>; pauseMs: number; coll
   return { kinds, pauseMs, collections: starts.length };
 }
 
-/** Sums a V8 `--trace-gc --trace-incremental-marking` log (Node's, or Deno's newer V8 with its `pooled:` figure): each collection's kind, time and heap sizes, and why marking started. */
+// Deno's JSON names for the name=value pairs read here.
+const JSON_NAMES: Record<string, string> = { total_size_before: "start_object_size", total_size_after: "end_object_size" };
+
+/**
+ * Sums a V8 `--trace-gc-nvp --trace-incremental-marking` log (Node's or Deno's): each collection's kind, time and heap sizes, what
+ * each scavenge kept (survived in the young generation, promoted to the old), and why marking started.
+ */
 function readV8Log(log: string): { kinds: Map<string, Kind>; pauseMs: number; collections: number; starts: Map<string, number> } {
   const kinds = new Map<string, Kind>();
+  const names: Record<string, string> = { s: "Scavenge", mc: "Mark-Compact" };
   let pauseMs = 0;
   let collections = 0;
-  for (const match of log.matchAll(/ (Scavenge|Mark-Compact) ([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \//g)) {
-    const name = match[1]!;
-    const kind = kinds.get(name) ?? { count: 0, ms: 0, beforeKb: 0, afterKb: 0 };
+  for (const line of log.split("\n")) {
+    // Node's V8 prints name=value pairs; Deno's newer V8 prints a JSON object, with its own names for the heap sizes.
+    const json = line.includes("GC: {") ? JSON.parse(line.slice(line.indexOf("{"))) as Record<string, unknown> : undefined;
+    const kindOf = json !== undefined ? String(json.gc) : / gc=(\w+) /.exec(line)?.[1];
+    if (kindOf === undefined) continue;
+    const field = json !== undefined
+      ? (name: string) => Number(json[JSON_NAMES[name] ?? name] ?? 0)
+      : (name: string) => Number(new RegExp(` ${name}=([\\d.]+)`).exec(line)?.[1] ?? 0);
+    const name = names[kindOf] ?? kindOf;
+    const kind = kinds.get(name) ?? { count: 0, ms: 0, beforeKb: 0, afterKb: 0, survivedKb: 0, promotedKb: 0 };
     kind.count++;
-    kind.ms += Number(match[4]);
-    kind.beforeKb += Number(match[2]) * 1024;
-    kind.afterKb += Number(match[3]) * 1024;
+    kind.ms += field("pause");
+    kind.beforeKb += field("total_size_before") / 1024;
+    kind.afterKb += field("total_size_after") / 1024;
+    kind.survivedKb! += field("new_space_survived") / 1024;
+    kind.promotedKb! += field("promoted") / 1024;
     kinds.set(name, kind);
-    pauseMs += Number(match[4]);
+    pauseMs += field("pause");
     collections++;
   }
   const starts = new Map<string, number>();
@@ -80,8 +98,8 @@ function readV8Log(log: string): { kinds: Map<string, Kind>; pauseMs: number; co
 
 // Deno runs V8 too: the same trace, passed through its --v8-flags, read as Node's.
 const LOG_FLAGS: Record<string, string[]> = {
-  node: ["--trace-gc", "--trace-incremental-marking"],
-  deno: ["--v8-flags=--trace-gc,--trace-incremental-marking"],
+  node: ["--trace-gc-nvp", "--trace-incremental-marking"],
+  deno: ["--v8-flags=--trace-gc-nvp,--trace-incremental-marking"],
   bun: [],
 };
 
@@ -108,7 +126,10 @@ for (const id of ids) {
   const { kinds, pauseMs, collections, starts } = v8 ? readV8Log(stdout) : { ...readLog(stderr), starts: new Map<string, number>() };
   console.log(`${spec.label}, ${testCase.label}${appHeapMiB === undefined ? "" : `, ${appHeapMiB} MiB app heap`}: ${Math.round(result.messages / result.seconds)} msg/s, ${((result.serverCpuSeconds * 1e6) / result.messages).toFixed(2)} µs CPU per message in the window`);
   for (const [name, kind] of kinds) {
-    console.log(`  ${name.padEnd(12)} ${String(kind.count).padStart(5)} collections, ${(kind.ms / kind.count).toFixed(2)} ms each, heap ${Math.round(kind.beforeKb / kind.count)} → ${Math.round(kind.afterKb / kind.count)} KB`);
+    const kept = name === "Scavenge" && kind.survivedKb !== undefined
+      ? `, kept ${Math.round(kind.survivedKb / kind.count)} KB young and promoted ${Math.round(kind.promotedKb! / kind.count)} KB each`
+      : "";
+    console.log(`  ${name.padEnd(12)} ${String(kind.count).padStart(5)} collections, ${(kind.ms / kind.count).toFixed(2)} ms each, heap ${Math.round(kind.beforeKb / kind.count)} → ${Math.round(kind.afterKb / kind.count)} KB${kept}`);
   }
   const full = kinds.get(v8 ? "Mark-Compact" : "Full")?.count ?? 0;
   if (starts.size > 0) console.log(`  incremental marking started by: ${[...starts].map(([reason, count]) => `${reason} ${count}`).join(", ")}`);

@@ -34,7 +34,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
-import { guardUpgrade, type NodeDeflateOptions, rawHeader, toHandshakeRequest, upgradeRequest, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
+import { guardUpgrade, type NodeDeflateOptions, rawHeader, requestUrl, toHandshakeRequest, upgradeRequest, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -184,13 +184,9 @@ class UpgradeRequest {
   /** The absolute URL, from Node's request each time it is read (routing reads it once; no copy is kept). */
   get url(): string {
     const incoming = this.#incoming;
-    const secure = (incoming.socket as TLSSocket).encrypted === true;
-    try {
-      // Host from the raw header lines: Node then never builds its header object for a request kept this long.
-      return new URL(incoming.url ?? "/", `${secure ? "https" : "http"}://${rawHeader(incoming, "host") ?? "localhost"}`).href;
-    } catch {
-      return "http://localhost/";
-    }
+    // Host from the raw header lines: Node then never builds its header object for a request kept this long. Read as
+    // @uniws/node reads it (a target "//other/ws" is a path, not another host), so Hono routes what the core sees.
+    return requestUrl(incoming.url ?? "/", rawHeader(incoming, "host"), (incoming.socket as TLSSocket).encrypted === true).href;
   }
 
   /** The real `Request`, built once. */
@@ -217,8 +213,22 @@ for (const name of [...Reflect.ownKeys(Request.prototype), ...slots]) {
     } });
 }
 
+// Whether this runtime's own code takes an `UpgradeRequest` where it needs a `Request` (`new Request(raw)`, `fetch(raw)`),
+// tried once: undici 6 (Node 20 and 22) keeps a request's state in the symbol-keyed slots delegated above; undici 7
+// (Node 24) keeps it in private fields, which only an object its constructor built has: there the real `Request` is
+// built at once (what a lazy one saves, ~1.5 KB per connection and undici's constructor per handshake, is not had).
+const LAZY_REQUESTS = (() => {
+  const probe = { method: "GET", url: "/", socket: {}, headers: { host: "localhost" }, rawHeaders: ["Host", "localhost"] };
+  try {
+    return new Request(new UpgradeRequest(probe as unknown as IncomingMessage) as unknown as Request).url === "http://localhost/";
+  } catch {
+    return false;
+  }
+})();
+
 function toRequest(req: IncomingMessage): Request {
-  return new UpgradeRequest(req) as unknown as Request;
+  const request = new UpgradeRequest(req);
+  return (LAZY_REQUESTS ? request : request.request()) as unknown as Request;
 }
 
 // Node's header object as `[name, value]` pairs for `Request` (which copies them): no intermediate `Headers`.
