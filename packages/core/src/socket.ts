@@ -296,12 +296,8 @@ class SocketExtras {
   // The core closed for a policy (size, rate, receive buffer): the peer's later data is dropped, not received.
   refusing = false;
   partial: Partial | undefined = undefined;
-  // The last text message handed out, while sending it straight back can skip a conversion and a count: as the string
-  // it was decoded to from `echoBytes` (the engine's bytes), as the string the engine gave, or as the ASCII string
-  // copied into a caller's buffer. `echoLength` is its UTF-8 length, set with it.
-  echoText: string | undefined = undefined;
+  // The engine's bytes of the socket's echo text (`#echoText`), when it was decoded from them.
   echoBytes: Uint8Array | undefined = undefined;
-  echoLength = 0;
 }
 
 // A sender waiting until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
@@ -368,6 +364,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // {@link Rejection} instead.
   #receiving: Uint8Array | "whole" | "iterate" | undefined;
   #resolveReceive: ((value: never) => void) | undefined;
+  // The last text message handed out, while sending it straight back can skip a conversion and a count: the string it
+  // was decoded to from the engine's bytes (`SocketExtras.echoBytes`), the string the engine gave, or the ASCII string
+  // copied into a caller's buffer; `#echoLength` is its UTF-8 length. In the socket itself, not in its extras: every
+  // socket that receives text has one for a moment, and extras made for it would stay with each idle socket.
+  #echoText: string | undefined;
+  #echoLength = 0;
 
   // Sockets that started gathering parts, flushed together by one timer at the next task (engines with
   // `fragmentedSend` only, none of which has `requestScopedIo`: one timer may serve every socket). A socket whose
@@ -686,9 +688,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.#wake();
     if (typeof data === "string" && !binary && this.#first === undefined && (receiving === "iterate" || receiving === "whole")) {
       // Handed out whole at once, as the engine's string: sent straight back (an echo, a relay), its count is this one.
-      const extras = this.#more();
-      extras.echoText = data;
-      extras.echoLength = bytes;
+      this.#echoText = data;
+      this.#echoLength = bytes;
     }
   }
 
@@ -736,7 +737,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       ? { closeStatus: code, closeStatusDescription: reason, wasClean }
       : { closeStatus: code, closeStatusDescription: reason, wasClean, error: failure };
     this.#dropGathered();
-    extras.echoText = extras.echoBytes = undefined;
+    this.#forgetEcho();
     this.#settleDrainWaiters();
     this.#wake();
     this.#settings.onEnded?.(this);
@@ -839,12 +840,11 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       }
     } else if (typeof data === "string" && text) {
       // Sent straight back as it arrived: the engine's bytes of it, when it takes text as bytes.
-      const extras = this.#extras;
-      const echoed = extras !== undefined && data === extras.echoText;
-      const echo = fragmented && echoed ? extras.echoBytes : undefined;
+      const echoed = data === this.#echoText;
+      const echo = fragmented && echoed ? this.#extras?.echoBytes : undefined;
       // Its size is known: no UTF-8 count of the string (2.5 µs on 64 KiB on Deno, 4 µs on Node).
-      if (echoed) sentBytes = extras.echoLength;
-      if (extras !== undefined) extras.echoText = extras.echoBytes = undefined;
+      if (echoed) sentBytes = this.#echoLength;
+      this.#forgetEcho();
       engine.send(echo ?? data, { text, fin: true, compress });
     } else if (!text || fragmented) {
       // A string sent as binary goes as its UTF-8 bytes: engines take a string as text only (a web socket sends
@@ -856,11 +856,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     } else {
       // Text as bytes for an engine that takes text as strings only: the string it arrived as, if unchanged.
       const bytes = toBytes(data);
-      const extras = this.#extras;
-      const echo = extras?.echoText;
+      const echo = this.#echoText;
       // Checked byte by byte only while that stays cheaper than a decode.
       const message = echo !== undefined && echo.length <= ECHO_CHECK_MAX && holdsAscii(bytes, echo) ? echo : decodeText(bytes);
-      if (extras !== undefined) extras.echoText = undefined;
+      this.#forgetEcho();
       retained = engine.send(message, { text, fin: true, compress });
     }
     // Operations: count what was queued (a message once, at its last part).
@@ -1019,12 +1018,18 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       }
     }
     // The last message is no longer sent straight back from here on: the socket lets go of it while it waits.
-    const extras = this.#extras;
-    if (extras !== undefined) extras.echoText = extras.echoBytes = undefined;
+    this.#forgetEcho();
     return new Promise((resolve) => {
       this.#receiving = mode === "buffer" ? buffer : mode;
       this.#resolveReceive = resolve;
     });
+  }
+
+  // The last message handed out is no longer the one a send would send straight back.
+  #forgetEcho(): void {
+    this.#echoText = undefined;
+    const extras = this.#extras;
+    if (extras !== undefined) extras.echoBytes = undefined;
   }
 
   #hasInbound(): boolean {
@@ -1032,8 +1037,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #take(mode: ReceiveMode, buffer: Uint8Array | undefined): WebSocketMessage | ReceiveResult | IteratorResult<DataMessage> {
+    this.#forgetEcho();
     const extras = this.#extras;
-    if (extras !== undefined) extras.echoText = extras.echoBytes = undefined;
     if (mode === "buffer") return this.#takeInto(buffer!);
     if (mode === "whole") return this.#takeWhole();
     // Iteration ends at the peer's close and, quietly, at an abnormal end.
@@ -1096,10 +1101,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (item === undefined) return this.#closeMessage();
     if (typeof item.data !== "string" && item.type === "text") {
       const bytes = item.data;
-      const more = this.#more();
-      more.echoBytes = bytes;
-      more.echoLength = bytes.byteLength;
-      more.echoText = item.data = this.#engine!.decodeText?.(bytes) ?? decodeUtf8(bytes);
+      this.#more().echoBytes = bytes;
+      this.#echoLength = bytes.byteLength;
+      this.#echoText = item.data = this.#engine!.decodeText?.(bytes) ?? decodeUtf8(bytes);
     }
     return item as DataMessage;
   }
@@ -1120,9 +1124,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
         if (read === data.length) {
           // ASCII (one byte per unit): sent back unchanged, it goes out as this string (see #send).
           if (written === read && read <= ECHO_CHECK_MAX) {
-            const extras = this.#more();
-            extras.echoText = data;
-            extras.echoLength = written;
+            this.#echoText = data;
+            this.#echoLength = written;
           }
           return receiveResult(written, item.type, true);
         }
