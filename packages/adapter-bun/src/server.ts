@@ -16,12 +16,12 @@ import {
   type WebSocketOptions,
   type WebSocketServerStats,
 } from "@uniws/core";
-import { BUN_CAPABILITIES, type BunSocketData, bunWebSocketHandler } from "./bun-engine.ts";
+import { BUN_CAPABILITIES, BunConnection, bunWebSocketHandler } from "./bun-engine.ts";
 import { BUN_DEFLATE_PRESET, planDeflate } from "./deflate.ts";
 import { BunHandshakeRequest } from "./handshake.ts";
 
 /** The Bun server this adapter's sockets live on. */
-export type BunServer = Server<BunSocketData>;
+export type BunServer = Server<BunConnection>;
 
 /** The adapter's own request object, seen as `context.native`. */
 export interface BunRequest {
@@ -39,7 +39,7 @@ export interface BunServeOptions {
   /** Answers a request: upgrades it, or resolves with the response (`undefined` once upgraded, as Bun expects). */
   fetch(request: Request, server: BunServer): Promise<Response | undefined>;
   /** Bun's `websocket` handlers, reporting into the core. */
-  readonly websocket: BunWebSocketHandler<BunSocketData>;
+  readonly websocket: BunWebSocketHandler<BunConnection>;
 }
 
 const EXTENSIONS = "sec-websocket-extensions";
@@ -70,7 +70,7 @@ const notFound: Fallback = () => new Response("Not Found", { status: 404 });
 export class BunWebSocketServer {
   readonly #host: WebSocketHost<BunRequest>;
   /** The `websocket` object for `Bun.serve` (also in {@link serveOptions}). */
-  readonly websocket: BunWebSocketHandler<BunSocketData>;
+  readonly websocket: BunWebSocketHandler<BunConnection>;
 
   /** Runs `handler` for every request `fetch` gets, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<BunRequest>, options?: WebSocketOptions) {
@@ -135,7 +135,7 @@ export class BunWebSocketServer {
     // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
     const offer = handshake.get(EXTENSIONS);
     const deflate = planDeflate(offer, plan.compression);
-    const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false, server, socket: undefined };
+    const data = new BunConnection(events, deflate?.answer ?? "", server);
     // The handler goes on seeing the client's own offer and address (see BunHandshakeRequest).
     handshake.keepForUpgrade(data, offer);
     if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
