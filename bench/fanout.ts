@@ -22,6 +22,7 @@
  * @module
  */
 import { createServer } from "node:net";
+import { commandLine } from "./args.ts";
 import { BunWebSocketServer } from "@uniws/bun";
 import { WebSocketHub } from "@uniws/core";
 import { fanOutHandler, fanOutPayload, parseTrigger } from "../examples/chat/fanout.ts";
@@ -30,10 +31,6 @@ type Mode = "hub-bun-native" | "hub-bun-loop" | "bun-publish" | "hub-node" | "cr
 const MODES: Mode[] = ["hub-bun-native", "hub-bun-loop", "bun-publish", "hub-node", "crossws-node"];
 const ROOT = new URL("..", import.meta.url).pathname;
 
-function option(name: string, fallback: string): string {
-  const index = process.argv.indexOf(name);
-  return index === -1 ? fallback : process.argv[index + 1]!;
-}
 
 /** Runs one fan-out and prints how long the server spent in it (queueing the message on every socket). */
 function timed(fanOut: () => void): void {
@@ -245,12 +242,14 @@ async function redisThroughput(messages: number, size: number): Promise<string> 
 }
 
 async function main(): Promise<void> {
-  const serveIndex = process.argv.indexOf("--serve");
-  if (serveIndex !== -1) return serveOnBun(process.argv[serveIndex + 1] as Mode);
-  const sockets = Number(option("--sockets", "10000"));
-  const rounds = Number(option("--rounds", "10"));
-  const size = Number(option("--size", "64"));
-  const only = option("--only", MODES.join(",")).split(",") as Mode[];
+  const { option, flag } = commandLine();
+  const serve = option("serve");
+  if (serve !== undefined) return serveOnBun(serve as Mode);
+  const sockets = Number(option("sockets") ?? 10_000);
+  const rounds = Number(option("rounds") ?? 10);
+  const size = Number(option("size") ?? 64);
+  const only = (option("only") ?? MODES.join(",")).split(",") as Mode[];
+  const messages = Number(option("messages") ?? 20_000);
   const node = Bun.spawnSync(["node", "--version"]).stdout.toString().trim();
   console.log(`Fan-out of one ${size}-byte text message to ${sockets} sockets, ${rounds} rounds (after 3 warm-up); Bun ${Bun.version}, Node ${node}\n`);
   console.log("| server | to last delivery: median | p90 | server time in the fan-out call: median |");
@@ -259,8 +258,8 @@ async function main(): Promise<void> {
     const { delivery, server } = await measure(mode, sockets, rounds, size);
     console.log(`| ${mode} | ${median(delivery).toFixed(1)} ms | ${p90(delivery).toFixed(1)} ms | ${median(server).toFixed(2)} ms |`);
   }
-  if (!process.argv.includes("--no-redis")) {
-    console.log(`\nThroughput through Redis (examples/chat/redis-throughput.ts):\n${await redisThroughput(Number(option("--messages", "20000")), size)}`);
+  if (!flag("no-redis")) {
+    console.log(`\nThroughput through Redis (examples/chat/redis-throughput.ts):\n${await redisThroughput(messages, size)}`);
   }
 }
 

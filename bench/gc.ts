@@ -15,20 +15,17 @@
  * @module
  */
 import { CASES } from "./cases.ts";
+import { commandLine } from "./args.ts";
 import { runClient, startServer } from "./process.ts";
 import { SERVERS } from "./servers.ts";
 import type { LoadResult } from "./client.ts";
 
-const args = process.argv.slice(2);
-const option = (name: string) => {
-  const at = args.indexOf(`--${name}`);
-  return at === -1 ? undefined : args.splice(at, 2)[1];
-};
+const { option, rest } = commandLine();
 const caseId = option("case") ?? "64K-100";
 const warmupMs = Number(option("warmup") ?? 1500);
 const durationMs = Number(option("duration") ?? 2000);
 const appHeapMiB = option("app-heap");
-const ids = args.length > 0 ? args : ["bun", "uniws-bun", "hono-bun"];
+const ids = rest().length > 0 ? rest() : ["bun", "uniws-bun", "hono-bun"];
 const testCase = CASES.find((c) => c.id === caseId);
 if (testCase === undefined) throw new Error(`no case ${caseId}; cases: ${CASES.map((c) => c.id).join(", ")}`);
 

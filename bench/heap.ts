@@ -15,13 +15,13 @@
  */
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { commandLine } from "./args.ts";
 import { CLIENT_CORE, startServer } from "./process.ts";
 import { BUN, ROOT, SERVERS } from "./servers.ts";
 
-const args = process.argv.slice(2);
-const at = args.indexOf("--connections");
-const connections = at === -1 ? 2000 : Number(args.splice(at, 2)[1]);
-const ids = args.length > 0 ? args : ["ws", "uniws-node"];
+const line = commandLine();
+const connections = Number(line.option("connections") ?? 2000);
+const ids = line.rest().length > 0 ? line.rest() : ["ws", "uniws-node"];
 const dir = join(ROOT, "bench/profiles");
 mkdirSync(dir, { recursive: true });
 

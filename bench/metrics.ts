@@ -12,14 +12,11 @@
  */
 import { CASES } from "./cases.ts";
 import type { LoadResult } from "./client.ts";
+import { commandLine } from "./args.ts";
 import { runClient, startServer } from "./process.ts";
 import type { Runtime, ServerSpec } from "./servers.ts";
 
-const args = process.argv.slice(2);
-const value = (name: string) => {
-  const index = args.indexOf(`--${name}`);
-  return index === -1 ? undefined : args[index + 1];
-};
+const { option: value } = commandLine();
 const rounds = Number(value("rounds") ?? 3);
 const durationMs = Number(value("duration") ?? 2000);
 const warmupMs = 500;

@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { HandshakeResult, LoadResult } from "./client.ts";
+import { commandLine } from "./args.ts";
 import { runClient, startServer } from "./process.ts";
 import { CASES, HANDSHAKE_PARALLEL } from "./cases.ts";
 import { ROOT, SERVERS, type ServerSpec } from "./servers.ts";
@@ -30,15 +31,11 @@ interface Profile {
   samples: number[];
 }
 
-const args = process.argv.slice(2);
-const option = (name: string) => {
-  const at = args.indexOf(`--${name}`);
-  return at === -1 ? undefined : args.splice(at, 2)[1];
-};
+const { option, rest } = commandLine();
 const caseId = option("case") ?? "64B-100";
 const durationMs = Number(option("duration") ?? 5000);
 const warmupMs = Number(option("warmup") ?? 500);
-const ids = args.length > 0 ? args : ["ws", "uniws-node"];
+const ids = rest().length > 0 ? rest() : ["ws", "uniws-node"];
 const handshakes = caseId === "handshake";
 const testCase = handshakes ? { id: "handshake", label: "handshakes", connections: 0, size: 0, text: false, inflight: 0 } : CASES.find((c) => c.id === caseId);
 if (testCase === undefined) throw new Error(`no case ${caseId}; cases: ${CASES.map((c) => c.id).join(", ")}, handshake`);

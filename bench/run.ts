@@ -18,6 +18,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import type { HandshakeResult, IdleResult, LoadResult, ScaleResult } from "./client.ts";
+import { commandLine } from "./args.ts";
 import { machineInfo } from "./machine.ts";
 import { missingReason, openFilesLimit, type RunningServer, runClient, startServer } from "./process.ts";
 import { printTable, writeReport } from "./report.ts";
@@ -25,12 +26,7 @@ import { APP_HEAP_CASES, CASES, DEFLATE_CASE, HANDSHAKE_PARALLEL, SCALE } from "
 import { type Case, type DeflateSample, type HandshakeSample, type MemorySample, type Results, type Sample, type ScaleSample } from "./results.ts";
 import { DEFLATE_SERVERS, measuresCase, ROOT, SERVERS, type ServerSpec } from "./servers.ts";
 
-const args = process.argv.slice(2);
-const flag = (name: string) => args.includes(`--${name}`);
-const value = (name: string) => {
-  const at = args.indexOf(`--${name}`);
-  return at === -1 ? undefined : args[at + 1];
-};
+const { flag, option: value } = commandLine();
 const quick = flag("quick");
 const rounds = Number(value("rounds") ?? (quick ? 1 : 5));
 const durationMs = Number(value("duration") ?? (quick ? 1000 : 1500));
@@ -50,7 +46,7 @@ function order<T>(items: T[], round: number): T[] {
   return round % 2 === 1 ? rotated.reverse() : rotated;
 }
 
-async function load(server: RunningServer, testCase: Case, deflate = false, pattern?: "json"): Promise<LoadResult> {
+async function load(server: RunningServer, testCase: Case, warmup: number, deflate = false, pattern?: "json"): Promise<LoadResult> {
   const job = {
     mode: "load",
     url: server.url,
@@ -59,12 +55,12 @@ async function load(server: RunningServer, testCase: Case, deflate = false, patt
     size: testCase.size,
     text: testCase.text,
     inflight: testCase.inflight,
-    warmupMs,
+    warmupMs: warmup,
     durationMs,
     deflate,
     pattern,
   };
-  return runClient<LoadResult>(job, warmupMs + durationMs + 30_000);
+  return runClient<LoadResult>(job, warmup + durationMs + 30_000);
 }
 
 function sample(server: string, testCase: Case, round: number, result: LoadResult): Sample {
@@ -109,38 +105,40 @@ async function start(spec: ServerSpec, env?: Record<string, string>): Promise<Ru
 }
 
 /**
- * One runtime at a time: its servers all start (idle ones cost nothing), then for each
- * case the rounds visit every server in turn, so the samples a ratio pairs were taken
- * seconds apart, under the same load from the rest of the machine. Cases that give the
- * servers an environment (the application-heap cases) get servers of their own.
+ * A server's first round of a case warms up this long, in ms (every server alike): each case starts its servers
+ * fresh, and JavaScriptCore's optimizing JIT compiles uniws's code on its own threads through the first seconds
+ * (bench/analysis.md), which raw servers, running almost no JavaScript, never pay.
+ */
+const FIRST_ROUND_WARMUP_MS = 3000;
+
+/**
+ * One runtime and one case at a time: the servers that measure the case start fresh (with the case's environment),
+ * then the rounds visit every server in turn, so the samples a ratio pairs were taken seconds apart, under the same
+ * load from the rest of the machine, by processes with the same history. A server kept across cases carries the heap
+ * and the collector's sizing its earlier cases left (V8 sizes its old-generation limit from each mark-compact), which
+ * moved a 64 KiB case on Node by up to 40 % with the order the cases ran in.
  */
 async function throughputRounds(specs: ServerSpec[], cases: Case[], deflate: boolean): Promise<Sample[]> {
   const samples: Sample[] = [];
-  const runtimes = [...new Set(specs.map((spec) => spec.runtime))];
-  const groups = [...new Set(cases.map((c) => JSON.stringify(c.env ?? {})))];
-  for (const runtime of runtimes) {
-    for (const group of groups) {
-      const env = JSON.parse(group) as Record<string, string>;
-      const groupCases = cases.filter((c) => JSON.stringify(c.env ?? {}) === group);
+  for (const runtime of [...new Set(specs.map((spec) => spec.runtime))]) {
+    for (const testCase of cases) {
       const servers: RunningServer[] = [];
-      for (const spec of specs.filter((s) => s.runtime === runtime && groupCases.some((c) => measuresCase(s, c.id)))) {
-        const server = await start(spec, env);
+      for (const spec of specs.filter((s) => s.runtime === runtime && measuresCase(s, testCase.id))) {
+        const server = await start(spec, testCase.env);
         if (server !== undefined) servers.push(server);
       }
       try {
-        for (const testCase of groupCases) {
-          for (let round = 0; round < rounds; round++) {
-            for (const server of order(servers, round)) {
-              const { spec } = server;
-              if (!measuresCase(spec, testCase.id)) continue;
-              try {
-                const result = await load(server, testCase, deflate, deflate ? "json" : undefined);
-                const s = sample(spec.id, testCase, round, result);
-                samples.push(s);
-                log(`round ${round + 1}/${rounds} ${spec.label.padEnd(24)} ${testCase.label.padEnd(26)} ${Math.round(s.messagesPerSecond).toString().padStart(8)} msg/s ${s.cpuMicrosPerMessage.toFixed(2).padStart(8)} µs/msg  server ${(s.serverBusy * 100).toFixed(0)}% client ${(s.clientBusy * 100).toFixed(0)}%${s.wrongEchoes + s.lost > 0 ? `  WRONG ${s.wrongEchoes} LOST ${s.lost}` : ""}`);
-              } catch (error) {
-                log(`round ${round + 1} ${spec.label} ${testCase.label}: failed: ${(error as Error).message}`);
-              }
+        for (let round = 0; round < rounds; round++) {
+          for (const server of order(servers, round)) {
+            const { spec } = server;
+            try {
+              const warmup = round === 0 ? Math.max(warmupMs, FIRST_ROUND_WARMUP_MS) : warmupMs;
+              const result = await load(server, testCase, warmup, deflate, deflate ? "json" : undefined);
+              const s = sample(spec.id, testCase, round, result);
+              samples.push(s);
+              log(`round ${round + 1}/${rounds} ${spec.label.padEnd(24)} ${testCase.label.padEnd(26)} ${Math.round(s.messagesPerSecond).toString().padStart(8)} msg/s ${s.cpuMicrosPerMessage.toFixed(2).padStart(8)} µs/msg  server ${(s.serverBusy * 100).toFixed(0)}% client ${(s.clientBusy * 100).toFixed(0)}%${s.wrongEchoes + s.lost > 0 ? `  WRONG ${s.wrongEchoes} LOST ${s.lost}` : ""}`);
+            } catch (error) {
+              log(`round ${round + 1} ${spec.label} ${testCase.label}: failed: ${(error as Error).message}`);
             }
           }
         }
@@ -151,9 +149,6 @@ async function throughputRounds(specs: ServerSpec[], cases: Case[], deflate: boo
   }
   return samples;
 }
-
-/** Warm-up of a handshake server's first round, in ms (every server alike). */
-const FIRST_HANDSHAKE_WARMUP_MS = 3000;
 
 /** Handshakes per second and server CPU per handshake, rounds alternating between a runtime's servers as for load. */
 async function handshakeRounds(specs: ServerSpec[]): Promise<HandshakeSample[]> {
@@ -168,9 +163,8 @@ async function handshakeRounds(specs: ServerSpec[]): Promise<HandshakeSample[]> 
     try {
       for (let round = 0; round < rounds; round++) {
         for (const server of order(servers, round)) {
-          // Each server's first round warms up longer: the handshake servers start fresh, and their JITs (JavaScriptCore's
-          // above all) compile the handshake path through the first seconds; raw servers run almost no JavaScript.
-          const warmup = round === 0 ? Math.max(warmupMs, FIRST_HANDSHAKE_WARMUP_MS) : warmupMs;
+          // The handshake servers start fresh too: each one's first round warms up longer (FIRST_ROUND_WARMUP_MS).
+          const warmup = round === 0 ? Math.max(warmupMs, FIRST_ROUND_WARMUP_MS) : warmupMs;
           const job = { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs: warmup, durationMs };
           try {
             const result = await runClient<HandshakeResult>(job, warmup + durationMs + 30_000);

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bundleWorker } from "../workerd/bundle.ts";
-import { handshakeHeaders, RawClient } from "../support/raw-client.ts";
+import { handshakeHeaders, Opcode, RawClient } from "../support/raw-client.ts";
 
 /** workerd's inactivity before it evicts a hibernatable object is 10 s; a margin on top. */
 const EVICTED_AFTER_MS = 13_000;
@@ -51,7 +51,15 @@ describe("@uniws/cloudflare in Durable Objects on workerd (Miniflare)", () => {
 
   async function who(client: RawClient) {
     client.sendText("who");
-    return JSON.parse(await client.readText()) as { instance: number; constructed: number; name: string; groups: string[]; protocol: string | null; connections: number };
+    return JSON.parse(await client.readText()) as {
+      instance: number;
+      constructed: number;
+      name: string;
+      groups: string[];
+      protocol: string | null;
+      connections: number;
+      ended: Array<{ name: string | undefined; closeStatus: number; wasClean: boolean; error: string | undefined }>;
+    };
   }
 
   test("TwoRooms_Isolated_EveryMemberOfARoomGetsEachMessage", async () => {
@@ -131,6 +139,36 @@ describe("@uniws/cloudflare in Durable Objects on workerd (Miniflare)", () => {
     server.sendText("close 4000 server bye");
     expect(await server.readClose()).toEqual({ code: 4000, reason: "server bye" });
     server.destroy();
+  });
+
+  test.each([
+    ["a message over workerd's own 1 MiB limit", 1009, (client: RawClient) => client.send(Opcode.binary, new Uint8Array(1024 * 1024 + 1))],
+    ["a reserved opcode", 1002, (client: RawClient) => client.send(3, "reserved")],
+  ])("PeerFails_WebSocketError_ClosedOnce_CloseHandlerGetsATypedCause_OthersUnharmed (%s)", async (_what, status, fail) => {
+    const room = `failing-${status}-${Math.random().toString(36).slice(2)}`;
+    const watcher = await member(room, "watcher", "", "sleepy");
+    const failing = await member(room, "failing", "", "sleepy");
+    fail(failing);
+    expect((await failing.readClose()).code).toBe(status);
+    failing.destroy();
+    let seen = await who(watcher);
+    for (let i = 0; i < 50 && seen.connections > 1; i++) {
+      await sleep(100);
+      seen = await who(watcher);
+    }
+    expect(seen.connections).toBe(1);
+    expect(seen.ended).toEqual([{ name: "failing", closeStatus: 1006, wasClean: false, error: "CONNECTION_CLOSED" }]);
+    watcher.sendText("still here");
+    expect(await watcher.readText()).toBe("echo still here");
+    watcher.destroy();
+  });
+
+  // workerd, like Deno, does not check the mask bit (RFC 6455 §5.1 says a server must close): docs/reliability.md.
+  test("UnmaskedClientFrame_WorkerdAcceptsIt", async () => {
+    const client = await member("unmasked", "loose", "", "sleepy");
+    client.send(Opcode.text, "not masked", { mask: false });
+    expect(await client.readText()).toBe("echo not masked");
+    client.destroy();
   });
 
   test("AttachmentTooLarge_TypedError_SocketKeepsItsState", async () => {

@@ -5,7 +5,7 @@
  *
  * A socket's text commands: `who` (what this object instance knows of it), `join G`,
  * `leave G`, `group G TEXT`, `all TEXT`, `rename NAME`, `big` (an attachment too
- * large to keep), `throw`, `close CODE REASON`.
+ * large to keep), `throw`, `close CODE REASON`. `who` also lists how this instance's sockets ended.
  */
 import {
   DurableObjectWebSocketServer,
@@ -24,6 +24,15 @@ import { Hono } from "hono";
 /** Object instances built in this isolate: a rebuilt (evicted) object counts again. */
 let constructed = 0;
 
+/** How a socket of this instance ended, as its `close` handler saw it (`who` reports them). */
+interface Ended {
+  name: string | undefined;
+  closeStatus: number;
+  wasClean: boolean;
+  /** The cause's `WebSocketError` code, or what else it was. */
+  error: string | undefined;
+}
+
 interface Member {
   name: string;
 }
@@ -32,6 +41,7 @@ interface Member {
 class HibernatingRoom {
   readonly sockets: HibernatableWebSocketServer<Member>;
   readonly instance = ++constructed;
+  readonly ended: Ended[] = [];
 
   constructor(ctx: DurableObjectStateLike, options: HibernationOptions) {
     this.sockets = new HibernatableWebSocketServer<Member>(ctx, {
@@ -47,6 +57,10 @@ class HibernatingRoom {
         await socket.send(`welcome ${this.sockets.attachment(socket)?.name} from instance ${this.instance}`);
       },
       message: (socket, message) => this.#command(socket, String(message.data)),
+      close: (socket, { closeStatus, wasClean, error }) => {
+        const cause = error === undefined ? undefined : error instanceof WebSocketError ? error.code : `plain ${String(error)}`;
+        this.ended.push({ name: this.sockets.attachment(socket)?.name, closeStatus, wasClean, error: cause });
+      },
     }, options);
   }
 
@@ -63,6 +77,7 @@ class HibernatingRoom {
           groups: hub.groupsOf(socket),
           protocol: socket.subProtocol ?? null,
           connections: this.sockets.connections,
+          ended: this.ended,
         }));
         break;
       case "join":

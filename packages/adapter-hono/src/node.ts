@@ -217,8 +217,22 @@ for (const name of [...Reflect.ownKeys(Request.prototype), ...slots]) {
     } });
 }
 
+// Whether this runtime's own code takes an `UpgradeRequest` where it needs a `Request` (`new Request(raw)`, `fetch(raw)`),
+// tried once: undici 6 (Node 20 and 22) keeps a request's state in the symbol-keyed slots delegated above; undici 7
+// (Node 24) keeps it in private fields, which only an object its constructor built has: there the real `Request` is
+// built at once (what a lazy one saves, ~1.5 KB per connection and undici's constructor per handshake, is not had).
+const LAZY_REQUESTS = (() => {
+  const probe = { method: "GET", url: "/", socket: {}, headers: { host: "localhost" }, rawHeaders: ["Host", "localhost"] };
+  try {
+    return new Request(new UpgradeRequest(probe as unknown as IncomingMessage) as unknown as Request).url === "http://localhost/";
+  } catch {
+    return false;
+  }
+})();
+
 function toRequest(req: IncomingMessage): Request {
-  return new UpgradeRequest(req) as unknown as Request;
+  const request = new UpgradeRequest(req);
+  return (LAZY_REQUESTS ? request : request.request()) as unknown as Request;
 }
 
 // Node's header object as `[name, value]` pairs for `Request` (which copies them): no intermediate `Headers`.
