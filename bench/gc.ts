@@ -1,10 +1,12 @@
 /**
  * The collector's work in Node and Bun servers under one load case: `bun bench/gc.ts
  * [ids] [--case 64K-100] [--warmup MS] [--duration MS] [--app-heap MB]` runs each server
- * (default: bun, uniws-bun, hono-bun) with its collector's log on — V8's `--trace-gc
+ * (default: bun, uniws-bun, hono-bun) with its collector's log on — V8's `--trace-gc-nvp
  * --trace-incremental-marking` on Node, `BUN_JSC_logGC=1` on Bun — and prints, per kind of
  * collection (Node: Scavenge, Mark-Compact; Bun: Eden, Full), how many ran, their mean
- * time and the heap before and after, then the pause time per message and the full
+ * time and the heap before and after (on Node, what each scavenge kept young and promoted:
+ * a message handed over through a promise that has grown old outlives scavenges; the
+ * `*-await` references show it without uniws), then the pause time per message and the full
  * collections per 1,000 messages; on Node also why V8 started each incremental marking
  * (bench/analysis.md: past an 8 MB old generation, "allocation limit" counts ArrayBuffer
  * bytes since the last mark-compact). Bun's CPU profile cannot show this: it charges a
@@ -34,6 +36,9 @@ interface Kind {
   ms: number;
   beforeKb: number;
   afterKb: number;
+  /** V8's scavenges: what stayed in the young generation, and what went to the old. */
+  survivedKb?: number;
+  promotedKb?: number;
 }
 
 /** Sums a `BUN_JSC_logGC=1` log: each collection's kind, cycle time and heap sizes, and every pause. */
@@ -54,20 +59,29 @@ function readLog(log: string): { kinds: Map<string, Kind>; pauseMs: number; coll
   return { kinds, pauseMs, collections: starts.length };
 }
 
-/** Sums a `node --trace-gc --trace-incremental-marking` log: each collection's kind, time and heap sizes, and why marking started. */
+/**
+ * Sums a `node --trace-gc-nvp --trace-incremental-marking` log: each collection's kind, time and heap sizes, what
+ * each scavenge kept (survived in the young generation, promoted to the old), and why marking started.
+ */
 function readNodeLog(log: string): { kinds: Map<string, Kind>; pauseMs: number; collections: number; starts: Map<string, number> } {
   const kinds = new Map<string, Kind>();
+  const names: Record<string, string> = { s: "Scavenge", mc: "Mark-Compact" };
   let pauseMs = 0;
   let collections = 0;
-  for (const match of log.matchAll(/ (Scavenge|Mark-Compact) ([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, ([\d.]+) \//g)) {
-    const name = match[1]!;
-    const kind = kinds.get(name) ?? { count: 0, ms: 0, beforeKb: 0, afterKb: 0 };
+  for (const line of log.split("\n")) {
+    const kindOf = / gc=(\w+) /.exec(line)?.[1];
+    if (kindOf === undefined) continue;
+    const field = (name: string) => Number(new RegExp(` ${name}=([\\d.]+)`).exec(line)?.[1] ?? 0);
+    const name = names[kindOf] ?? kindOf;
+    const kind = kinds.get(name) ?? { count: 0, ms: 0, beforeKb: 0, afterKb: 0, survivedKb: 0, promotedKb: 0 };
     kind.count++;
-    kind.ms += Number(match[4]);
-    kind.beforeKb += Number(match[2]) * 1024;
-    kind.afterKb += Number(match[3]) * 1024;
+    kind.ms += field("pause");
+    kind.beforeKb += field("total_size_before") / 1024;
+    kind.afterKb += field("total_size_after") / 1024;
+    kind.survivedKb! += field("new_space_survived") / 1024;
+    kind.promotedKb! += field("promoted") / 1024;
     kinds.set(name, kind);
-    pauseMs += Number(match[4]);
+    pauseMs += field("pause");
     collections++;
   }
   const starts = new Map<string, number>();
@@ -75,7 +89,7 @@ function readNodeLog(log: string): { kinds: Map<string, Kind>; pauseMs: number; 
   return { kinds, pauseMs, collections, starts };
 }
 
-const LOG_FLAGS: Record<string, string[]> = { node: ["--trace-gc", "--trace-incremental-marking"], bun: [] };
+const LOG_FLAGS: Record<string, string[]> = { node: ["--trace-gc-nvp", "--trace-incremental-marking"], bun: [] };
 
 for (const id of ids) {
   const spec = SERVERS.find((s) => s.id === id);
@@ -100,7 +114,10 @@ for (const id of ids) {
   const { kinds, pauseMs, collections, starts } = node ? readNodeLog(stdout) : { ...readLog(stderr), starts: new Map<string, number>() };
   console.log(`${spec.label}, ${testCase.label}${appHeapMiB === undefined ? "" : `, ${appHeapMiB} MiB app heap`}: ${Math.round(result.messages / result.seconds)} msg/s, ${((result.serverCpuSeconds * 1e6) / result.messages).toFixed(2)} µs CPU per message in the window`);
   for (const [name, kind] of kinds) {
-    console.log(`  ${name.padEnd(12)} ${String(kind.count).padStart(5)} collections, ${(kind.ms / kind.count).toFixed(2)} ms each, heap ${Math.round(kind.beforeKb / kind.count)} → ${Math.round(kind.afterKb / kind.count)} KB`);
+    const kept = name === "Scavenge" && kind.survivedKb !== undefined
+      ? `, kept ${Math.round(kind.survivedKb / kind.count)} KB young and promoted ${Math.round(kind.promotedKb! / kind.count)} KB each`
+      : "";
+    console.log(`  ${name.padEnd(12)} ${String(kind.count).padStart(5)} collections, ${(kind.ms / kind.count).toFixed(2)} ms each, heap ${Math.round(kind.beforeKb / kind.count)} → ${Math.round(kind.afterKb / kind.count)} KB${kept}`);
   }
   const full = kinds.get(node ? "Mark-Compact" : "Full")?.count ?? 0;
   if (starts.size > 0) console.log(`  incremental marking started by: ${[...starts].map(([reason, count]) => `${reason} ${count}`).join(", ")}`);

@@ -361,17 +361,21 @@ ${unavailable.length === 0 ? "Everything listed ran." : unavailable.map(([id, re
   closing sockets silent for ${IDLE_TIMEOUT_MS / 1000} s; uniws adapters with \`keepAliveInterval\` ${KEEP_ALIVE_INTERVAL_MS / 1000} s,
   \`keepAliveTimeout\` ${KEEP_ALIVE_TIMEOUT_MS / 1000} s, \`idleTimeout\` ${IDLE_TIMEOUT_MS / 1000} s, written as \`for await (const m of socket) await socket.send(m.data)\`
   (rows "seed's loop": the seed's sample loop, \`echo\` in bench/servers/settings.mjs);
-  crossws with its built-in 30 s heartbeat; @hono/node-ws and @hono/node-server 2.x's WebSocket as shipped (no keep-alive).
+  crossws with its built-in 30 s heartbeat; @hono/node-ws and @hono/node-server 2.x's WebSocket as shipped (no keep-alive);
+  the references "each message awaited" (\`ws-await\`, \`bun-await\`, \`deno-await\`): the raw server again, each
+  message handed through a promise to one \`async\` loop per socket that echoes it (text as a string), and nothing
+  else: what awaiting each message costs on that runtime, without uniws.
 - Load: each connection keeps a fixed number of messages in flight (shown per case) and
   sends the next one when an echo arrives. ${results.settings.warmupMs} ms warm-up, then a
   ${results.settings.durationMs} ms window; the client reads the server's CPU time
   (utime + stime of all its threads, /proc/<pid>/stat) at the window's edges.
   Every echo is checked for type and length; a round with a wrong echo or a lost socket is discarded.
-- Rounds: one runtime at a time, all its servers started together (an idle server
-  costs nothing); for each case, each round visits every server of that runtime in an
-  order rotated and reversed from round to round, so the two sides of a ratio were
-  measured seconds apart. Ratios are the median of the per-round ratios. Memory: one
-  fresh server per measurement.
+- Rounds: one runtime and one case at a time, the servers of that case started fresh
+  together (an idle server costs nothing; a server kept from case to case would carry
+  its earlier cases' heap and collector sizing), each server's first round warmed up
+  3 s; each round visits every server in an order rotated and reversed from round to
+  round, so the two sides of a ratio were measured seconds apart. Ratios are the median
+  of the per-round ratios. Memory: one fresh server per measurement.
 
 ## Versions
 

@@ -58,9 +58,15 @@ const needsModule = (name: string) => () =>
 const SEED = { BENCH_LOOP: "seed" };
 const SEED_CASE_IDS = Object.keys(SEED_CASES);
 
+// The raw servers again, each message handed to an `async` loop per socket through a promise (text as a string),
+// and nothing else: what any awaitable API costs over a callback, measured beside it (settings.mjs `awaitedDelivery`).
+const AWAITED = { BENCH_DELIVERY: "await" };
+const AWAITED_CASES = ["64B-100", "64KT-100", "64K-100"];
+
 export const SERVERS: ServerSpec[] = [
   { id: "ws", label: "ws (bufferutil)", runtime: "node", kind: "raw", baseline: "ws", file: "node-ws.mjs", handshakes: true },
   { id: "ws-js", label: "ws (no bufferutil)", runtime: "node", kind: "reference", baseline: "ws", file: "node-ws.mjs", env: { WS_NO_BUFFER_UTIL: "1" } },
+  { id: "ws-await", label: "ws, each message awaited", runtime: "node", kind: "reference", baseline: "ws", file: "node-ws.mjs", env: AWAITED, cases: AWAITED_CASES },
   { id: "uniws-node", label: "@uniws/node", runtime: "node", kind: "uniws", baseline: "ws", file: "node-uniws.mjs", missing: needsDist("adapter-node"), handshakes: true },
   { id: "uniws-node-seed", label: "@uniws/node, seed's loop", runtime: "node", kind: "uniws", baseline: "ws", file: "node-uniws.mjs", env: SEED, cases: SEED_CASE_IDS, missing: needsDist("adapter-node") },
   { id: "hono-node", label: "@uniws/hono on Node", runtime: "node", kind: "uniws", baseline: "ws", file: "node-uniws-hono.mjs", missing: needsDist("adapter-hono"), handshakes: true },
@@ -76,10 +82,12 @@ export const SERVERS: ServerSpec[] = [
     missing: needsModule("@hono/node-server-v2"),
   },
   { id: "bun", label: "Bun.serve", runtime: "bun", kind: "raw", baseline: "bun", file: "bun-raw.ts", handshakes: true },
+  { id: "bun-await", label: "Bun.serve, each message awaited", runtime: "bun", kind: "reference", baseline: "bun", file: "bun-raw.ts", env: AWAITED, cases: AWAITED_CASES },
   { id: "uniws-bun", label: "@uniws/bun", runtime: "bun", kind: "uniws", baseline: "bun", file: "bun-uniws.ts", handshakes: true },
   { id: "uniws-bun-seed", label: "@uniws/bun, seed's loop", runtime: "bun", kind: "uniws", baseline: "bun", file: "bun-uniws.ts", env: SEED, cases: SEED_CASE_IDS },
   { id: "hono-bun", label: "@uniws/hono on Bun", runtime: "bun", kind: "uniws", baseline: "bun", file: "bun-uniws-hono.ts", handshakes: true },
   { id: "deno", label: "Deno.upgradeWebSocket", runtime: "deno", kind: "raw", baseline: "deno", file: "deno-raw.ts", handshakes: true },
+  { id: "deno-await", label: "Deno, each message awaited", runtime: "deno", kind: "reference", baseline: "deno", file: "deno-raw.ts", env: AWAITED, cases: AWAITED_CASES },
   { id: "uniws-deno", label: "@uniws/deno", runtime: "deno", kind: "uniws", baseline: "deno", file: "deno-uniws.ts", handshakes: true },
   { id: "uniws-deno-seed", label: "@uniws/deno, seed's loop", runtime: "deno", kind: "uniws", baseline: "deno", file: "deno-uniws.ts", env: SEED, cases: SEED_CASE_IDS },
   { id: "hono-deno", label: "@uniws/hono on Deno", runtime: "deno", kind: "uniws", baseline: "deno", file: "deno-uniws-hono.ts", handshakes: true },

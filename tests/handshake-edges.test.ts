@@ -92,6 +92,26 @@ describe(`handshake edges on ${runtime} (${adapter})`, async () => {
     client.destroy();
   });
 
+  test("TargetStartingWithTwoSlashes_IsThePath_HostStaysTheHostHeaders", async () => {
+    // RFC 9112 §3.2.1: an origin-form target is the path (and query); "//other.example/ws" names no other host, as
+    // Deno and Bun read it. Read as a URL reference it made the host the client's choice and the path "/ws".
+    const seen: Array<{ host: string; pathname: string; search: string }> = [];
+    const server = await startServer(async (context: WebSocketContext) => {
+      seen.push({ host: context.url.host, pathname: context.url.pathname, search: context.url.search });
+      const socket = await context.accept();
+      await socket.close();
+    });
+    for (const target of ["//other.example/ws?room=1", "///ws"]) {
+      const { client, answer } = await exchange(server, requestHead(server, {}, `GET ${target} HTTP/1.1`));
+      expect(answer.status).toBe(101);
+      client.destroy();
+    }
+    expect(seen).toEqual([
+      { host: `127.0.0.1:${server.port}`, pathname: "//other.example/ws", search: "?room=1" },
+      { host: `127.0.0.1:${server.port}`, pathname: "///ws", search: "" },
+    ]);
+  });
+
   test("UpgradeNamingMoreThanWebsocket_Answered400_HandlerNeverRuns", async () => {
     // RFC 6455 §4.2.1 asks only that Upgrade contain "websocket", but workerd upgrades nothing else: no runtime does.
     const { server, runs } = await echoServer();

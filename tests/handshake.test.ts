@@ -1,7 +1,7 @@
 /** The opening handshake: what is a WebSocket request, what is refused before the handler, what accept answers. */
 import { afterEach, describe, expect, test } from "vitest";
 import { WebSocketError, type WebSocketContext } from "@uniws/core";
-import { closeServers, startServer } from "./support/runtime.ts";
+import { closeServers, runtime, startServer } from "./support/runtime.ts";
 import { handshakeHeaders, RawClient } from "./support/raw-client.ts";
 
 afterEach(closeServers);
@@ -62,6 +62,52 @@ describe("handshake", () => {
     expect(seen!.origin).toBe("http://site.test");
     expect(seen!.method).toBe("GET");
     client.destroy();
+  });
+
+  test("Context_AfterAccept_OriginProtocolsAndHeadersReadBefore_StillReadable", async () => {
+    // A handler runs for the connection's life, but Deno closes a request once it is answered: the context keeps what
+    // it offers readable everywhere, and a header first read after the answer is a typed error there (docs/deno.md).
+    const read = (what: () => unknown): unknown => {
+      try {
+        return what();
+      } catch (error) {
+        return error instanceof WebSocketError ? error.code : `untyped ${String(error)}`;
+      }
+    };
+    const serve = async (handler: (context: WebSocketContext) => Promise<Record<string, unknown>>, headers: Record<string, string>) => {
+      let report!: (seen: Record<string, unknown>) => void;
+      const seen = new Promise<Record<string, unknown>>((resolve) => (report = resolve));
+      const server = await startServer(async (context) => report(await handler(context)));
+      const { client } = await RawClient.open(server.port, "/ws", headers);
+      const result = await seen;
+      client.destroy();
+      return result;
+    };
+    const readBefore = await serve(async (context) => {
+      const headers = context.headers;
+      await context.accept({ subProtocol: "chat" });
+      return {
+        origin: read(() => context.origin),
+        protocols: read(() => context.requestedProtocols),
+        keptHeaders: read(() => headers.get("x-custom")),
+        headersAgain: read(() => context.headers.get("x-custom")),
+        url: read(() => context.url.pathname),
+        method: read(() => context.method),
+      };
+    }, { "X-Custom": "a value", Origin: "http://site.test", "Sec-WebSocket-Protocol": "chat, other" });
+    expect(readBefore).toEqual({
+      origin: "http://site.test",
+      protocols: ["chat", "other"],
+      keptHeaders: "a value",
+      headersAgain: "a value",
+      url: "/ws",
+      method: "GET",
+    });
+    const readAfter = await serve(async (context) => {
+      await context.accept();
+      return { headers: read(() => context.headers.get("x-custom")), origin: read(() => context.origin), protocols: read(() => context.requestedProtocols) };
+    }, { "X-Custom": "late", Origin: "http://site.test" });
+    expect(readAfter).toEqual({ headers: runtime === "deno" ? "INVALID_STATE" : "late", origin: "http://site.test", protocols: [] });
   });
 
   test("PlainRequest_ReachesHandler_WhichAnswers400", async () => {

@@ -301,6 +301,14 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     client.destroy();
   });
 
+  test("AfterAccept_ContextStillReadable_StringSentAsBinaryIsBinary", async () => {
+    const { client } = await open("/after-accept", { Origin: "https://site.example", "Sec-WebSocket-Protocol": "chat, other", "X-Custom": "a value" });
+    expect(JSON.parse(await client.readText())).toEqual(["https://site.example", ["chat", "other"], "a value", "/after-accept"]);
+    const binary = await client.readMessage();
+    expect([binary.opcode, new TextDecoder().decode(binary.data)]).toEqual([Opcode.binary, "héllo"]);
+    client.destroy();
+  });
+
   test("SendTextBytesNotUtf8_RejectsTypeErrorBeforeAnythingIsSent_SocketStaysOpen", async () => {
     const { client } = await open("/invalid-text");
     // The first frame is the handler's report: the invalid message never went out.

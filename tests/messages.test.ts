@@ -336,6 +336,48 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("BinaryTypeWithString_SentAsBinaryOfItsUtf8_EchoedStringToo", async () => {
+    // The type option decides the opcode whatever the data: a web socket sends every string as text and Bun's
+    // sendBinary refuses one, so the core hands the engine the string's UTF-8 bytes.
+    const { socket, client } = await acceptOne();
+    await socket.send("héllo ✓", { type: "binary" });
+    const fresh = await client.readMessage();
+    expect(fresh.opcode).toBe(Opcode.binary);
+    expect(decoder.decode(fresh.data)).toBe("héllo ✓");
+    // A received string sent straight back (the echo path) as binary.
+    client.sendText("wörld");
+    const received = await socket.receive();
+    await socket.send((received as { data: string }).data, { type: "binary" });
+    const echoed = await client.readMessage();
+    expect(echoed.opcode).toBe(Opcode.binary);
+    expect(decoder.decode(echoed.data)).toBe("wörld");
+    // In parts too, and the socket stays usable.
+    await socket.send("a", { type: "binary", endOfMessage: false });
+    await socket.send("é", { type: "binary" });
+    const parts = await client.readMessage();
+    expect(parts.opcode).toBe(Opcode.binary);
+    expect(decoder.decode(parts.data)).toBe("aé");
+    await socket.send("still text");
+    expect(await client.readText()).toBe("still text");
+    client.destroy();
+  });
+
+  test("ViewOfSharedArrayBuffer_SentAsAnyOtherView", async () => {
+    // A Uint8Array may sit on a SharedArrayBuffer; the web WebSocket API refuses such a view, Node and Bun send it.
+    const { socket, client } = await acceptOne();
+    const shared = new Uint8Array(new SharedArrayBuffer(6));
+    shared.set([0x68, 0x69, 1, 2, 3, 4]);
+    await socket.send(shared);
+    const whole = await client.readMessage();
+    expect(whole.opcode).toBe(Opcode.binary);
+    expect([...whole.data]).toEqual([0x68, 0x69, 1, 2, 3, 4]);
+    await socket.send(shared.subarray(2, 5));
+    expect([...(await client.readMessage()).data]).toEqual([1, 2, 3]);
+    await socket.send(shared.subarray(0, 2), { type: "text" });
+    expect(await client.readText()).toBe("hi");
+    client.destroy();
+  });
+
   test("SendTextBytesNotUtf8_RejectsTypeErrorBeforeAnythingIsSent_SocketStaysOpen", async () => {
     // RFC 6455 §5.6, §8.1: a text message is UTF-8. Invalid bytes are the caller's mistake, answered the same on every
     // runtime: the send rejects, nothing reaches the peer (which would fail the connection with 1007), nothing changes.
@@ -374,6 +416,24 @@ describe("messages", () => {
     expect(await client.readText()).toBe("h€");
     await socket.send("next");
     expect(await client.readText()).toBe("next");
+    client.destroy();
+  });
+
+  test("SendTextPartsThatCannotBeginUtf8_LastPartRejected_MessageDropped_SocketSendsAgain", async () => {
+    // Held parts that no last part could complete (0xff never occurs in UTF-8): keeping them would leave the socket
+    // unable to send anything but that message, so it is dropped with the refused part; nothing of it was sent.
+    const { socket, client } = await acceptOne();
+    const first = socket.send(new Uint8Array([0x68, 0xff]), { type: "text", endOfMessage: false });
+    const last = socket.send("ok");
+    const text = socket.send("next");
+    const binary = socket.send(new Uint8Array([7]));
+    await first;
+    await expect(last).rejects.toThrow(/dropped/);
+    await text;
+    await binary;
+    expect(await client.readText()).toBe("next");
+    const message = await client.readMessage();
+    expect([message.opcode, [...message.data]]).toEqual([Opcode.binary, [7]]);
     client.destroy();
   });
 

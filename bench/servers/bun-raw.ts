@@ -1,9 +1,11 @@
 // Raw Bun.serve websocket: Bun's own keep-alive (sendPings before idleTimeout, in
-// seconds) and an idle sweep that closes sockets that sent no message for a period.
-import { HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, ready } from "./settings.mjs";
+// seconds) and an idle sweep that closes sockets that sent no message for a period. With BENCH_DELIVERY=await
+// (the reference `bun-await`) each message reaches an `async` loop through a promise first.
+import { awaitedDelivery, delivery, HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, ready } from "./settings.mjs";
 
 interface SocketData {
   active: boolean;
+  deliver?: (message: string | Buffer | undefined) => void;
 }
 
 const open = new Set<Bun.ServerWebSocket<SocketData>>();
@@ -19,13 +21,21 @@ const server = Bun.serve<SocketData>({
     sendPings: true,
     open(ws) {
       open.add(ws);
+      if (delivery === "await") ws.data.deliver = awaitedDelivery((message: string | Buffer) => ws.send(message));
     },
-    message(ws, message) {
-      ws.data.active = true;
-      ws.send(message);
-    },
+    // Chosen once: the raw server's own path has no branch per message.
+    message: delivery === "await"
+      ? (ws, message) => {
+        ws.data.active = true;
+        ws.data.deliver!(message);
+      }
+      : (ws, message) => {
+        ws.data.active = true;
+        ws.send(message);
+      },
     close(ws) {
       open.delete(ws);
+      ws.data.deliver?.(undefined);
     },
   },
 });

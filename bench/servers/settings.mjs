@@ -30,6 +30,37 @@ export const DEFLATE = { memLevel: 4, level: 6, threshold: 1024, concurrencyLimi
 const appHeapMiB = Number(env("BENCH_APP_HEAP_MB") ?? 0);
 export const appHeap = Array.from({ length: Math.round((appHeapMiB * 1024 * 1024) / 128) }, (_, i) => ({ id: i, name: `record ${i}`, tags: { group: i % 64 } }));
 
+/**
+ * How a raw server hands over each message: "callback" (the default, each runtime's own way: the echo is sent from
+ * the message callback) or "await" (BENCH_DELIVERY=await, the reference servers `*-await`): through a promise that
+ * an `async` loop per socket awaits, see {@link awaitedDelivery}.
+ */
+export const delivery = env("BENCH_DELIVERY") === "await" ? "await" : "callback";
+
+/**
+ * The least any awaitable API does with a message, and nothing else: the message goes through a promise that one
+ * `async` loop per socket awaits, then to `handle`. Returns what the engine's message callback calls with each
+ * message, and with `undefined` when the socket closes (the loop then ends). Messages that arrive while the loop is
+ * busy wait in a queue, and are awaited too (one microtask each), as an awaitable socket's queued messages are.
+ */
+export function awaitedDelivery(handle) {
+  const queue = [];
+  let wake;
+  (async () => {
+    for (;;) {
+      const message = await (queue.length > 0 ? queue.shift() : new Promise((resolve) => (wake = resolve)));
+      if (message === undefined) return;
+      handle(message);
+    }
+  })();
+  return (message) => {
+    if (wake === undefined) return void queue.push(message);
+    const resolve = wake;
+    wake = undefined;
+    resolve(message);
+  };
+}
+
 /** Whether this server should offer permessage-deflate (the compressed echo). */
 export const deflate = env("BENCH_DEFLATE") === "1";
 

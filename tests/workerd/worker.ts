@@ -73,6 +73,14 @@ app.get("/invalid-text", webSocket(async (context) => {
   await socket.send(`${outcome} ${socket.state}`);
   for await (const message of socket) await socket.send(message.data);
 }));
+// After accept: what the context still reads, then a string sent as binary (the type option decides the opcode).
+app.get("/after-accept", webSocket(async (context) => {
+  const headers = context.headers;
+  const socket = await context.accept({ subProtocol: "chat" });
+  await socket.send(JSON.stringify([context.origin, context.requestedProtocols, headers.get("x-custom"), context.url.pathname]));
+  await socket.send("héllo", { type: "binary" });
+  for await (const message of socket) await socket.send(message.data);
+}));
 // The README's seed loop: receive into a buffer until Close, then close with the status received.
 let seedErrors = 0;
 let seedStatus = 0;

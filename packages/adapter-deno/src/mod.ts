@@ -19,4 +19,6 @@
 export { type DenoRequest, DenoWebSocketServer, type FallbackHandler } from "./server.ts";
 // bindDenoSocket: the engine on its own, for other bindings of Deno.upgradeWebSocket (`@uniws/hono/deno`).
 export { bindDenoSocket, DENO_CAPABILITIES, idleTimeoutSeconds } from "./deno-engine.ts";
+// DenoHandshakeRequest: the request as the core reads it, for other bindings of Deno.serve (`@uniws/hono/deno`).
+export { DenoHandshakeRequest } from "./handshake.ts";
 export * from "@uniws/core";

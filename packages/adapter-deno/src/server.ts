@@ -8,7 +8,6 @@ import {
   type DispatchOutcome,
   type EngineEvents,
   type HandshakeRequest,
-  WebHandshakeRequest,
   type ShutdownOptions,
   type UpgradeBinding,
   type UpgradePlan,
@@ -18,6 +17,7 @@ import {
   type WebSocketServerStats,
 } from "@uniws/core";
 import { bindDenoSocket, DENO_CAPABILITIES, idleTimeoutSeconds } from "./deno-engine.ts";
+import { DenoHandshakeRequest } from "./handshake.ts";
 
 /** The adapter's own request object, seen as `context.native`. */
 export interface DenoRequest {
@@ -133,7 +133,7 @@ function toHandshakeRequest(request: Request, info: Deno.ServeHandlerInfo | unde
   const peer = info?.remoteAddr;
   // A TCP peer has a hostname (its IP address); a Unix socket peer has none.
   const remoteAddress = peer !== undefined && "hostname" in peer ? peer.hostname : undefined;
-  return new WebHandshakeRequest(request, { remoteAddress });
+  return new DenoHandshakeRequest(request, remoteAddress);
 }
 
 function upgrade(request: Request, info: Deno.ServeHandlerInfo | undefined, plan: UpgradePlan, events: EngineEvents): Response {

@@ -24,8 +24,8 @@
  *
  * @module
  */
-import { type EngineCapabilities, WebHandshakeRequest } from "@uniws/core";
-import { bindDenoSocket, DENO_CAPABILITIES, idleTimeoutSeconds } from "@uniws/deno";
+import type { EngineCapabilities } from "@uniws/core";
+import { bindDenoSocket, DENO_CAPABILITIES, DenoHandshakeRequest, idleTimeoutSeconds } from "@uniws/deno";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
 // The one Deno API this module calls (the package builds without Deno's types).
@@ -44,7 +44,7 @@ export function denoRuntime(): HonoWebSocketRuntime {
     handshakeRequest: (c) => {
       // `c.env` is Deno's ServeHandlerInfo: a TCP peer's `remoteAddr` has its IP address as `hostname`.
       const peer = (c.env as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr;
-      return new WebHandshakeRequest(c.req.raw, { remoteAddress: peer?.hostname });
+      return new DenoHandshakeRequest(c.req.raw, peer?.hostname);
     },
     upgrade: (c, plan, events) => {
       // Keep-alive is Deno's idleTimeout. Not Deno's `protocol` option: the core already parsed the

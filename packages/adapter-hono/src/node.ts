@@ -34,7 +34,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
-import { guardUpgrade, type NodeDeflateOptions, rawHeader, toHandshakeRequest, upgradeRequest, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
+import { guardUpgrade, type NodeDeflateOptions, rawHeader, requestUrl, toHandshakeRequest, upgradeRequest, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -184,13 +184,9 @@ class UpgradeRequest {
   /** The absolute URL, from Node's request each time it is read (routing reads it once; no copy is kept). */
   get url(): string {
     const incoming = this.#incoming;
-    const secure = (incoming.socket as TLSSocket).encrypted === true;
-    try {
-      // Host from the raw header lines: Node then never builds its header object for a request kept this long.
-      return new URL(incoming.url ?? "/", `${secure ? "https" : "http"}://${rawHeader(incoming, "host") ?? "localhost"}`).href;
-    } catch {
-      return "http://localhost/";
-    }
+    // Host from the raw header lines: Node then never builds its header object for a request kept this long. Read as
+    // @uniws/node reads it (a target "//other/ws" is a path, not another host), so Hono routes what the core sees.
+    return requestUrl(incoming.url ?? "/", rawHeader(incoming, "host"), (incoming.socket as TLSSocket).encrypted === true).href;
   }
 
   /** The real `Request`, built once. */

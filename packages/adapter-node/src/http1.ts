@@ -24,13 +24,19 @@ export function toHeaders(raw: IncomingMessage["headers"]): Headers {
   return headers;
 }
 
-/** The absolute URL of a request (a malformed `Host` falls back to localhost). */
+/**
+ * The absolute URL of a request from its target and `Host` (a malformed `Host` falls back to localhost). An
+ * origin-form target is the URL's path and query (RFC 9112 §3.2.1, §3.3), also when it starts with "//": resolved
+ * as a reference, `//other.example/ws` would name another host, as Deno and Bun never read it.
+ */
 export function requestUrl(path: string, host: string | undefined, secure: boolean): URL {
   const scheme = secure ? "https" : "http";
+  // "/." + "//x" is the path "//x" once the dot segment is removed (WHATWG URL), not the authority "x".
+  const target = path.charCodeAt(0) === 47 && path.charCodeAt(1) === 47 ? "/." + path : path;
   try {
-    return new URL(path, `${scheme}://${host ?? "localhost"}`);
+    return new URL(target, `${scheme}://${host ?? "localhost"}`);
   } catch {
-    return new URL(path.startsWith("/") ? path : "/", `${scheme}://localhost`);
+    return new URL(target.startsWith("/") ? target : "/", `${scheme}://localhost`);
   }
 }
 

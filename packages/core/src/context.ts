@@ -223,6 +223,8 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
           ? { serverMaxWindowBits: acceptContext.serverMaxWindowBits ?? 15, serverContextTakeover: !acceptContext.disableServerContextTakeover }
           : undefined,
       };
+    // Before the engine takes the request (Deno's upgrade leaves its headers unreadable), as #respond does for others.
+    this.#request.answering?.();
     const socket = this.#host.createSocket(plan, binding);
     const opened = socket.whenOpen();
     this.#binding = undefined;
@@ -245,6 +247,9 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (typeof answer !== "function") throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
     this.#answerOrSocket = undefined;
     this.#binding = undefined;
+    // Deno closes a request with its answer: the request keeps what the context reads later (origin, protocols).
+    // An upgrade did so before the engine took the request; a request left to the caller is not answered here.
+    if (outcome.kind === "response") this.#request.answering?.();
     const final = RequestContext.#tunnelSafe.call(this, outcome);
     if (this.isWebSocketRequest) this.#host.answered(final);
     answer(final);

@@ -44,7 +44,8 @@ export interface EngineSendOptions {
 /** An open WebSocket as the engine exposes it. */
 export interface EngineSocket {
   /**
-   * Queues a data frame. Never called after `close` or `terminate`. The caller may
+   * Queues a data frame. Never called after `close` or `terminate`. `data` is a string
+   * only when `options.text` is set (binary always comes as bytes). The caller may
    * reuse a `Uint8Array` once its `send()` resolves, so an engine that keeps a
    * reference to it (instead of copying) returns `true`: the core then resolves only
    * once `bufferedAmount` is back to 0 (told through `drained`, or polled).

@@ -1,8 +1,11 @@
 /**
- * Typed errors. Every error the core raises is a {@link WebSocketError} with a
- * stable `code` a caller can test for, and — where the error ends a connection —
- * the close status the peer is sent (the way `ws` pairs its error codes with
- * close statuses).
+ * Typed errors. Every failure the core reports — of the connection, of the runtime's
+ * engine, or of an operation the request's or socket's state does not allow — is a
+ * {@link WebSocketError} with a stable `code` a caller can test for, and, where the
+ * error ends a connection, the close status the peer is sent (the way `ws` pairs its
+ * error codes with close statuses). A bad argument (a wrong type, a number out of its
+ * range, text bytes that are not UTF-8) is a `TypeError` or `RangeError`, as the
+ * platform's own APIs answer one (docs/semantics.md).
  *
  * @module
  */

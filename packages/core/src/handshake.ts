@@ -48,6 +48,12 @@ export interface HandshakeRequest {
    * adapter may answer it with a getter that looks the address up when first read).
    */
   readonly remoteAddress?: string | undefined;
+  /**
+   * Called by the core just before it answers the request (before the engine takes an
+   * upgrade, or before any other response). A runtime that closes the request with its answer (Deno) keeps here
+   * what the context still reads afterwards: the `Origin` and `Sec-WebSocket-Protocol` values.
+   */
+  answering?(): void;
 }
 
 /** What {@link WebHandshakeRequest} reads of a web `Request`. */

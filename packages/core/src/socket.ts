@@ -204,9 +204,20 @@ function holdsAscii(bytes: Uint8Array, text: string): boolean {
 
 // RFC 6455 §5.6, §8.1: a text message is UTF-8. A send is checked before anything goes out or changes, so the
 // rejected send has no effect and the socket stays open: bad bytes are the caller's mistake, like a bad argument.
-function invalidText(cause?: unknown): TypeError {
-  const message = "A text message must be valid UTF-8 (RFC 6455 §5.6, §8.1): these bytes are not, and nothing was sent";
+function invalidText(cause?: unknown, more = ""): TypeError {
+  const message = `A text message must be valid UTF-8 (RFC 6455 §5.6, §8.1): these bytes are not, and nothing was sent${more}`;
   return cause === undefined ? new TypeError(message) : new TypeError(message, { cause });
+}
+
+// Whether `bytes` can begin UTF-8 text: valid, or valid but for a character cut short at the end. Asked only once a
+// message's last part was refused, so no decoder is kept for it.
+function beginsUtf8(bytes: Uint8Array): boolean {
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(bytes, { stream: true });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // The text of UTF-8 bytes the engine validated, U+FEFF at the start kept.
@@ -768,8 +779,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
             if (text && !fragmented) message = decodeText(whole);
             else if (text && !outbound.sent) this.#checkText(whole);
           } catch (error) {
-            // The rejected part leaves the message as it was: the parts before it stay gathered.
+            // The rejected part leaves the message as it was: the parts before it stay gathered, for a last part
+            // that completes them. Unless they cannot begin UTF-8 text themselves: no last part could, and the
+            // socket could send nothing else, so that message is dropped (none of it was sent).
             outbound.gatheredLength = before;
+            if (before > 0 && !beginsUtf8(outbound.gathered!.subarray(0, before))) {
+              this.#dropGathered();
+              outbound.type = undefined;
+              throw invalidText(error, "; the parts sent before it cannot begin UTF-8 text either, so the whole message was dropped");
+            }
             throw error;
           }
           this.#dropGathered();
@@ -784,7 +802,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
           outcome = buffered;
         }
       }
-    } else if (typeof data === "string") {
+    } else if (typeof data === "string" && text) {
       // Sent straight back as it arrived: the engine's bytes of it, when it takes text as bytes.
       const extras = this.#extras;
       const echo = fragmented && extras !== undefined && data === extras.echoText ? extras.echoBytes : undefined;
@@ -793,6 +811,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       // Its size is known: no UTF-8 count of the string (4 µs on 64 KiB).
       sentBytes = echo?.byteLength;
     } else if (!text || fragmented) {
+      // A string sent as binary goes as its UTF-8 bytes: engines take a string as text only (a web socket sends
+      // every string as a text frame, Bun's sendBinary refuses one).
       const bytes = toBytes(data);
       // Text as bytes: checked whole, unless earlier parts of the message have gone out already.
       if (text && outbound?.sent !== true) this.#checkText(bytes);

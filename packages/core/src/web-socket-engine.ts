@@ -105,8 +105,10 @@ export interface WebEngineOptions {
  */
 function wholeBuffer(bytes: Uint8Array): Uint8Array | ArrayBuffer {
   const { buffer } = bytes;
-  // Not a SharedArrayBuffer, which the WebSocket API does not take.
-  return bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength && buffer instanceof ArrayBuffer ? buffer : bytes;
+  // A view of a SharedArrayBuffer, which the WebSocket API refuses (its BufferSource is not [AllowShared]), goes as a
+  // copy: the core takes any Uint8Array, and Node's `ws` and Bun send such a view as they send any other.
+  if (!(buffer instanceof ArrayBuffer)) return bytes.slice();
+  return bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength ? buffer : bytes;
 }
 
 /** The runtime's message for a socket used from another request than its own (workerd). */
