@@ -5,7 +5,7 @@
  * @module
  */
 import type { HandshakeRequest, LazyHeaders } from "@uniws/core";
-import type { BunSocketData } from "./bun-engine.ts";
+import type { BunConnection } from "./bun-engine.ts";
 
 const EXTENSIONS = "sec-websocket-extensions";
 
@@ -22,20 +22,17 @@ export interface BunAddressLookup {
  * offer for Bun and makes `requestIP` forget the request, so {@link keepForUpgrade}
  * keeps the client's offer aside first and the address is then read from the socket:
  * the handler sees the client's own headers and address, also after `accept()`.
+ * It stays for the connection's life (the context reads it), so it keeps six fields,
+ * JavaScriptCore's 64-byte object: the method, HTTP version and address are read, not kept.
  */
 export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
-  /** The request method. */
-  readonly method: string;
-  /** Bun serves WebSockets over HTTP/1.1 only. */
-  readonly httpVersion = "1.1" as const;
   readonly #request: Request;
   readonly #server: BunAddressLookup | undefined;
   #headers: Headers | undefined;
   #url: URL | undefined;
-  #remoteAddress: string | null | undefined;
   // The client's Sec-WebSocket-Extensions once the upgrade has rewritten it (null: it sent none).
   #offer: string | null | undefined;
-  #upgraded: BunSocketData | undefined;
+  #upgraded: BunConnection | undefined;
 
   /**
    * Reads `request` as it is; nothing is parsed until asked for.
@@ -44,7 +41,16 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
   constructor(request: Request, server: BunAddressLookup | undefined) {
     this.#request = request;
     this.#server = server;
-    this.method = request.method;
+  }
+
+  /** The request method. */
+  get method(): string {
+    return this.#request.method;
+  }
+
+  /** Bun serves WebSockets over HTTP/1.1 only. */
+  get httpVersion(): "1.1" {
+    return "1.1";
   }
 
   /** The absolute request URL, parsed on first read. */
@@ -52,13 +58,10 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
     return (this.#url ??= new URL(this.#request.url));
   }
 
-  /** The peer's IP address (`undefined` when Bun does not tell), looked up on first read. */
+  /** The peer's IP address (`undefined` when Bun does not tell): from the socket once upgraded (Bun keeps it after the close too). */
   get remoteAddress(): string | undefined {
-    if (this.#remoteAddress === undefined) {
-      const socket = this.#upgraded?.socket;
-      this.#remoteAddress = (socket !== undefined ? socket.remoteAddress : this.#server?.requestIP(this.#request)?.address) ?? null;
-    }
-    return this.#remoteAddress ?? undefined;
+    const ws = this.#upgraded?.ws;
+    return (ws !== undefined ? ws.remoteAddress : this.#server?.requestIP(this.#request)?.address) ?? undefined;
   }
 
   /** The headers: this object, reading the request's in place. */
@@ -87,13 +90,14 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
   }
 
   /**
-   * Called before the upgrade with the socket's `data`, which rewrites the request's
-   * extension offer and after which the address is read from the socket `data` names.
+   * Called before the upgrade with the connection it makes (the socket's `data`), which
+   * rewrites the request's extension offer and after which the address is read from the
+   * connection's socket.
    * @param offer the client's `Sec-WebSocket-Extensions` as {@link get} just gave it
    * (`null` for none), so it is not read again; read here when not given
    */
-  keepForUpgrade(data: BunSocketData, offer?: string | null): void {
+  keepForUpgrade(connection: BunConnection, offer?: string | null): void {
     this.#offer ??= offer !== undefined ? offer : (this.#headers ??= this.#request.headers).get(EXTENSIONS);
-    this.#upgraded = data;
+    this.#upgraded = connection;
   }
 }

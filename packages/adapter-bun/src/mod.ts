@@ -17,7 +17,7 @@
  * @module
  */
 export { type BunRequest, type BunServeOptions, type BunServer, BunWebSocketServer, type Fallback } from "./server.ts";
-export { BUN_CAPABILITIES, type BunSocketData, type BunTopicServer } from "./bun-engine.ts";
+export { BUN_CAPABILITIES, BunConnection, type BunTopicServer } from "./bun-engine.ts";
 // Bun's engine on its own, for other bindings of Bun.serve (`@uniws/hono/bun`).
 export { type BunEngineSettings, bunWebSocketHandler } from "./bun-engine.ts";
 export { BUN_DEFLATE_PRESET, type BunDeflatePlan, planDeflate } from "./deflate.ts";

@@ -6,6 +6,7 @@
  */
 import type { Server, WebSocketHandler as BunWebSocketHandler } from "bun";
 import {
+  type EngineCapabilities,
   type EngineEvents,
   type ShutdownOptions,
   type UpgradeBinding,
@@ -16,12 +17,12 @@ import {
   type WebSocketOptions,
   type WebSocketServerStats,
 } from "@uniws/core";
-import { BUN_CAPABILITIES, type BunSocketData, bunWebSocketHandler } from "./bun-engine.ts";
+import { BUN_CAPABILITIES, BunConnection, bunWebSocketHandler } from "./bun-engine.ts";
 import { BUN_DEFLATE_PRESET, planDeflate } from "./deflate.ts";
 import { BunHandshakeRequest } from "./handshake.ts";
 
 /** The Bun server this adapter's sockets live on. */
-export type BunServer = Server<BunSocketData>;
+export type BunServer = Server<BunConnection>;
 
 /** The adapter's own request object, seen as `context.native`. */
 export interface BunRequest {
@@ -36,10 +37,13 @@ export type Fallback = (request: Request, server: BunServer) => Response | Promi
 
 /** What `Bun.serve` needs from this adapter: spread it into the serve options. */
 export interface BunServeOptions {
-  /** Answers a request: upgrades it, or resolves with the response (`undefined` once upgraded, as Bun expects). */
-  fetch(request: Request, server: BunServer): Promise<Response | undefined>;
+  /**
+   * Answers a request: upgrades it, or gives the response (`undefined` once upgraded, as Bun expects), at once
+   * when the handler accepted before its first `await`, else through a promise.
+   */
+  fetch(request: Request, server: BunServer): Response | undefined | Promise<Response | undefined>;
   /** Bun's `websocket` handlers, reporting into the core. */
-  readonly websocket: BunWebSocketHandler<BunSocketData>;
+  readonly websocket: BunWebSocketHandler<BunConnection>;
 }
 
 const EXTENSIONS = "sec-websocket-extensions";
@@ -70,7 +74,7 @@ const notFound: Fallback = () => new Response("Not Found", { status: 404 });
 export class BunWebSocketServer {
   readonly #host: WebSocketHost<BunRequest>;
   /** The `websocket` object for `Bun.serve` (also in {@link serveOptions}). */
-  readonly websocket: BunWebSocketHandler<BunSocketData>;
+  readonly websocket: BunWebSocketHandler<BunConnection>;
 
   /** Runs `handler` for every request `fetch` gets, under `options`. Throws `TypeError` without a handler and `RangeError` for an invalid option. */
   constructor(handler: WebSocketHandler<BunRequest>, options?: WebSocketOptions) {
@@ -102,7 +106,7 @@ export class BunWebSocketServer {
   /** `fetch` and `websocket` for `Bun.serve`; requests the handler does not answer go to `fallback` (404 by default). */
   serveOptions(fallback: Fallback = notFound): BunServeOptions {
     return {
-      fetch: (request, server) => this.fetch(request, server, fallback),
+      fetch: (request, server) => this.#serve(request, server, fallback),
       websocket: this.websocket,
     };
   }
@@ -113,29 +117,54 @@ export class BunWebSocketServer {
    * else the response: the handler's, or `fallback`'s when it answered nothing.
    */
   async fetch(request: Request, server: BunServer, fallback: Fallback = notFound): Promise<Response | undefined> {
+    return await this.#serve(request, server, fallback);
+  }
+
+  // `undefined` at once when the handler accepted before its first `await` (the usual handler): Bun then completes
+  // the upgrade without waiting on a promise, and the request's own promise and `await` are spared.
+  #serve(request: Request, server: BunServer, fallback: Fallback): Response | undefined | Promise<Response | undefined> {
     const handshake = new BunHandshakeRequest(request, server);
-    const binding: UpgradeBinding = {
-      capabilities: BUN_CAPABILITIES,
-      upgrade: (plan, events) => this.#upgrade(handshake, request, server, plan, events),
-    };
-    const outcome = await this.#host.dispatch(handshake, { request, server }, binding);
-    if (outcome.kind === "response") return outcome.response;
-    if (outcome.kind === "upgraded") return undefined;
-    return await fallback(request, server);
+    const binding = new BunUpgradeBinding(handshake, request, server);
+    const outcome = this.#host.dispatch(handshake, { request, server }, binding);
+    if (binding.upgraded) return undefined;
+    return outcome.then((outcome) => outcome.kind === "response" ? outcome.response : outcome.kind === "upgraded" ? undefined : fallback(request, server));
   }
 
   /** Closes every socket (1001 by default) and resolves when all have ended; new WebSocket requests get 503. */
   close(options?: ShutdownOptions): Promise<void> {
     return this.#host.close(options);
   }
+}
 
-  #upgrade(handshake: BunHandshakeRequest, request: Request, server: BunServer, plan: UpgradePlan, events: EngineEvents): undefined {
+// One request's upgrade: the core calls it when the handler accepts, and the server reads `upgraded` after the
+// handler's synchronous part. Made per request, in place of a closure over the same four values.
+class BunUpgradeBinding implements UpgradeBinding {
+  readonly #handshake: BunHandshakeRequest;
+  readonly #request: Request;
+  readonly #server: BunServer;
+  /** Bun has upgraded the request. */
+  upgraded = false;
+
+  constructor(handshake: BunHandshakeRequest, request: Request, server: BunServer) {
+    this.#handshake = handshake;
+    this.#request = request;
+    this.#server = server;
+  }
+
+  get capabilities(): EngineCapabilities {
+    return BUN_CAPABILITIES;
+  }
+
+  upgrade(plan: UpgradePlan, events: EngineEvents): undefined {
+    const handshake = this.#handshake;
+    const request = this.#request;
+    const server = this.#server;
     // Answer the sub-protocol whenever the client offered some: without the header, Bun would echo its first offer.
     const headers = plan.subProtocol !== undefined || handshake.has(PROTOCOL) ? { "Sec-WebSocket-Protocol": plan.subProtocol ?? "" } : undefined;
     // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
     const offer = handshake.get(EXTENSIONS);
     const deflate = planDeflate(offer, plan.compression);
-    const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false, server, socket: undefined };
+    const data = new BunConnection(events, deflate?.answer ?? "", server);
     // The handler goes on seeing the client's own offer and address (see BunHandshakeRequest).
     handshake.keepForUpgrade(data, offer);
     if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
@@ -144,6 +173,7 @@ export class BunWebSocketServer {
     if (!server.upgrade(request, { headers, data })) {
       throw new WebSocketError("UPGRADE_FAILED", "Bun refused to upgrade the request");
     }
+    this.upgraded = true;
     return undefined;
   }
 }

@@ -35,7 +35,7 @@
  * @module
  */
 import { type EngineCapabilities, headersOnThe101, WebSocketError } from "@uniws/core";
-import { BUN_CAPABILITIES, BUN_DEFLATE_PRESET, BunHandshakeRequest, type BunSocketData, bunWebSocketHandler, planDeflate } from "@uniws/bun";
+import { BUN_CAPABILITIES, BUN_DEFLATE_PRESET, BunConnection, BunHandshakeRequest, bunWebSocketHandler, planDeflate } from "@uniws/bun";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -98,7 +98,7 @@ export interface BunRuntime extends HonoWebSocketRuntime {
 }
 
 interface BunServer {
-  upgrade(request: Request, options: { data: BunSocketData; headers?: HeadersInit }): boolean;
+  upgrade(request: Request, options: { data: BunConnection; headers?: HeadersInit }): boolean;
   requestIP(request: Request): { address: string } | null;
 }
 
@@ -131,9 +131,8 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
     perMessageDeflate: BUN_DEFLATE_PRESET,
     onError: options.onError ?? ((error) => console.error("uniws:", error)),
   });
-  // The `data` of the sockets this binding upgraded; every other socket goes to `fallback`.
-  const ours = new WeakSet<object>();
-  const isOurs = (ws: { data: unknown }) => typeof ws.data === "object" && ws.data !== null && ours.has(ws.data);
+  // The sockets this binding upgraded carry a connection as their `data`; every other socket goes to `fallback`.
+  const isOurs = (ws: { data: unknown }) => ws.data instanceof BunConnection;
   // Requests running through `fetch(app)`: their accepted upgrade waits for the app's answer.
   const waiting = new WeakMap<Request, DeferredUpgrade>();
   const websocket: BunWebSocketConfig = {
@@ -164,12 +163,11 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
         // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
         const offer = handshake === undefined ? request.headers.get(EXTENSIONS) : handshake.get(EXTENSIONS);
         const deflate = planDeflate(offer, plan.compression);
-        const data: BunSocketData = { events, extensions: deflate?.answer ?? "", closing: false, server: undefined, socket: undefined };
+        const data = new BunConnection(events, deflate?.answer ?? "", undefined);
         // The handler goes on seeing the client's own offer and address.
         handshake?.keepForUpgrade(data, offer);
         if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
         else if (offer !== null) request.headers.delete(EXTENSIONS);
-        ours.add(data);
         const extra = headersOnThe101(answered);
         // Answer the sub-protocol whenever the client offered some: without the header, Bun would echo its first offer.
         const offered = plan.subProtocol !== undefined || request.headers.has("sec-websocket-protocol");
