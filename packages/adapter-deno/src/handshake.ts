@@ -3,7 +3,7 @@
  * has been sent: reading a header after that throws ("Request closed"), and a WebSocket
  * handler runs on for the connection's life. So what the core itself offers after the
  * answer (`context.origin`, `context.requestedProtocols`) is read before it goes, and a
- * later read of any other header is a typed error instead of Deno's own.
+ * later read of any other header that Deno refuses is a typed error instead of Deno's own.
  *
  * @module
  */
@@ -23,7 +23,8 @@ const nativeHeaders = Object.getOwnPropertyDescriptor(WebHandshakeRequest.protot
  * A request from `Deno.serve` (or Hono on Deno) as the core reads it: its own
  * headers reader, on Deno's `Headers` until the request is answered, then on the
  * values the context can still give. `context.headers` read before the answer is a
- * copy that stays readable; read after it, it throws `INVALID_STATE`.
+ * copy that stays readable; read after it, it is what Deno still gives (the headers
+ * of a request whose headers were read before), else it throws `INVALID_STATE`.
  */
 export class DenoHandshakeRequest extends WebHandshakeRequest implements LazyHeaders {
   #kept: Kept | undefined = undefined;
@@ -42,14 +43,22 @@ export class DenoHandshakeRequest extends WebHandshakeRequest implements LazyHea
     return this;
   }
 
-  /** The header's value; after the answer only `Origin` and `Sec-WebSocket-Protocol` (else `INVALID_STATE`). */
+  /**
+   * The header's value. After the answer, `Origin` and `Sec-WebSocket-Protocol` as kept, any other as Deno still
+   * gives it (it does where the request's headers were read before, by the application or a middleware), else
+   * `INVALID_STATE`.
+   */
   get(name: string): string | null {
     const kept = this.#kept;
     if (kept === undefined) return nativeHeaders.call(this).get(name);
     const lower = name.toLowerCase();
     if (lower === "origin") return kept.origin;
     if (lower === "sec-websocket-protocol") return kept.protocol;
-    throw closed(`the '${lower}' header`);
+    try {
+      return nativeHeaders.call(this).get(name);
+    } catch (error) {
+      throw closed(`the '${lower}' header`, error);
+    }
   }
 
   /** Whether the header is present (as {@link get}). */
@@ -57,10 +66,14 @@ export class DenoHandshakeRequest extends WebHandshakeRequest implements LazyHea
     return this.get(name) !== null;
   }
 
-  /** A copy of every header, which stays readable; `INVALID_STATE` once the request is answered. */
+  /** A copy of every header, which stays readable; after the answer, `INVALID_STATE` where Deno no longer gives them. */
   toHeaders(): Headers {
-    if (this.#kept !== undefined) throw closed("its headers");
-    return new Headers(nativeHeaders.call(this));
+    try {
+      return new Headers(nativeHeaders.call(this));
+    } catch (error) {
+      if (this.#kept === undefined) throw error;
+      throw closed("its headers", error);
+    }
   }
 
   /** Called by the core just before it answers: keeps what the context still reads once Deno closes the request. */
@@ -70,9 +83,10 @@ export class DenoHandshakeRequest extends WebHandshakeRequest implements LazyHea
   }
 }
 
-function closed(what: string): WebSocketError {
+function closed(what: string, cause: unknown): WebSocketError {
   return new WebSocketError(
     "INVALID_STATE",
     `Deno closes a request once it is answered (accepted or refused), so ${what} can no longer be read: read context.headers before accept()`,
+    { cause },
   );
 }
