@@ -112,39 +112,56 @@ async function start(spec: ServerSpec, env?: Record<string, string>): Promise<Ru
 const FIRST_ROUND_WARMUP_MS = 3000;
 
 /**
- * One runtime and one case at a time: the servers that measure the case start fresh (with the case's environment),
- * then the rounds visit every server in turn, so the samples a ratio pairs were taken seconds apart, under the same
- * load from the rest of the machine, by processes with the same history. A server kept across cases carries the heap
- * and the collector's sizing its earlier cases left (V8 sizes its old-generation limit from each mark-compact), which
- * moved a 64 KiB case on Node by up to 40 % with the order the cases ran in.
+ * Starts `specs` fresh (with `env`), runs `measure` on each in every round, and stops them. Each round visits the
+ * servers in the order {@link order} gives, so the samples a ratio pairs were taken seconds apart, under the same load
+ * from the rest of the machine, by processes with the same history; each server's first round warms up
+ * {@link FIRST_ROUND_WARMUP_MS}. A measurement that fails is logged (as `what`) and left out.
+ */
+async function alternatingRounds(
+  specs: ServerSpec[],
+  env: Record<string, string> | undefined,
+  what: string,
+  measure: (server: RunningServer, round: number, warmup: number) => Promise<void>,
+): Promise<void> {
+  const servers: RunningServer[] = [];
+  for (const spec of specs) {
+    const server = await start(spec, env);
+    if (server !== undefined) servers.push(server);
+  }
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const server of order(servers, round)) {
+        const warmup = round === 0 ? Math.max(warmupMs, FIRST_ROUND_WARMUP_MS) : warmupMs;
+        try {
+          await measure(server, round, warmup);
+        } catch (error) {
+          log(`round ${round + 1} ${server.spec.label} ${what}: failed: ${(error as Error).message}`);
+        }
+      }
+    }
+  } finally {
+    for (const server of servers) await server.stop();
+  }
+}
+
+/**
+ * One runtime and one case at a time, the servers that measure the case started fresh with the case's environment.
+ * A server kept across cases carries the heap and the collector's sizing its earlier cases left (V8 sizes its
+ * old-generation limit from each mark-compact), which moved a 64 KiB case on Node by up to 40 % with the order the
+ * cases ran in.
  */
 async function throughputRounds(specs: ServerSpec[], cases: Case[], deflate: boolean): Promise<Sample[]> {
   const samples: Sample[] = [];
   for (const runtime of [...new Set(specs.map((spec) => spec.runtime))]) {
     for (const testCase of cases) {
-      const servers: RunningServer[] = [];
-      for (const spec of specs.filter((s) => s.runtime === runtime && measuresCase(s, testCase.id))) {
-        const server = await start(spec, testCase.env);
-        if (server !== undefined) servers.push(server);
-      }
-      try {
-        for (let round = 0; round < rounds; round++) {
-          for (const server of order(servers, round)) {
-            const { spec } = server;
-            try {
-              const warmup = round === 0 ? Math.max(warmupMs, FIRST_ROUND_WARMUP_MS) : warmupMs;
-              const result = await load(server, testCase, warmup, deflate, deflate ? "json" : undefined);
-              const s = sample(spec.id, testCase, round, result);
-              samples.push(s);
-              log(`round ${round + 1}/${rounds} ${spec.label.padEnd(24)} ${testCase.label.padEnd(26)} ${Math.round(s.messagesPerSecond).toString().padStart(8)} msg/s ${s.cpuMicrosPerMessage.toFixed(2).padStart(8)} µs/msg  server ${(s.serverBusy * 100).toFixed(0)}% client ${(s.clientBusy * 100).toFixed(0)}%${s.wrongEchoes + s.lost > 0 ? `  WRONG ${s.wrongEchoes} LOST ${s.lost}` : ""}`);
-            } catch (error) {
-              log(`round ${round + 1} ${spec.label} ${testCase.label}: failed: ${(error as Error).message}`);
-            }
-          }
-        }
-      } finally {
-        for (const server of servers) await server.stop();
-      }
+      const chosen = specs.filter((s) => s.runtime === runtime && measuresCase(s, testCase.id));
+      await alternatingRounds(chosen, testCase.env, testCase.label, async (server, round, warmup) => {
+        const { spec } = server;
+        const result = await load(server, testCase, warmup, deflate, deflate ? "json" : undefined);
+        const s = sample(spec.id, testCase, round, result);
+        samples.push(s);
+        log(`round ${round + 1}/${rounds} ${spec.label.padEnd(24)} ${testCase.label.padEnd(26)} ${Math.round(s.messagesPerSecond).toString().padStart(8)} msg/s ${s.cpuMicrosPerMessage.toFixed(2).padStart(8)} µs/msg  server ${(s.serverBusy * 100).toFixed(0)}% client ${(s.clientBusy * 100).toFixed(0)}%${s.wrongEchoes + s.lost > 0 ? `  WRONG ${s.wrongEchoes} LOST ${s.lost}` : ""}`);
+      });
     }
   }
   return samples;
@@ -155,37 +172,20 @@ async function handshakeRounds(specs: ServerSpec[]): Promise<HandshakeSample[]> 
   const samples: HandshakeSample[] = [];
   const chosen = specs.filter((spec) => spec.handshakes === true);
   for (const runtime of [...new Set(chosen.map((spec) => spec.runtime))]) {
-    const servers: RunningServer[] = [];
-    for (const spec of chosen.filter((s) => s.runtime === runtime)) {
-      const server = await start(spec);
-      if (server !== undefined) servers.push(server);
-    }
-    try {
-      for (let round = 0; round < rounds; round++) {
-        for (const server of order(servers, round)) {
-          // The handshake servers start fresh too: each one's first round warms up longer (FIRST_ROUND_WARMUP_MS).
-          const warmup = round === 0 ? Math.max(warmupMs, FIRST_ROUND_WARMUP_MS) : warmupMs;
-          const job = { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs: warmup, durationMs };
-          try {
-            const result = await runClient<HandshakeResult>(job, warmup + durationMs + 30_000);
-            const s: HandshakeSample = {
-              server: server.spec.id,
-              round,
-              handshakesPerSecond: result.handshakes / result.seconds,
-              cpuMicrosPerHandshake: (result.serverCpuSeconds * 1e6) / result.handshakes,
-              serverBusy: result.serverCpuSeconds / result.seconds,
-              failed: result.failed,
-            };
-            samples.push(s);
-            log(`round ${round + 1}/${rounds} ${server.spec.label.padEnd(24)} handshakes ${Math.round(s.handshakesPerSecond).toString().padStart(6)}/s ${s.cpuMicrosPerHandshake.toFixed(1).padStart(8)} µs CPU each  server ${(s.serverBusy * 100).toFixed(0)}%${s.failed > 0 ? `  FAILED ${s.failed}` : ""}`);
-          } catch (error) {
-            log(`round ${round + 1} ${server.spec.label} handshakes: failed: ${(error as Error).message}`);
-          }
-        }
-      }
-    } finally {
-      for (const server of servers) await server.stop();
-    }
+    await alternatingRounds(chosen.filter((s) => s.runtime === runtime), undefined, "handshakes", async (server, round, warmup) => {
+      const job = { mode: "handshake", url: server.url, serverPid: server.pid, parallel: HANDSHAKE_PARALLEL, warmupMs: warmup, durationMs };
+      const result = await runClient<HandshakeResult>(job, warmup + durationMs + 30_000);
+      const s: HandshakeSample = {
+        server: server.spec.id,
+        round,
+        handshakesPerSecond: result.handshakes / result.seconds,
+        cpuMicrosPerHandshake: (result.serverCpuSeconds * 1e6) / result.handshakes,
+        serverBusy: result.serverCpuSeconds / result.seconds,
+        failed: result.failed,
+      };
+      samples.push(s);
+      log(`round ${round + 1}/${rounds} ${server.spec.label.padEnd(24)} handshakes ${Math.round(s.handshakesPerSecond).toString().padStart(6)}/s ${s.cpuMicrosPerHandshake.toFixed(1).padStart(8)} µs CPU each  server ${(s.serverBusy * 100).toFixed(0)}%${s.failed > 0 ? `  FAILED ${s.failed}` : ""}`);
+    });
   }
   return samples;
 }
