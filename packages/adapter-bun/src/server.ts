@@ -165,8 +165,8 @@ class BunUpgradeBinding implements UpgradeBinding {
     const offer = handshake.get(EXTENSIONS);
     const deflate = planDeflate(offer, plan.compression);
     const data = new BunConnection(events, deflate?.answer ?? "", server);
-    // The handler goes on seeing the client's own offer and address (see BunHandshakeRequest).
-    handshake.keepForUpgrade(data, offer);
+    // The handler goes on seeing the client's address (see BunHandshakeRequest).
+    handshake.keepForUpgrade(data);
     if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
     else if (offer !== null) request.headers.delete(EXTENSIONS);
     // Bun runs the `open` handler inside upgrade(), which reports the socket open.
