@@ -115,12 +115,13 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
     return this;
   }
 
+  // Read by the core until the answer only (HandshakeRequest.answering).
   get(name: string): string | null {
-    return rawHeader(this.#req, name.toLowerCase()) ?? null;
+    return rawHeader(this.#req as IncomingMessage, name.toLowerCase()) ?? null;
   }
 
   has(name: string): boolean {
-    return rawHeader(this.#req, name.toLowerCase()) !== undefined;
+    return rawHeader(this.#req as IncomingMessage, name.toLowerCase()) !== undefined;
   }
 
   toHeaders(): Headers {
@@ -133,27 +134,30 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
 
   get url(): URL {
     const req = this.#req;
-    return (this.#url ??= requestUrl(req.url ?? "/", rawHeader(req, "host"), (req.socket as TLSSocket).encrypted === true));
+    const host = "rawHeaders" in req ? rawHeader(req, "host") : req.host;
+    return (this.#url ??= requestUrl(req.url ?? "/", host, (req.socket as TLSSocket).encrypted === true));
   }
 
   // The core has read the headers it keeps: let go of Node's request (its header strings, its stream state: about
   // 1.1 KB per open connection). The socket stays referenced by the connection anyway.
   answering(): void {
     const req = this.#req as IncomingMessage;
-    const host = this.#url === undefined ? rawHeader(req, "host") : undefined;
     this.#req = {
       method: req.method,
       url: req.url,
       httpVersionMajor: req.httpVersionMajor,
       httpVersionMinor: req.httpVersionMinor,
       socket: req.socket,
-      rawHeaders: host === undefined ? [] : ["host", host],
+      host: this.#url === undefined ? rawHeader(req, "host") : undefined,
     };
   }
 }
 
-// What an answered request keeps of Node's: the fields `url`, `method`, `httpVersion` and `remoteAddress` read.
-type AnsweredRequest = Pick<IncomingMessage, "method" | "url" | "httpVersionMajor" | "httpVersionMinor" | "socket" | "rawHeaders">;
+// What an answered request keeps of Node's: the fields `url`, `method`, `httpVersion` and `remoteAddress` read, and
+// the `Host` value (unless the URL was built already).
+interface AnsweredRequest extends Pick<IncomingMessage, "method" | "url" | "httpVersionMajor" | "httpVersionMinor" | "socket"> {
+  readonly host: string | undefined;
+}
 
 /** The HTTP version of a request Node parsed: the core refuses to upgrade HTTP/1.0 (RFC 6455 §4.1). */
 export function nodeHttpVersion(req: Pick<IncomingMessage, "httpVersionMajor" | "httpVersionMinor">): HttpVersion {

@@ -299,8 +299,9 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (this.#native === RELEASED) return;
     const headers = this.#request.headers;
     this.#origin = headers.get("origin");
+    // `get`, not `has`: Deno's `has` copies the whole header list into JavaScript, and Deno keeps its request.
     if (this.#requestedProtocols === undefined) {
-      this.#requestedProtocols = this.isWebSocketRequest && headers.has("sec-websocket-protocol") ? requestedProtocols(headers) : NONE;
+      this.#requestedProtocols = this.isWebSocketRequest && headers.get("sec-websocket-protocol") !== null ? requestedProtocols(headers) : NONE;
     }
     this.#native = RELEASED;
   }
