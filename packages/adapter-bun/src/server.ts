@@ -24,7 +24,7 @@ import { BunHandshakeRequest } from "./handshake.ts";
 /** The Bun server this adapter's sockets live on. */
 export type BunServer = Server<BunConnection>;
 
-/** The adapter's own request object, seen as `context.native`. */
+/** The adapter's own request object, seen as `context.native` until the request is answered (docs/semantics.md). */
 export interface BunRequest {
   /** The web request Bun received. */
   readonly request: Request;
