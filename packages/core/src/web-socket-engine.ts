@@ -92,9 +92,13 @@ export interface WebEngineOptions {
   readonly requestScopedIo?: boolean;
   /**
    * Reads a `close` event the runtime reports in its own way (Deno's keep-alive
-   * close); `undefined` leaves it to the engine's reading.
+   * close, its reading of a connection that ended after the server's Close);
+   * `undefined` leaves it to the engine's reading. It is given the event, whether
+   * the server started the close, the runtime's last error, and the status of the
+   * Close frame the server sent (1005 for one without a status; `undefined` when it
+   * sent none).
    */
-  readonly closeReport?: (event: WebSocketLikeCloseEvent, closing: boolean, error: unknown) => WebCloseReport | undefined;
+  readonly closeReport?: (event: WebSocketLikeCloseEvent, closing: boolean, error: unknown, sentStatus: number | undefined) => WebCloseReport | undefined;
   /** The engine's native publish/subscribe for this socket (a Durable Object's hub). */
   readonly topics?: EngineTopics;
 }
@@ -142,6 +146,8 @@ export class WebEngineSocket implements EngineSocket {
   #bound = -1;
   /** The server started the close (its Close frame is out, or the connection was dropped). */
   closing = false;
+  // The status of the Close frame the server sent (1005: one without a status), for `closeReport`; 0 before one.
+  #sentStatus = 0;
 
   /**
    * Wraps an open web socket.
@@ -197,6 +203,7 @@ export class WebEngineSocket implements EngineSocket {
       throw this.#translate(error);
     }
     this.closing = true;
+    this.#sentStatus = code ?? CloseStatus.Empty;
   }
 
   terminate(): void {
@@ -206,6 +213,7 @@ export class WebEngineSocket implements EngineSocket {
       // Without a way to drop the connection, a Close frame is the nearest the runtime offers.
       if (this.#options.abortClose === undefined) this.#socket.close();
       else this.#socket.close(this.#options.abortClose, "");
+      this.#sentStatus ||= this.#options.abortClose ?? CloseStatus.Empty;
     } catch {
       // Already closing (the close timeout ran out): the runtime ends the connection on its own.
     }
@@ -278,7 +286,7 @@ export class WebEngineSocket implements EngineSocket {
         return;
       }
     }
-    const report = this.#options.closeReport?.(event, closing, this.#lastError) ??
+    const report = this.#options.closeReport?.(event, closing, this.#lastError, this.#sentStatus === 0 ? undefined : this.#sentStatus) ??
       (event.code === 0 || event.code === 1006 || !event.wasClean ? [1006, "", this.#lastError] as WebCloseReport : [event.code, event.reason] as WebCloseReport);
     events.closed(...report);
   }
