@@ -1,6 +1,6 @@
 /** Sending and receiving: types, parts, sizes, limits and backpressure. */
 import { afterEach, describe, expect, test } from "vitest";
-import { WebSocketError } from "@uniws/core";
+import { type UniWebSocket, WebSocketError } from "@uniws/core";
 import { acceptOne, settlesWithin } from "./support/accepted.ts";
 import { Opcode, randomBytes, RawClient } from "./support/raw-client.ts";
 import { adapterCapabilities, closeServers, startServer } from "./support/runtime.ts";
@@ -232,6 +232,83 @@ describe("messages", () => {
     const first = await socket.receive(new Uint8Array(4096));
     expect(first).toEqual({ count: 4096, type: "text", endOfMessage: false });
     expect(await socket.receive()).toEqual({ type: "text", data: text.slice(4096) });
+    client.destroy();
+  });
+
+  // Reads the rest of a message with receive(buffer) until its end, as bytes.
+  async function restIntoBuffers(socket: UniWebSocket, buffer: Uint8Array): Promise<number[]> {
+    const bytes: number[] = [];
+    for (;;) {
+      const result = await socket.receive(buffer);
+      expect(result.type).toBe("text");
+      bytes.push(...buffer.subarray(0, result.count));
+      if (result.endOfMessage) return bytes;
+    }
+  }
+
+  test.each(["Receive", "Iteration"] as const)(
+    "ReceiveIntoBuffer_StopsInsideACharacter_ThenWholeBy%s_RejectsInvalidState_MessageKeptForReceiveIntoBuffer",
+    async (how) => {
+      // A string cannot hold the rest of a character: decoding from mid-character would hand out U+FFFD where the
+      // message has none, and skipping to the next character would lose bytes. The message stays as it was.
+      const { socket, client } = await acceptOne();
+      const text = "é✓😀".repeat(40);
+      const bytes = new TextEncoder().encode(text);
+      client.sendText(text);
+      client.sendText("next");
+      const buffer = new Uint8Array(3);
+      const first = await socket.receive(buffer);
+      // "é" (2 bytes) and the first byte of "✓" (3 bytes).
+      expect(first).toEqual({ count: 3, type: "text", endOfMessage: false });
+      const whole = how === "Receive" ? socket.receive() : socket[Symbol.asyncIterator]().next();
+      await expect(whole).rejects.toMatchObject({ name: "WebSocketError", code: "INVALID_STATE" });
+      await expect(whole).rejects.toThrow(/finish the message with receive\(buffer\)/);
+      // The rest, read into buffers, completes the message: the bytes handed out are exactly the message's.
+      const rest = await restIntoBuffers(socket, new Uint8Array(7));
+      expect(new Uint8Array([...buffer, ...rest])).toEqual(bytes);
+      // And the socket goes on with whole messages.
+      expect(await socket.receive()).toEqual({ type: "text", data: "next" });
+      client.destroy();
+    },
+  );
+
+  test("ReceiveIntoBuffer_StopsBetweenWideCharacters_ThenWhole_TheRestAsAString", async () => {
+    // 2048 two-byte characters fill 4096 bytes exactly: the rest begins with a whole character.
+    const { socket, client } = await acceptOne();
+    const text = "é".repeat(3000);
+    client.sendText(text);
+    expect(await socket.receive(new Uint8Array(4096))).toEqual({ count: 4096, type: "text", endOfMessage: false });
+    expect(await socket.receive()).toEqual({ type: "text", data: "é".repeat(952) });
+    client.destroy();
+  });
+
+  test.each(["Receive", "Iteration"] as const)("ReceiveIntoBuffer_AsciiTextInSeveralParts_ThenWholeBy%s_TheRest", async (how) => {
+    // ASCII text may be handed out from the engine's string as it is: the rest is the string from where the parts stopped.
+    const { socket, client } = await acceptOne();
+    const text = "0123456789".repeat(1000);
+    client.sendText(text);
+    const buffer = new Uint8Array(4000);
+    expect(await socket.receive(buffer)).toEqual({ count: 4000, type: "text", endOfMessage: false });
+    expect(await socket.receive(buffer)).toEqual({ count: 4000, type: "text", endOfMessage: false });
+    const rest = how === "Receive" ? await socket.receive() : (await socket[Symbol.asyncIterator]().next()).value;
+    expect(rest).toEqual({ type: "text", data: text.slice(8000) });
+    client.destroy();
+  });
+
+  test.each(["Receive", "Iteration"] as const)("ReceiveIntoBuffer_BinaryInSeveralParts_ThenWholeBy%s_TheRemainingBytes", async (how) => {
+    const { socket, client } = await acceptOne();
+    const data = randomBytes(1000);
+    client.send(Opcode.binary, data);
+    client.send(Opcode.binary, new Uint8Array([9]));
+    const buffer = new Uint8Array(300);
+    for (let part = 0; part < 3; part++) expect(await socket.receive(buffer)).toEqual({ count: 300, type: "binary", endOfMessage: false });
+    expect([...buffer]).toEqual([...data.subarray(600, 900)]);
+    const iterator = socket[Symbol.asyncIterator]();
+    const rest = how === "Receive" ? await socket.receive() : (await iterator.next()).value;
+    expect(rest?.type).toBe("binary");
+    expect(new Uint8Array((rest as { data: Uint8Array }).data)).toEqual(data.subarray(900));
+    const next = how === "Receive" ? await socket.receive() : (await iterator.next()).value;
+    expect([...(next as { data: Uint8Array }).data]).toEqual([9]);
     client.destroy();
   });
 
