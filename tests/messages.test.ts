@@ -476,6 +476,42 @@ describe("messages", () => {
     client.destroy();
   });
 
+  // `make` applied to a buffer of bytes that is then detached by a transfer: its views read as empty, its bytes are gone.
+  function detachedUnder<T>(make: (buffer: ArrayBuffer) => T): T {
+    const buffer = new TextEncoder().encode("gone!!!!").buffer as ArrayBuffer;
+    const data = make(buffer);
+    structuredClone(buffer, { transfer: [buffer] });
+    expect(buffer.byteLength).toBe(0);
+    return data;
+  }
+
+  test.each([
+    ["a Uint8Array on it", () => detachedUnder((buffer) => new Uint8Array(buffer))] as const,
+    ["a view of part of it", () => detachedUnder((buffer) => new Uint8Array(buffer, 2, 4))] as const,
+    ["the ArrayBuffer itself", () => detachedUnder((buffer) => buffer)] as const,
+    ["a DataView on it", () => detachedUnder((buffer) => new DataView(buffer, 1, 3))] as const,
+  ])("SendDetachedBuffer_%s_RejectsTypeErrorNothingSent_SocketStaysOpen", async (_name, make) => {
+    // An empty message in place of the caller's bytes would be silent loss: a bad argument, refused before anything is
+    // sent or changes, whether as binary, as text, or as a part of a message.
+    const { socket, client } = await acceptOne();
+    for (const options of [{}, { type: "text" as const }, { endOfMessage: false }]) {
+      const sending = socket.send(make(), options);
+      await expect(sending).rejects.toBeInstanceOf(TypeError);
+      await expect(sending).rejects.toThrow(/detached ArrayBuffer.*nothing was sent/);
+    }
+    // A message in parts stays as it was around the refused part.
+    await socket.send("a", { endOfMessage: false });
+    await expect(socket.send(make(), { type: "text" })).rejects.toBeInstanceOf(TypeError);
+    await socket.send("b");
+    expect(socket.state).toBe("open");
+    const next = await client.readMessage();
+    expect([next.opcode, decoder.decode(next.data)]).toEqual([Opcode.text, "ab"]);
+    await socket.send(new Uint8Array(0));
+    const empty = await client.readMessage();
+    expect([empty.opcode, empty.data.byteLength]).toEqual([Opcode.binary, 0]);
+    client.destroy();
+  });
+
   test("SendTextBytesNotUtf8_RejectsTypeErrorBeforeAnythingIsSent_SocketStaysOpen", async () => {
     // RFC 6455 §5.6, §8.1: a text message is UTF-8. Invalid bytes are the caller's mistake, answered the same on every
     // runtime: the send rejects, nothing reaches the peer (which would fail the connection with 1007), nothing changes.

@@ -275,6 +275,23 @@ function decodeText(bytes: Uint8Array): string {
   }
 }
 
+// Whether `data` is, or views, an ArrayBuffer detached by a transfer (`structuredClone(…, { transfer })`,
+// `postMessage`, `transfer()`): its views then read as empty on every runtime, and an empty message would go out in
+// place of the caller's bytes. Only a buffer of no bytes can be one, so a send costs a length check; `detached`
+// (ES2024) answers for those, or where a runtime lacks it (Node 20) whether a view on the buffer can be made.
+function onDetachedBuffer(data: ArrayBuffer | ArrayBufferView): boolean {
+  const buffer = ArrayBuffer.isView(data) ? data.buffer : data instanceof ArrayBuffer ? data : undefined;
+  if (buffer === undefined || buffer.byteLength !== 0) return false;
+  const detached = (buffer as { detached?: boolean }).detached;
+  if (detached !== undefined) return detached;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 function toBytes(data: SendData): Uint8Array {
   if (typeof data === "string") return encoder.encode(data);
   if (data instanceof Uint8Array) return data;
@@ -493,7 +510,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * data is queued and the socket's buffer is at or below the high-water mark; the
    * caller may then reuse the bytes it passed.
    * Rejects with `SEND_BUFFER_FULL`, aborting the connection, when more than
-   * `WebSocketOptions.sendBufferLimit` bytes are still buffered.
+   * `WebSocketOptions.sendBufferLimit` bytes are still buffered. Rejects with a
+   * `TypeError`, before anything is sent or changes, for a bad argument: bytes on a
+   * detached `ArrayBuffer` (one transferred away), text bytes that are not UTF-8
+   * (RFC 6455 §8.1), a `type` other than `"text"` or `"binary"`.
    */
   send(data: SendData, options: SendOptions = {}): Promise<void> {
     let outcome: number;
@@ -789,6 +809,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     }
     const type = options.type ?? (typeof data === "string" ? "text" : "binary");
     if (type !== "text" && type !== "binary") throw new TypeError(`Message type must be 'text' or 'binary', got '${String(type)}'`);
+    if (typeof data !== "string" && onDetachedBuffer(data)) {
+      throw new TypeError("send() was given bytes on a detached ArrayBuffer (transferred away): they are gone, and nothing was sent");
+    }
     const endOfMessage = options.endOfMessage ?? true;
     const compress = options.disableCompression !== true;
     let outbound = this.#outbound;
