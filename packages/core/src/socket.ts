@@ -7,6 +7,7 @@
  */
 import { CloseStatus, isEmptyCloseStatus, validateCloseStatus } from "./close-status.ts";
 import type { EngineCapabilities, EngineEvents, EngineSocket, EngineTopics } from "./engine.ts";
+import { refuseDetached } from "./detached.ts";
 import { WebSocketError } from "./errors.ts";
 import { Liveness, type LivenessSettings } from "./liveness.ts";
 import { type ServerMetrics, utf8Length } from "./metrics.ts";
@@ -272,23 +273,6 @@ function decodeText(bytes: Uint8Array): string {
     return strictDecoder.decode(bytes);
   } catch (error) {
     throw invalidText(error);
-  }
-}
-
-// Whether `data` is, or views, an ArrayBuffer detached by a transfer (`structuredClone(…, { transfer })`,
-// `postMessage`, `transfer()`): its views then read as empty on every runtime, and an empty message would go out in
-// place of the caller's bytes. Only a buffer of no bytes can be one, so a send costs a length check; `detached`
-// (ES2024) answers for those, or where a runtime lacks it (Node 20) whether a view on the buffer can be made.
-function onDetachedBuffer(data: ArrayBuffer | ArrayBufferView): boolean {
-  const buffer = ArrayBuffer.isView(data) ? data.buffer : data instanceof ArrayBuffer ? data : undefined;
-  if (buffer === undefined || buffer.byteLength !== 0) return false;
-  const detached = (buffer as { detached?: boolean }).detached;
-  if (detached !== undefined) return detached;
-  try {
-    new Uint8Array(buffer);
-    return false;
-  } catch {
-    return true;
   }
 }
 
@@ -809,9 +793,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     }
     const type = options.type ?? (typeof data === "string" ? "text" : "binary");
     if (type !== "text" && type !== "binary") throw new TypeError(`Message type must be 'text' or 'binary', got '${String(type)}'`);
-    if (typeof data !== "string" && onDetachedBuffer(data)) {
-      throw new TypeError("send() was given bytes on a detached ArrayBuffer (transferred away): they are gone, and nothing was sent");
-    }
+    refuseDetached(data, "send()");
     const endOfMessage = options.endOfMessage ?? true;
     const compress = options.disableCompression !== true;
     let outbound = this.#outbound;
