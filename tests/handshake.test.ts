@@ -64,26 +64,29 @@ describe("handshake", () => {
     client.destroy();
   });
 
+  // A handler runs for the connection's life; the request is the handshake's. Once answered, the context lets go of
+  // it on every runtime (Deno closes it anyway): what the context offers stays readable, and so does what the handler
+  // took before; the request itself and headers first read after the answer are a typed error (docs/semantics.md).
+  const read = (what: () => unknown): unknown => {
+    try {
+      return what();
+    } catch (error) {
+      return error instanceof WebSocketError ? error.code : `untyped ${String(error)}`;
+    }
+  };
+  const serveOnce = async (handler: (context: WebSocketContext) => Promise<Record<string, unknown>>, headers: Record<string, string>) => {
+    let report!: (seen: Record<string, unknown>) => void;
+    const seen = new Promise<Record<string, unknown>>((resolve) => (report = resolve));
+    const server = await startServer(async (context) => report(await handler(context)));
+    const client = await RawClient.connect(server.port);
+    const answer = await client.handshake("/ws?room=7", handshakeHeaders(server.port, headers));
+    const result = await seen;
+    client.destroy();
+    return { ...result, status: answer.status };
+  };
+
   test("Context_AfterAccept_OriginProtocolsAndHeadersReadBefore_StillReadable", async () => {
-    // A handler runs for the connection's life, but Deno closes a request once it is answered: the context keeps what
-    // it offers readable everywhere, and a header first read after the answer is a typed error there (docs/deno.md).
-    const read = (what: () => unknown): unknown => {
-      try {
-        return what();
-      } catch (error) {
-        return error instanceof WebSocketError ? error.code : `untyped ${String(error)}`;
-      }
-    };
-    const serve = async (handler: (context: WebSocketContext) => Promise<Record<string, unknown>>, headers: Record<string, string>) => {
-      let report!: (seen: Record<string, unknown>) => void;
-      const seen = new Promise<Record<string, unknown>>((resolve) => (report = resolve));
-      const server = await startServer(async (context) => report(await handler(context)));
-      const { client } = await RawClient.open(server.port, "/ws", headers);
-      const result = await seen;
-      client.destroy();
-      return result;
-    };
-    const readBefore = await serve(async (context) => {
+    const readBefore = await serveOnce(async (context) => {
       const headers = context.headers;
       await context.accept({ subProtocol: "chat" });
       return {
@@ -91,7 +94,7 @@ describe("handshake", () => {
         protocols: read(() => context.requestedProtocols),
         keptHeaders: read(() => headers.get("x-custom")),
         headersAgain: read(() => context.headers.get("x-custom")),
-        url: read(() => context.url.pathname),
+        url: read(() => context.url.pathname + context.url.search),
         method: read(() => context.method),
       };
     }, { "X-Custom": "a value", Origin: "http://site.test", "Sec-WebSocket-Protocol": "chat, other" });
@@ -100,14 +103,61 @@ describe("handshake", () => {
       protocols: ["chat", "other"],
       keptHeaders: "a value",
       headersAgain: "a value",
-      url: "/ws",
+      url: "/ws?room=7",
       method: "GET",
+      status: 101,
     });
-    const readAfter = await serve(async (context) => {
+  });
+
+  test("Context_AfterAccept_RequestLetGo_NativeAndHeadersFirstReadAfterAreInvalidState", async () => {
+    const readAfter = await serveOnce(async (context) => {
       await context.accept();
-      return { headers: read(() => context.headers.get("x-custom")), origin: read(() => context.origin), protocols: read(() => context.requestedProtocols) };
+      return {
+        headers: read(() => context.headers.get("x-custom")),
+        native: read(() => context.native),
+        origin: read(() => context.origin),
+        protocols: read(() => context.requestedProtocols),
+        url: read(() => context.url.pathname + context.url.search),
+        method: read(() => context.method),
+        httpVersion: read(() => context.httpVersion),
+        remoteAddress: read(() => context.remoteAddress),
+      };
+    }, { "X-Custom": "late", Origin: "http://site.test", "Sec-WebSocket-Protocol": "chat, other" });
+    expect(readAfter).toEqual({
+      headers: "INVALID_STATE",
+      native: "INVALID_STATE",
+      origin: "http://site.test",
+      protocols: ["chat", "other"],
+      url: "/ws?room=7",
+      method: "GET",
+      httpVersion: "1.1",
+      remoteAddress: "127.0.0.1",
+      status: 101,
+    });
+  });
+
+  test("Context_AfterReject_RequestLetGo_AsAfterAccept", async () => {
+    const readAfter = await serveOnce(async (context) => {
+      const native = context.native;
+      context.reject(403);
+      return {
+        nativeBefore: native === undefined ? "none" : "kept",
+        headers: read(() => context.headers.get("x-custom")),
+        native: read(() => context.native),
+        origin: read(() => context.origin),
+        url: read(() => context.url.pathname + context.url.search),
+        remoteAddress: read(() => context.remoteAddress),
+      };
     }, { "X-Custom": "late", Origin: "http://site.test" });
-    expect(readAfter).toEqual({ headers: runtime === "deno" ? "INVALID_STATE" : "late", origin: "http://site.test", protocols: [] });
+    expect(readAfter).toEqual({
+      nativeBefore: "kept",
+      headers: "INVALID_STATE",
+      native: "INVALID_STATE",
+      origin: "http://site.test",
+      url: "/ws?room=7",
+      remoteAddress: "127.0.0.1",
+      status: 403,
+    });
   });
 
   test("PlainRequest_ReachesHandler_WhichAnswers400", async () => {

@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, test } from "vitest";
 import type { MiddlewareHandler } from "hono";
+import { WebSocketError } from "@uniws/core";
 import { handshakeHeaders, Opcode, RawClient } from "./support/raw-client.ts";
 import { runtime } from "./support/runtime.ts";
 import { type HonoTestApp, serveHonoApp } from "./support/servers/hono.ts";
@@ -62,16 +63,28 @@ describe(`hono middleware on ${runtime}`, () => {
         await next();
       };
       hono.get("/ws", readRequest, webSocket<UserEnv>(async (context) => {
+        // The request is the handshake's: read before accept(), what the handler took stays its own; after, the
+        // context has let go of the route's Context (INVALID_STATE, as on every adapter).
+        const c = context.native;
+        const headers = context.headers;
+        const seen = `${c.req.raw.headers.get("x-user")} ${headers.get("x-user")} ${c.req.url.endsWith("/ws?room=1")}`;
         const socket = await context.accept();
-        await socket.send(context.native.get("user"));
-        // The request stays readable for the handler's whole life, through `native` and `headers`.
-        await socket.send(`${context.native.req.raw.headers.get("x-user")} ${context.headers.get("x-user")} ${context.native.req.url.endsWith("/ws?room=1")}`);
+        await socket.send(c.get("user"));
+        await socket.send(`${seen} ${headers.get("x-user")} ${c.get("user") !== undefined}`);
+        let late: unknown;
+        try {
+          late = context.native;
+        } catch (error) {
+          late = error instanceof WebSocketError ? error.code : error;
+        }
+        await socket.send(String(late));
         await socket.closed;
       }));
     });
     const { client } = await RawClient.open(app.port, "/ws?room=1", { "X-User": "ada" });
     expect(JSON.parse(await client.readText())).toEqual([true, "GET", "/ws?room=1", "ada", "ada", "ada", "1", true]);
-    expect(await client.readText()).toBe("ada ada true");
+    expect(await client.readText()).toBe("ada ada true ada true");
+    expect(await client.readText()).toBe("INVALID_STATE");
     client.destroy();
   });
 

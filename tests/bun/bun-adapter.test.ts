@@ -303,8 +303,10 @@ describe("Bun adapter compression", () => {
   test("HandlerSeesTheClientsOwnOffer", async () => {
     let seen: string | null = null;
     const sockets = new BunWebSocketServer(async (context) => {
+      const headers = context.headers;
       const socket = await context.accept({ dangerousEnableCompression: true, serverMaxWindowBits: 11 });
-      seen = context.headers.get("sec-websocket-extensions");
+      // Read before accept(), the headers are a copy: the upgrade's rewrite of Bun's request does not reach it.
+      seen = headers.get("sec-websocket-extensions");
       await socket.closed;
     });
     const port = serve(sockets);
@@ -315,11 +317,12 @@ describe("Bun adapter compression", () => {
   });
 
   test("OfferDeclined_HandlerStillSeesTheClientsOfferAfterAccept", async () => {
-    // Without compression the upgrade strips the offer from the request Bun sees; the handler's view keeps it.
+    // Without compression the upgrade strips the offer from the request Bun sees; the headers read before keep it.
     let seen: [string | null, string | null] | undefined;
     const sockets = new BunWebSocketServer(async (context) => {
+      const headers = context.headers;
       const socket = await context.accept();
-      seen = [context.headers.get("sec-websocket-extensions"), new Headers(context.headers).get("sec-websocket-extensions")];
+      seen = [headers.get("sec-websocket-extensions"), new Headers(context.headers).get("sec-websocket-extensions")];
       await socket.closed;
     });
     const port = serve(sockets);

@@ -105,15 +105,15 @@ describe("@uniws/node on an existing server", () => {
   });
 
   test("RepeatedHeaders_ReadAsNodeJoinsThem", async () => {
-    // The core reads an upgrade's headers from `rawHeaders`, so that Node never builds its header object for a request
-    // kept for the connection's life: a repeated header must still read as Node's own `req.headers` gives it.
+    // The core reads an upgrade's headers from `rawHeaders`, so that Node never builds its header object for the
+    // core's few reads: a repeated header must still read as Node's own `req.headers` gives it.
     let seen: { origin?: string; protocols?: readonly string[]; host?: string } = {};
     let nodes: IncomingHttpHeaders = {};
     const server = createServer();
     new NodeWebSocketServer(async (context) => {
       seen = { origin: context.origin, protocols: context.requestedProtocols, host: context.url.host };
-      const socket = await context.accept({ subProtocol: "b" });
       nodes = (context.native as IncomingMessage).headers;
+      const socket = await context.accept({ subProtocol: "b" });
       await socket.close();
     }).attach(server);
     const port = await listen(server);

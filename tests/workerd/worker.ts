@@ -36,8 +36,10 @@ app.get("/ws", webSocket(echo, { allowedOrigins: ["https://allowed.example"] }))
 app.get("/limited", webSocket(echo, { maxMessageSize: 16 }));
 app.get("/idle", webSocket(echo, { idleTimeout: 300 }));
 app.get("/greet", webSocket<AppEnv>(async (context) => {
+  // Read before accept(): the request (and with it the route's Context) is the handshake's.
+  const greeting = context.native.get("greeting");
   const socket = await context.accept();
-  await socket.send(context.native.get("greeting"));
+  await socket.send(greeting);
   await socket.closed;
 }));
 app.get("/throws", webSocket(async (context) => {

@@ -7,8 +7,6 @@
 import type { HandshakeRequest, LazyHeaders } from "@uniws/core";
 import type { BunConnection } from "./bun-engine.ts";
 
-const EXTENSIONS = "sec-websocket-extensions";
-
 /** The part of a Bun `Server` that tells a request's peer address. */
 export interface BunAddressLookup {
   /** Bun's `server.requestIP`: the peer of a request not yet upgraded, else `null`. */
@@ -18,21 +16,20 @@ export interface BunAddressLookup {
 /**
  * A Bun request in the core's terms, read lazily: the URL when first asked for, the
  * headers in place (a web `Headers` copy only if the handler asks for every header),
- * the peer's address only when asked for. The upgrade rewrites the request's extension
- * offer for Bun and makes `requestIP` forget the request, so {@link keepForUpgrade}
- * keeps the client's offer aside first and the address is then read from the socket:
- * the handler sees the client's own headers and address, also after `accept()`.
- * It stays for the connection's life (the context reads it), so it keeps six fields,
- * JavaScriptCore's 64-byte object: the method, HTTP version and address are read, not kept.
+ * the peer's address only when asked for. Once the request is both answered and
+ * upgraded it lets go of Bun's `Request` (the context keeps this object for the
+ * connection's life): it keeps the URL's text, and reads the address from the socket
+ * (the upgrade makes `requestIP` forget the request). A refused request keeps it: it
+ * ends with its answer. Six fields, JavaScriptCore's 64-byte object.
  */
 export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
-  readonly #request: Request;
-  readonly #server: BunAddressLookup | undefined;
+  #request: Request | undefined;
+  #server: BunAddressLookup | undefined;
   #headers: Headers | undefined;
-  #url: URL | undefined;
-  // The client's Sec-WebSocket-Extensions once the upgrade has rewritten it (null: it sent none).
-  #offer: string | null | undefined;
+  // Parsed on first read; only the text once Bun's request is let go of and the URL was never read.
+  #url: URL | string | undefined;
   #upgraded: BunConnection | undefined;
+  #answered = false;
 
   /**
    * Reads `request` as it is; nothing is parsed until asked for.
@@ -43,9 +40,9 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
     this.#server = server;
   }
 
-  /** The request method. */
+  /** The request method (`GET` once let go of: Bun upgrades nothing else). */
   get method(): string {
-    return this.#request.method;
+    return this.#request?.method ?? "GET";
   }
 
   /** Bun serves WebSockets over HTTP/1.1 only. */
@@ -55,13 +52,15 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
 
   /** The absolute request URL, parsed on first read. */
   get url(): URL {
-    return (this.#url ??= new URL(this.#request.url));
+    const url = this.#url;
+    if (url instanceof URL) return url;
+    return (this.#url = new URL(url ?? this.#request!.url));
   }
 
   /** The peer's IP address (`undefined` when Bun does not tell): from the socket once upgraded (Bun keeps it after the close too). */
   get remoteAddress(): string | undefined {
     const ws = this.#upgraded?.ws;
-    return (ws !== undefined ? ws.remoteAddress : this.#server?.requestIP(this.#request)?.address) ?? undefined;
+    return (ws !== undefined ? ws.remoteAddress : this.#server?.requestIP(this.#request!)?.address) ?? undefined;
   }
 
   /** The headers: this object, reading the request's in place. */
@@ -71,9 +70,8 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
 
   /** A request header (several joined with `, `), or `null`; `name` is case-insensitive. */
   get(name: string): string | null {
-    if (this.#offer !== undefined && name.toLowerCase() === EXTENSIONS) return this.#offer;
     // Bun's `request.headers` is a native getter: read once.
-    return (this.#headers ??= this.#request.headers).get(name);
+    return (this.#headers ??= this.#request!.headers).get(name);
   }
 
   /** Whether the request has the header; `name` is case-insensitive. */
@@ -81,23 +79,29 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
     return this.get(name) !== null;
   }
 
-  /** Every request header as a new web `Headers`, with the client's own extension offer. */
+  /** Every request header as a new web `Headers`. */
   toHeaders(): Headers {
-    const headers = new Headers(this.#request.headers);
-    if (this.#offer === null) headers.delete(EXTENSIONS);
-    else if (this.#offer !== undefined) headers.set(EXTENSIONS, this.#offer);
-    return headers;
+    return new Headers(this.#request!.headers);
   }
 
   /**
-   * Called before the upgrade with the connection it makes (the socket's `data`), which
-   * rewrites the request's extension offer and after which the address is read from the
-   * connection's socket.
-   * @param offer the client's `Sec-WebSocket-Extensions` as {@link get} just gave it
-   * (`null` for none), so it is not read again; read here when not given
+   * Called at the upgrade with the connection it makes (the socket's `data`), after which the address is read from
+   * the connection's socket. Bun's upgrade rewrites the request's extension offer; the core reads the headers no
+   * more by then (a handler's `context.headers` read before is a copy).
    */
-  keepForUpgrade(connection: BunConnection, offer?: string | null): void {
-    this.#offer ??= offer !== undefined ? offer : (this.#headers ??= this.#request.headers).get(EXTENSIONS);
+  keepForUpgrade(connection: BunConnection): void {
     this.#upgraded = connection;
+    if (this.#answered) this.#letGo();
+  }
+
+  /** Called by the core once it has answered: lets go of Bun's request if it was upgraded (at once or later). */
+  answering(): void {
+    this.#answered = true;
+    if (this.#upgraded !== undefined) this.#letGo();
+  }
+
+  #letGo(): void {
+    if (this.#url === undefined) this.#url = this.#request!.url;
+    this.#request = this.#headers = this.#server = undefined;
   }
 }

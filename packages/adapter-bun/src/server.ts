@@ -24,7 +24,7 @@ import { BunHandshakeRequest } from "./handshake.ts";
 /** The Bun server this adapter's sockets live on. */
 export type BunServer = Server<BunConnection>;
 
-/** The adapter's own request object, seen as `context.native`. */
+/** The adapter's own request object, seen as `context.native` until the request is answered (docs/semantics.md). */
 export interface BunRequest {
   /** The web request Bun received. */
   readonly request: Request;
@@ -165,8 +165,8 @@ class BunUpgradeBinding implements UpgradeBinding {
     const offer = handshake.get(EXTENSIONS);
     const deflate = planDeflate(offer, plan.compression);
     const data = new BunConnection(events, deflate?.answer ?? "", server);
-    // The handler goes on seeing the client's own offer and address (see BunHandshakeRequest).
-    handshake.keepForUpgrade(data, offer);
+    // The handler goes on seeing the client's address (see BunHandshakeRequest).
+    handshake.keepForUpgrade(data);
     if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
     else if (offer !== null) request.headers.delete(EXTENSIONS);
     // Bun runs the `open` handler inside upgrade(), which reports the socket open.

@@ -19,7 +19,7 @@ import {
 import { bindDenoSocket, DENO_CAPABILITIES, idleTimeoutSeconds } from "./deno-engine.ts";
 import { DenoHandshakeRequest } from "./handshake.ts";
 
-/** The adapter's own request object, seen as `context.native`. */
+/** The adapter's own request object, seen as `context.native` until the request is answered (docs/semantics.md). */
 export interface DenoRequest {
   /** The request as `Deno.serve` passed it. */
   readonly request: Request;

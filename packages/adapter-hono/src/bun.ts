@@ -152,7 +152,6 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
       // Read where `bunServer` looks, without its error: only an upgrade needs the server.
       const env = c.env as (Partial<BunServer> & { server?: Partial<BunServer> }) | undefined;
       const lookup = env?.server ?? env;
-      // The upgrade rewrites the request's extension offer for Bun: the handshake keeps the client's (see upgrade).
       return new BunHandshakeRequest(c.req.raw, typeof lookup?.requestIP === "function" ? (lookup as BunServer) : undefined);
     },
     upgrade: (c, plan, events, _options, read) => {
@@ -164,8 +163,8 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
         const offer = handshake === undefined ? request.headers.get(EXTENSIONS) : handshake.get(EXTENSIONS);
         const deflate = planDeflate(offer, plan.compression);
         const data = new BunConnection(events, deflate?.answer ?? "", undefined);
-        // The handler goes on seeing the client's own offer and address.
-        handshake?.keepForUpgrade(data, offer);
+        // The handler goes on seeing the client's address.
+        handshake?.keepForUpgrade(data);
         if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
         else if (offer !== null) request.headers.delete(EXTENSIONS);
         const extra = headersOnThe101(answered);

@@ -46,7 +46,10 @@ export interface HonoWebSocketRuntime {
   handshakeRequest?(c: Context): HandshakeRequest;
 }
 
-/** The context a Hono WebSocket handler receives: `native` is the route's Hono `Context`. */
+/**
+ * The context a Hono WebSocket handler receives: `native` is the route's Hono `Context`, readable until the request
+ * is answered (read what the handler needs of it before `accept()`; docs/semantics.md).
+ */
 export type HonoWebSocketContext<E extends Env = any, P extends string = any, I extends Input = {}> = WebSocketContext<
   Context<E, P, I>
 >;

@@ -65,10 +65,10 @@ const FIRST_VALUE_ONLY = new Set([
 
 /**
  * The request header `name` (lower-case) as `req.headers` would give it (repeats joined or dropped as Node does),
- * read from `req.rawHeaders`: Node builds its header object only when first asked for, and an upgraded request is
- * kept for the connection's life (`context.native`), so the core's reads must not be what builds it.
+ * read from `req.rawHeaders`: Node builds its header object only when first asked for, and the core's few reads
+ * need not pay for every header.
  */
-export function rawHeader(req: IncomingMessage, name: string): string | undefined {
+export function rawHeader(req: Pick<IncomingMessage, "rawHeaders">, name: string): string | undefined {
   const raw = req.rawHeaders;
   let value: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -91,11 +91,12 @@ export function upgradeRequest(req: IncomingMessage): Pick<IncomingMessage, "hea
 /**
  * An HTTP/1.1 request in the core's terms, read from Node's `IncomingMessage` in place: its URL is built when first
  * read, its headers from `rawHeaders`, and a web `Headers` copy is made only when the application asks for one. It
- * is its own headers reader, and keeps nothing but the request and that URL (the context keeps it for the
- * connection's life).
+ * is its own headers reader. The context keeps it for the connection's life: once answered it lets go of Node's
+ * request and keeps what the URL, method, version and address are read from.
  */
 class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
-  readonly #req: IncomingMessage;
+  // Node's request until it is answered; then only what the URL, method, version and address are read from.
+  #req: IncomingMessage | AnsweredRequest;
   #url: URL | undefined;
 
   constructor(req: IncomingMessage) {
@@ -114,16 +115,17 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
     return this;
   }
 
+  // Read by the core until the answer only (HandshakeRequest.answering).
   get(name: string): string | null {
-    return rawHeader(this.#req, name.toLowerCase()) ?? null;
+    return rawHeader(this.#req as IncomingMessage, name.toLowerCase()) ?? null;
   }
 
   has(name: string): boolean {
-    return rawHeader(this.#req, name.toLowerCase()) !== undefined;
+    return rawHeader(this.#req as IncomingMessage, name.toLowerCase()) !== undefined;
   }
 
   toHeaders(): Headers {
-    return toHeaders(this.#req.headers);
+    return toHeaders((this.#req as IncomingMessage).headers);
   }
 
   get remoteAddress(): string | undefined {
@@ -132,12 +134,33 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
 
   get url(): URL {
     const req = this.#req;
-    return (this.#url ??= requestUrl(req.url ?? "/", rawHeader(req, "host"), (req.socket as TLSSocket).encrypted === true));
+    const host = "rawHeaders" in req ? rawHeader(req, "host") : req.host;
+    return (this.#url ??= requestUrl(req.url ?? "/", host, (req.socket as TLSSocket).encrypted === true));
+  }
+
+  // The core has read the headers it keeps: let go of Node's request (its header strings, its stream state: about
+  // 1.1 KB per open connection). The socket stays referenced by the connection anyway.
+  answering(): void {
+    const req = this.#req as IncomingMessage;
+    this.#req = {
+      method: req.method,
+      url: req.url,
+      httpVersionMajor: req.httpVersionMajor,
+      httpVersionMinor: req.httpVersionMinor,
+      socket: req.socket,
+      host: this.#url === undefined ? rawHeader(req, "host") : undefined,
+    };
   }
 }
 
+// What an answered request keeps of Node's: the fields `url`, `method`, `httpVersion` and `remoteAddress` read, and
+// the `Host` value (unless the URL was built already).
+interface AnsweredRequest extends Pick<IncomingMessage, "method" | "url" | "httpVersionMajor" | "httpVersionMinor" | "socket"> {
+  readonly host: string | undefined;
+}
+
 /** The HTTP version of a request Node parsed: the core refuses to upgrade HTTP/1.0 (RFC 6455 §4.1). */
-export function nodeHttpVersion(req: IncomingMessage): HttpVersion {
+export function nodeHttpVersion(req: Pick<IncomingMessage, "httpVersionMajor" | "httpVersionMinor">): HttpVersion {
   return req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? "1.0" : "1.1";
 }
 

@@ -20,7 +20,7 @@ import {
   type ServerHttp2Stream,
 } from "node:http2";
 import type { IncomingMessage } from "node:http";
-import type { EngineEvents, EngineSocket, HandshakeRequest } from "@uniws/core";
+import { type EngineEvents, type EngineSocket, type HandshakeRequest, WebSocketError } from "@uniws/core";
 import { requestUrl, toHeaders } from "./http1.ts";
 
 /**
@@ -81,14 +81,8 @@ export function connectUrl(headers: IncomingHttpHeaders, secure: boolean): URL {
 
 /** An extended CONNECT stream in the core's terms (`method: "CONNECT"`, `protocol` from `:protocol`). */
 export function toConnectRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): HandshakeRequest {
-  return {
-    method: "CONNECT",
-    url: connectUrl(headers, stream.session?.encrypted === true),
-    headers: toHeaders(headers),
-    httpVersion: "2",
-    protocol: headers[":protocol"] as string,
-    remoteAddress: stream.session?.socket?.remoteAddress,
-  };
+  const url = connectUrl(headers, stream.session?.encrypted === true);
+  return new Http2HandshakeRequest("CONNECT", url, toHeaders(headers), stream.session?.socket?.remoteAddress, headers[":protocol"] as string);
 }
 
 /** Whether a request handed to `handleRequest` came through Node's HTTP/2 compatibility layer. */
@@ -99,7 +93,33 @@ export function isCompatRequest(req: IncomingMessage | Http2ServerRequest): req 
 /** A plain HTTP/2 request (from the compatibility layer) in the core's terms. */
 export function toCompatRequest(req: Http2ServerRequest): HandshakeRequest {
   const url = connectUrl(req.headers, req.stream.session?.encrypted === true);
-  return { method: req.method, url, headers: toHeaders(req.headers), httpVersion: "2", remoteAddress: req.socket?.remoteAddress };
+  return new Http2HandshakeRequest(req.method, url, toHeaders(req.headers), req.socket?.remoteAddress, undefined);
+}
+
+// An HTTP/2 request, read at once (Node gives its headers as one object). Once answered it lets go of its copy of
+// the headers, which a WebSocket's stream would otherwise keep for its whole life.
+class Http2HandshakeRequest implements HandshakeRequest {
+  readonly httpVersion = "2";
+  #headers: Headers | undefined;
+
+  constructor(
+    readonly method: string,
+    readonly url: URL,
+    headers: Headers,
+    readonly remoteAddress: string | undefined,
+    readonly protocol: string | undefined,
+  ) {
+    this.#headers = headers;
+  }
+
+  get headers(): Headers {
+    if (this.#headers === undefined) throw new WebSocketError("INVALID_STATE", "The request was answered: its headers were let go of");
+    return this.#headers;
+  }
+
+  answering(): void {
+    this.#headers = undefined;
+  }
 }
 
 // RFC 8441 §5: no Upgrade, Connection or Sec-WebSocket-Accept on HTTP/2, and HTTP/2

@@ -40,7 +40,8 @@ import { guardUpgrade, WsEngines } from "./ws-upgrade.ts";
 /**
  * The adapter's own request object, seen as `context.native`: the `IncomingMessage`
  * of an HTTP/1.1 request, the `Http2ServerRequest` of a plain HTTP/2 request given to
- * `handleRequest`, or the stream and headers of an HTTP/2 extended CONNECT.
+ * `handleRequest`, or the stream and headers of an HTTP/2 extended CONNECT. Readable until
+ * the request is answered: an open connection keeps none of it (docs/semantics.md).
  */
 export type NodeRequest = IncomingMessage | Http2ServerRequest | Http2ConnectRequest;
 

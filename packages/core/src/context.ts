@@ -36,7 +36,11 @@ export interface WebSocketContext<Native = unknown> {
   readonly method: string;
   /** The request URL (for HTTP/2, built from `:scheme`, `:authority` and `:path`). */
   readonly url: URL;
-  /** The request headers. */
+  /**
+   * The request headers, as a web `Headers`. The handshake's: first read before the request is answered, it is a
+   * copy that stays readable for the connection's life; first read after, it throws `INVALID_STATE` (a
+   * `WebSocketError`) on every runtime, as the context has let go of the request (see {@link native}).
+   */
   readonly headers: Headers;
   /** The request's HTTP version: `"2"` for a WebSocket over an HTTP/2 extended CONNECT (RFC 8441). */
   readonly httpVersion: HttpVersion;
@@ -49,7 +53,14 @@ export interface WebSocketContext<Native = unknown> {
    * `undefined` when the runtime does not tell.
    */
   readonly remoteAddress: string | undefined;
-  /** The adapter's own request object. */
+  /**
+   * The adapter's own request object (Node's `IncomingMessage`, `{ request, info }` on Deno, `{ request, server }`
+   * on Bun, Hono's `Context`). The handshake's, as Deno's `Request` is: readable until the request is answered
+   * (`accept`, `reject`, a returned `Response`), then let go of, so that an open connection keeps none of its
+   * request (≈ 1 KB per idle connection on Node); read after that, it throws `INVALID_STATE` on every runtime.
+   * `method`, `url`, `httpVersion`, `origin`, `requestedProtocols` and `remoteAddress` stay readable, and so does
+   * what the handler took from the request before answering.
+   */
   readonly native: Native;
   /**
    * Completes the upgrade and resolves with the open socket. Throws
@@ -96,6 +107,18 @@ export interface ContextHost {
   answered(outcome: DispatchOutcome): void;
 }
 
+// What a context holds in place of the request once it has answered it, and the sub-protocols of a request that
+// offers none (shared).
+const RELEASED: unique symbol = Symbol("released");
+const NONE: readonly string[] = Object.freeze([]);
+
+function released(what: string): WebSocketError {
+  return new WebSocketError(
+    "INVALID_STATE",
+    `${what} is the handshake's: the request was answered (accepted or refused) and let go of; read what the handler needs of it before accept()`,
+  );
+}
+
 // An accept context that chooses nothing, and the outcome of an upgrade with no response to return: shared.
 const NO_CHOICES: WebSocketAcceptContext = Object.freeze({});
 const UPGRADED: DispatchOutcome = Object.freeze({ kind: "upgraded", response: undefined });
@@ -108,12 +131,15 @@ export function textResponse(status: number, text: string, headers?: Record<stri
 /** The context of one request, and the run of the handler over it. */
 export class RequestContext<Native> implements WebSocketContext<Native> {
   readonly isWebSocketRequest: boolean;
-  readonly native: Native;
   readonly #host: ContextHost;
   readonly #request: HandshakeRequest;
+  // The adapter's request until the answer; then RELEASED (the connection keeps none of its request).
+  #native: Native | typeof RELEASED;
   #headers: Headers | undefined;
-  // Read from the request when first asked for: most handlers accept without looking at the offer.
+  // Read from the request when first asked for (most handlers accept without looking at the offer), at the latest
+  // when it is answered, with the `Origin` value (`null`: none sent; `undefined`: not read yet).
   #requestedProtocols: readonly string[] | undefined;
+  #origin: string | null | undefined;
   // Dropped once used: an accepted connection keeps only what its handler can still reach.
   #binding: UpgradeBinding | undefined;
   // Until the request is answered, how to answer it; once accepted, the socket, which the handler's end closes (not
@@ -131,12 +157,12 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     this.#host = host;
     this.isWebSocketRequest = isWebSocketRequest;
     this.#request = request;
-    this.native = native;
+    this.#native = native;
     this.#binding = binding;
     this.#answerOrSocket = answer;
   }
 
-  // Read from the request, not copied: the context stays for the connection's life.
+  // Read from the request in place: after the answer, the adapter's request keeps these (HandshakeRequest.answering).
   get method(): string {
     return this.#request.method;
   }
@@ -150,16 +176,25 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   }
 
   get requestedProtocols(): readonly string[] {
-    return (this.#requestedProtocols ??= this.isWebSocketRequest ? requestedProtocols(this.#request.headers) : []);
+    return (this.#requestedProtocols ??= this.isWebSocketRequest ? requestedProtocols(this.#request.headers) : NONE);
   }
 
   get headers(): Headers {
+    if (this.#headers !== undefined) return this.#headers;
+    if (this.#native === RELEASED) throw released("context.headers");
+    // A copy: the runtime's own may become unreadable once the request is answered (Deno's does).
     const source = this.#request.headers;
-    return (this.#headers ??= "toHeaders" in source ? source.toHeaders() : source);
+    return (this.#headers = "toHeaders" in source ? source.toHeaders() : new Headers(source));
   }
 
   get origin(): string | undefined {
-    return this.#request.headers.get("origin") ?? undefined;
+    return (this.#native === RELEASED ? this.#origin : this.#request.headers.get("origin")) ?? undefined;
+  }
+
+  get native(): Native {
+    const native = this.#native;
+    if (native === RELEASED) throw released("context.native");
+    return native;
   }
 
   get remoteAddress(): string | undefined {
@@ -223,8 +258,7 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
           ? { serverMaxWindowBits: acceptContext.serverMaxWindowBits ?? 15, serverContextTakeover: !acceptContext.disableServerContextTakeover }
           : undefined,
       };
-    // Before the engine takes the request (Deno's upgrade leaves its headers unreadable), as #respond does for others.
-    this.#request.answering?.();
+    RequestContext.#release.call(this);
     const socket = this.#host.createSocket(plan, binding);
     const opened = socket.whenOpen();
     this.#binding = undefined;
@@ -247,12 +281,29 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (typeof answer !== "function") throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
     this.#answerOrSocket = undefined;
     this.#binding = undefined;
-    // Deno closes a request with its answer: the request keeps what the context reads later (origin, protocols).
-    // An upgrade did so before the engine took the request; a request left to the caller is not answered here.
-    if (outcome.kind === "response") this.#request.answering?.();
+    // An upgrade let go of the request before the engine took it; a request left to the caller is not answered here.
+    if (outcome.kind === "response") RequestContext.#release.call(this);
     const final = RequestContext.#tunnelSafe.call(this, outcome);
     if (this.isWebSocketRequest) this.#host.answered(final);
     answer(final);
+    // The engine has taken what it needed of the request (Bun's upgrade reads it): the adapter's request may let go.
+    if (final.kind !== "unhandled") this.#request.answering?.();
+  }
+
+  // The request is being answered: keep what the context still gives (origin, protocols; the adapter's request keeps
+  // the method, URL, version and address, HandshakeRequest.answering) and let go of the rest, which an open connection
+  // would otherwise hold for its whole life (Node's request with its header strings, Bun's and Deno's `Request`,
+  // Hono's `Context`). Before the engine takes the request: Deno's upgrade leaves its headers unreadable. Deno closes a
+  // request with its answer anyway: every runtime now answers a late read the same way.
+  static #release(this: RequestContext<unknown>): void {
+    if (this.#native === RELEASED) return;
+    const headers = this.#request.headers;
+    this.#origin = headers.get("origin");
+    // `get`, not `has`: Deno's `has` copies the whole header list into JavaScript, and Deno keeps its request.
+    if (this.#requestedProtocols === undefined) {
+      this.#requestedProtocols = this.isWebSocketRequest && headers.get("sec-websocket-protocol") !== null ? requestedProtocols(headers) : NONE;
+    }
+    this.#native = RELEASED;
   }
 
   // Over HTTP/2 a 2xx answer to a WebSocket CONNECT opens the tunnel (RFC 9110 §9.3.6, RFC 8441 §5): a request the

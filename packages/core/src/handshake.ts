@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { WebSocketError } from "./errors.ts";
 
 /** The header lookups the core itself needs; a web `Headers` is one. */
 export interface HeaderReader {
@@ -49,9 +50,12 @@ export interface HandshakeRequest {
    */
   readonly remoteAddress?: string | undefined;
   /**
-   * Called by the core just before it answers the request (before the engine takes an
-   * upgrade, or before any other response). A runtime that closes the request with its answer (Deno) keeps here
-   * what the context still reads afterwards: the `Origin` and `Sec-WebSocket-Protocol` values.
+   * Called by the core once it has answered the request (the engine has taken an upgrade,
+   * or another response was handed over). The core read the `Origin` and
+   * `Sec-WebSocket-Protocol` values it keeps before the answer; from now on it reads only
+   * `method`, `url`, `httpVersion` and `remoteAddress`: the request keeps what those need
+   * and lets go of the runtime's request object, which an open connection would otherwise
+   * hold for its whole life (`WebSocketContext.native`).
    */
   answering?(): void;
 }
@@ -80,15 +84,17 @@ export interface WebHandshakeRequestInit {
 
 /**
  * A web `Request` (Deno, workerd, Hono) in the core's terms. The `URL` is parsed when
- * first read: the context keeps its request for the connection's life, and most
+ * first read: the context keeps this object for the connection's life, and most
  * handlers never ask for the URL, so an idle connection holds no parsed copy of it.
+ * Once answered ({@link answering}) it keeps the URL's text, the method and the version,
+ * and lets go of the `Request`.
  * Throws nothing; a `url` that is not absolute throws a `TypeError` when `url` is read.
  */
 export class WebHandshakeRequest implements HandshakeRequest {
-  readonly #request: WebRequestLike;
-  // Kept only when it says more than the peer's address (Hono on Node): the context keeps this object for the
-  // connection's life, so it reads the request in place rather than copying what it already holds.
-  readonly #init: WebHandshakeRequestInit | undefined;
+  // The request until it is answered; then what `method` and `url` still read of it.
+  #request: WebRequestLike | Answered;
+  // Kept only when it says more than the peer's address: read in place rather than copied.
+  #init: WebHandshakeRequestInit | undefined;
   readonly #remoteAddress: string | undefined;
   #url: URL | undefined = undefined;
 
@@ -115,7 +121,8 @@ export class WebHandshakeRequest implements HandshakeRequest {
 
   /** The HTTP version the request arrived on. */
   get httpVersion(): HttpVersion {
-    return this.#init?.httpVersion ?? "1.1";
+    // An answered request keeps its version itself (a web `Request` has none to say).
+    return this.#init?.httpVersion ?? (this.#request as Partial<Answered>).httpVersion ?? "1.1";
   }
 
   /** The peer's IP address, or `undefined` (a subclass may look it up when first read). */
@@ -126,6 +133,22 @@ export class WebHandshakeRequest implements HandshakeRequest {
   /** The absolute request URL, parsed on first read. */
   get url(): URL {
     return (this.#url ??= new URL(this.#request.url));
+  }
+
+  /** Lets go of the request (the core reads its headers no more): keeps the URL's text, the method and the version. */
+  answering(): void {
+    const request = this.#request;
+    if (request instanceof Answered) return;
+    this.#request = new Answered(this.method, this.#url === undefined ? request.url : "", this.httpVersion);
+    this.#init = undefined;
+  }
+}
+
+// What an answered web request still gives: as a `WebRequestLike`, with headers nobody reads any more.
+class Answered implements WebRequestLike {
+  constructor(readonly method: string, readonly url: string, readonly httpVersion: HttpVersion) {}
+  get headers(): Headers {
+    throw new WebSocketError("INVALID_STATE", "The request was answered: its headers were let go of");
   }
 }
 
