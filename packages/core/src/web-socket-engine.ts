@@ -144,10 +144,15 @@ export class WebEngineSocket implements EngineSocket {
   #lastError: unknown = undefined;
   // The last `bufferedAmount` read plus what was sent since: the runtime only lowers it in between. -1 before a read.
   #bound = -1;
+  // Whether the server started the close, and how: 0 not, -1 by dropping the connection without a Close frame, else
+  // the status of the Close frame it sent (1005: one without a status), which `closeReport` is given. One field for
+  // both, so a connection costs no more than it did with a flag.
+  #closing = 0;
+
   /** The server started the close (its Close frame is out, or the connection was dropped). */
-  closing = false;
-  // The status of the Close frame the server sent (1005: one without a status), for `closeReport`; 0 before one.
-  #sentStatus = 0;
+  get closing(): boolean {
+    return this.#closing !== 0;
+  }
 
   /**
    * Wraps an open web socket.
@@ -202,18 +207,18 @@ export class WebEngineSocket implements EngineSocket {
     } catch (error) {
       throw this.#translate(error);
     }
-    this.closing = true;
-    this.#sentStatus = code ?? CloseStatus.Empty;
+    this.#closing = code ?? CloseStatus.Empty;
   }
 
   terminate(): void {
-    this.closing = true;
+    const sent = this.#closing;
+    if (sent === 0) this.#closing = -1;
     if (this.#options.terminate?.(this.#socket) === true) return;
     try {
       // Without a way to drop the connection, a Close frame is the nearest the runtime offers.
       if (this.#options.abortClose === undefined) this.#socket.close();
       else this.#socket.close(this.#options.abortClose, "");
-      this.#sentStatus ||= this.#options.abortClose ?? CloseStatus.Empty;
+      if (sent === 0) this.#closing = this.#options.abortClose ?? CloseStatus.Empty;
     } catch {
       // Already closing (the close timeout ran out): the runtime ends the connection on its own.
     }
@@ -267,12 +272,13 @@ export class WebEngineSocket implements EngineSocket {
     if (this.#phase === ENDED) return;
     this.#phase = ENDED;
     const events = this.#events!;
-    const closing = this.closing;
+    const sent = this.#closing;
+    const closing = sent !== 0;
     if (this.#options.answerPeerClose === true && !closing && event.wasClean) {
       // Answer the peer's Close with the same status (RFC 6455 §5.5.1), unless the runtime already did.
-      this.closing = true;
       // A status no endpoint may send (999, 1004, 5000, …) is a protocol error (RFC 6455 §7.4): 1002, as `ws` and Bun answer.
       const invalid = event.code !== 1005 && !isSendableCloseStatus(event.code);
+      this.#closing = invalid ? CloseStatus.ProtocolError : event.code;
       try {
         if (invalid) this.#socket.close(CloseStatus.ProtocolError, "Invalid close status");
         else if (event.code === 1005) this.#socket.close();
@@ -286,7 +292,7 @@ export class WebEngineSocket implements EngineSocket {
         return;
       }
     }
-    const report = this.#options.closeReport?.(event, closing, this.#lastError, this.#sentStatus === 0 ? undefined : this.#sentStatus) ??
+    const report = this.#options.closeReport?.(event, closing, this.#lastError, sent > 0 ? sent : undefined) ??
       (event.code === 0 || event.code === 1006 || !event.wasClean ? [1006, "", this.#lastError] as WebCloseReport : [event.code, event.reason] as WebCloseReport);
     events.closed(...report);
   }
