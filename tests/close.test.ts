@@ -119,7 +119,7 @@ describe("close", () => {
     expect(socket.state).toBe("aborted");
   });
 
-  test.each(["close", "closeOutput"] as const)("ServerSent%sClose_PeerVanishesWithoutItsOwn_EndsAbnormallyWith1006", async (method) => {
+  test.each(["close", "closeOutput"] as const)("ServerSentCloseBy_%s_PeerVanishesWithoutItsOwn_EndsAbnormallyWith1006", async (method) => {
     // The server's Close reached the peer, which then dropped the TCP connection without a Close frame of its own
     // (RFC 6455 §7.1.5: no Close frame received, so the status is 1006 and the close was not clean).
     const { socket, client } = await acceptOne({ closeTimeout: 5000 });
@@ -171,7 +171,7 @@ describe("close", () => {
       expect(result).toEqual({ closeStatus: 4000, closeStatusDescription: "bye", wasClean: true });
     } else if (runtime === "deno") {
       // Documented difference (docs/deno.md): Deno reports this empty answer exactly as a connection that ended
-      // without the peer's Close; uniws reads it as that (ServerSentcloseClose_PeerVanishesWithoutItsOwn_…).
+      // without the peer's Close; uniws reads it as that (ServerSentCloseBy_%s_PeerVanishesWithoutItsOwn_…).
       expect(result).toMatchObject({ closeStatus: 1006, wasClean: false });
     } else {
       expect(result).toEqual({ closeStatus: 1005, closeStatusDescription: "", wasClean: true });
