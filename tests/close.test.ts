@@ -119,6 +119,66 @@ describe("close", () => {
     expect(socket.state).toBe("aborted");
   });
 
+  test.each(["close", "closeOutput"] as const)("ServerSentCloseBy_%s_PeerVanishesWithoutItsOwn_EndsAbnormallyWith1006", async (method) => {
+    // The server's Close reached the peer, which then dropped the TCP connection without a Close frame of its own
+    // (RFC 6455 §7.1.5: no Close frame received, so the status is 1006 and the close was not clean).
+    const { socket, client } = await acceptOne({ closeTimeout: 5000 });
+    const closing = method === "close" ? socket.close(4000, "bye") : socket.closeOutput(4000, "bye").then(() => socket.closed);
+    expect(await client.readClose()).toEqual({ code: 4000, reason: "bye" });
+    client.destroy();
+    const result = await closing;
+    if (runtime === "bun") {
+      // Documented difference (docs/bun.md): Bun ends the connection right after its Close frame and never waits
+      // for the peer's, so there is no peer left to vanish: a clean close with the status it sent.
+      expect(result).toEqual({ closeStatus: 4000, closeStatusDescription: "bye", wasClean: true });
+      expect(socket.state).toBe("closed");
+      return;
+    }
+    expect(result).toMatchObject({ closeStatus: 1006, closeStatusDescription: "", wasClean: false });
+    expect(result.error).toBeInstanceOf(WebSocketError);
+    expect(socket.state).toBe("aborted");
+    await expect(socket.receive()).rejects.toMatchObject({ code: "CONNECTION_CLOSED" });
+  });
+
+  test("ServerSentEmptyClose_PeerVanishesWithoutItsOwn_1006_ButOnDenoLikeAnEmptyAnswer", async () => {
+    const { socket, client } = await acceptOne({ closeTimeout: 5000 });
+    const closing = socket.close(1005);
+    expect(await client.readClose()).toEqual({ code: undefined, reason: "" });
+    client.destroy();
+    const result = await closing;
+    if (runtime === "bun") {
+      // Documented difference (docs/bun.md): Bun does not wait for the peer's Close.
+      expect(result).toEqual({ closeStatus: 1005, closeStatusDescription: "", wasClean: true });
+    } else if (runtime === "deno") {
+      // Documented difference (docs/deno.md): once its Close is out, Deno reports a connection that ended without the
+      // peer's Close exactly as an empty Close from the peer, which answers an empty Close as it should: uniws
+      // cannot tell them apart here, and takes the answer the peer most likely gave.
+      expect(result).toEqual({ closeStatus: 1005, closeStatusDescription: "", wasClean: true });
+    } else {
+      expect(result).toMatchObject({ closeStatus: 1006, wasClean: false });
+    }
+  });
+
+  test("ServerSentCloseWithStatus_PeerAnswersWithEmptyClose_1005Clean_ButOnDenoLikeAVanishedPeer", async () => {
+    const { socket, client } = await acceptOne({ closeTimeout: 5000 });
+    const closing = socket.close(4000, "bye");
+    expect(await client.readClose()).toEqual({ code: 4000, reason: "bye" });
+    // Allowed (RFC 6455 §5.5.1 says a peer "typically" echoes the status), though browsers, ws, Deno and Bun echo it.
+    client.sendClose();
+    const result = await closing;
+    if (runtime === "bun") {
+      // Documented difference (docs/bun.md): Bun does not wait for the peer's Close.
+      expect(result).toEqual({ closeStatus: 4000, closeStatusDescription: "bye", wasClean: true });
+    } else if (runtime === "deno") {
+      // Documented difference (docs/deno.md): Deno reports this empty answer exactly as a connection that ended
+      // without the peer's Close; uniws reads it as that (ServerSentCloseBy_%s_PeerVanishesWithoutItsOwn_…).
+      expect(result).toMatchObject({ closeStatus: 1006, wasClean: false });
+    } else {
+      expect(result).toEqual({ closeStatus: 1005, closeStatusDescription: "", wasClean: true });
+    }
+    client.destroy();
+  });
+
   test("PeerVanishes_ForAwaitEndsQuietly", async () => {
     const { socket, client } = await acceptOne();
     client.sendText("a");

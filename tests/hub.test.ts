@@ -154,6 +154,27 @@ describe("hub fan-out", () => {
     for (const { client } of peers) client.destroy();
   });
 
+  test("FanOut_BytesOnADetachedBuffer_ThrowTypeError_NothingSent", async () => {
+    // Views on a transferred buffer read as empty: an empty message to every member (natively published, or to other
+    // instances through the backplane) would be silent loss.
+    const hub = new WebSocketHub();
+    const { connect } = await hubServer(hub);
+    const peers = [await connect(), await connect()];
+    for (const { socket } of peers) await hub.join(socket, "room");
+    const buffer = new Uint8Array([1, 2, 3]).buffer;
+    const view = new Uint8Array(buffer);
+    structuredClone(buffer, { transfer: [buffer] });
+    expect(() => hub.broadcast(view)).toThrow(TypeError);
+    expect(() => hub.sendToGroup("room", view)).toThrow(/detached ArrayBuffer.*nothing was sent/);
+    expect(() => hub.sendTo(peers[0]!.socket, view)).toThrow(TypeError);
+    hub.broadcast("after");
+    for (const { client } of peers) {
+      const message = await client.readMessage();
+      expect([message.opcode, new TextDecoder().decode(message.data)]).toEqual([Opcode.text, "after"]);
+    }
+    for (const { client } of peers) client.destroy();
+  });
+
   test("SendTo_OneMemberBySocketOrId", async () => {
     const hub = new WebSocketHub();
     const { connect } = await hubServer(hub);

@@ -1,6 +1,6 @@
 /** Sending and receiving: types, parts, sizes, limits and backpressure. */
 import { afterEach, describe, expect, test } from "vitest";
-import { WebSocketError } from "@uniws/core";
+import { type UniWebSocket, WebSocketError } from "@uniws/core";
 import { acceptOne, settlesWithin } from "./support/accepted.ts";
 import { Opcode, randomBytes, RawClient } from "./support/raw-client.ts";
 import { adapterCapabilities, closeServers, startServer } from "./support/runtime.ts";
@@ -235,6 +235,83 @@ describe("messages", () => {
     client.destroy();
   });
 
+  // Reads the rest of a message with receive(buffer) until its end, as bytes.
+  async function restIntoBuffers(socket: UniWebSocket, buffer: Uint8Array): Promise<number[]> {
+    const bytes: number[] = [];
+    for (;;) {
+      const result = await socket.receive(buffer);
+      expect(result.type).toBe("text");
+      bytes.push(...buffer.subarray(0, result.count));
+      if (result.endOfMessage) return bytes;
+    }
+  }
+
+  test.each(["Receive", "Iteration"] as const)(
+    "ReceiveIntoBuffer_StopsInsideACharacter_ThenWholeBy%s_RejectsInvalidState_MessageKeptForReceiveIntoBuffer",
+    async (how) => {
+      // A string cannot hold the rest of a character: decoding from mid-character would hand out U+FFFD where the
+      // message has none, and skipping to the next character would lose bytes. The message stays as it was.
+      const { socket, client } = await acceptOne();
+      const text = "é✓😀".repeat(40);
+      const bytes = new TextEncoder().encode(text);
+      client.sendText(text);
+      client.sendText("next");
+      const buffer = new Uint8Array(3);
+      const first = await socket.receive(buffer);
+      // "é" (2 bytes) and the first byte of "✓" (3 bytes).
+      expect(first).toEqual({ count: 3, type: "text", endOfMessage: false });
+      const whole = how === "Receive" ? socket.receive() : socket[Symbol.asyncIterator]().next();
+      await expect(whole).rejects.toMatchObject({ name: "WebSocketError", code: "INVALID_STATE" });
+      await expect(whole).rejects.toThrow(/finish the message with receive\(buffer\)/);
+      // The rest, read into buffers, completes the message: the bytes handed out are exactly the message's.
+      const rest = await restIntoBuffers(socket, new Uint8Array(7));
+      expect(new Uint8Array([...buffer, ...rest])).toEqual(bytes);
+      // And the socket goes on with whole messages.
+      expect(await socket.receive()).toEqual({ type: "text", data: "next" });
+      client.destroy();
+    },
+  );
+
+  test("ReceiveIntoBuffer_StopsBetweenWideCharacters_ThenWhole_TheRestAsAString", async () => {
+    // 2048 two-byte characters fill 4096 bytes exactly: the rest begins with a whole character.
+    const { socket, client } = await acceptOne();
+    const text = "é".repeat(3000);
+    client.sendText(text);
+    expect(await socket.receive(new Uint8Array(4096))).toEqual({ count: 4096, type: "text", endOfMessage: false });
+    expect(await socket.receive()).toEqual({ type: "text", data: "é".repeat(952) });
+    client.destroy();
+  });
+
+  test.each(["Receive", "Iteration"] as const)("ReceiveIntoBuffer_AsciiTextInSeveralParts_ThenWholeBy%s_TheRest", async (how) => {
+    // ASCII text may be handed out from the engine's string as it is: the rest is the string from where the parts stopped.
+    const { socket, client } = await acceptOne();
+    const text = "0123456789".repeat(1000);
+    client.sendText(text);
+    const buffer = new Uint8Array(4000);
+    expect(await socket.receive(buffer)).toEqual({ count: 4000, type: "text", endOfMessage: false });
+    expect(await socket.receive(buffer)).toEqual({ count: 4000, type: "text", endOfMessage: false });
+    const rest = how === "Receive" ? await socket.receive() : (await socket[Symbol.asyncIterator]().next()).value;
+    expect(rest).toEqual({ type: "text", data: text.slice(8000) });
+    client.destroy();
+  });
+
+  test.each(["Receive", "Iteration"] as const)("ReceiveIntoBuffer_BinaryInSeveralParts_ThenWholeBy%s_TheRemainingBytes", async (how) => {
+    const { socket, client } = await acceptOne();
+    const data = randomBytes(1000);
+    client.send(Opcode.binary, data);
+    client.send(Opcode.binary, new Uint8Array([9]));
+    const buffer = new Uint8Array(300);
+    for (let part = 0; part < 3; part++) expect(await socket.receive(buffer)).toEqual({ count: 300, type: "binary", endOfMessage: false });
+    expect([...buffer]).toEqual([...data.subarray(600, 900)]);
+    const iterator = socket[Symbol.asyncIterator]();
+    const rest = how === "Receive" ? await socket.receive() : (await iterator.next()).value;
+    expect(rest?.type).toBe("binary");
+    expect(new Uint8Array((rest as { data: Uint8Array }).data)).toEqual(data.subarray(900));
+    const next = how === "Receive" ? await socket.receive() : (await iterator.next()).value;
+    expect([...(next as { data: Uint8Array }).data]).toEqual([9]);
+    client.destroy();
+  });
+
   test("SendTextBytesHoldingReplacementCharacter_SentUnchanged", async () => {
     // U+FFFD is a character like any other: text bytes that hold it are valid UTF-8 (EF BF BD) and go out as they are.
     const { socket, client } = await acceptOne();
@@ -396,6 +473,42 @@ describe("messages", () => {
     expect([...(await client.readMessage()).data]).toEqual([1, 2, 3]);
     await socket.send(shared.subarray(0, 2), { type: "text" });
     expect(await client.readText()).toBe("hi");
+    client.destroy();
+  });
+
+  // `make` applied to a buffer of bytes that is then detached by a transfer: its views read as empty, its bytes are gone.
+  function detachedUnder<T>(make: (buffer: ArrayBuffer) => T): T {
+    const buffer = new TextEncoder().encode("gone!!!!").buffer as ArrayBuffer;
+    const data = make(buffer);
+    structuredClone(buffer, { transfer: [buffer] });
+    expect(buffer.byteLength).toBe(0);
+    return data;
+  }
+
+  test.each([
+    ["a Uint8Array on it", () => detachedUnder((buffer) => new Uint8Array(buffer))] as const,
+    ["a view of part of it", () => detachedUnder((buffer) => new Uint8Array(buffer, 2, 4))] as const,
+    ["the ArrayBuffer itself", () => detachedUnder((buffer) => buffer)] as const,
+    ["a DataView on it", () => detachedUnder((buffer) => new DataView(buffer, 1, 3))] as const,
+  ])("SendDetachedBuffer_%s_RejectsTypeErrorNothingSent_SocketStaysOpen", async (_name, make) => {
+    // An empty message in place of the caller's bytes would be silent loss: a bad argument, refused before anything is
+    // sent or changes, whether as binary, as text, or as a part of a message.
+    const { socket, client } = await acceptOne();
+    for (const options of [{}, { type: "text" as const }, { endOfMessage: false }]) {
+      const sending = socket.send(make(), options);
+      await expect(sending).rejects.toBeInstanceOf(TypeError);
+      await expect(sending).rejects.toThrow(/detached ArrayBuffer.*nothing was sent/);
+    }
+    // A message in parts stays as it was around the refused part.
+    await socket.send("a", { endOfMessage: false });
+    await expect(socket.send(make(), { type: "text" })).rejects.toBeInstanceOf(TypeError);
+    await socket.send("b");
+    expect(socket.state).toBe("open");
+    const next = await client.readMessage();
+    expect([next.opcode, decoder.decode(next.data)]).toEqual([Opcode.text, "ab"]);
+    await socket.send(new Uint8Array(0));
+    const empty = await client.readMessage();
+    expect([empty.opcode, empty.data.byteLength]).toEqual([Opcode.binary, 0]);
     client.destroy();
   });
 

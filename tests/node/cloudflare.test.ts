@@ -130,6 +130,16 @@ describe("@uniws/cloudflare in Durable Objects on workerd (Miniflare)", () => {
     client.destroy();
   });
 
+  test("HandlerLeavesATextMessageInsideACharacter_NextDeliveryRefused_ClosedWith1011", async () => {
+    // receive(buffer) stopped inside "✓": no string holds the rest (INVALID_STATE), which the binding answers as a
+    // handler's throw rather than hand the handler U+FFFD or leave the socket stuck on that message.
+    const client = await member("limits", "halfreader");
+    client.sendText("part");
+    client.sendText("é✓");
+    expect((await client.readClose()).code).toBe(1011);
+    client.destroy();
+  });
+
   test("PeerClose_AnsweredWithSameStatus_ServerClose_SendsStatusAndReason", async () => {
     const peer = await member("closing", "peer");
     peer.sendClose(4001, "client bye");

@@ -5,7 +5,7 @@
  *
  * A socket's text commands: `who` (what this object instance knows of it), `join G`,
  * `leave G`, `group G TEXT`, `all TEXT`, `rename NAME`, `big` (an attachment too
- * large to keep), `throw`, `close CODE REASON`. `who` also lists how this instance's sockets ended.
+ * large to keep), `throw`, `part` (reads the next message's first 3 bytes with receive(buffer)), `close CODE REASON`. `who` also lists how this instance's sockets ended.
  */
 import {
   DurableObjectWebSocketServer,
@@ -110,6 +110,12 @@ class HibernatingRoom {
         break;
       case "throw":
         throw new Error("handler failed on purpose");
+      case "part": {
+        // The start of the next message, into a 3-byte buffer; the rest is left to the binding.
+        const result = await socket.receive(new Uint8Array(3));
+        await socket.send(`part ${result.count}`);
+        break;
+      }
       case "close":
         await socket.close(Number(rest[0]), rest.slice(1).join(" "));
         break;

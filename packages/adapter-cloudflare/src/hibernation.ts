@@ -241,10 +241,11 @@ export class HibernatableWebSocketServer<Attachment = unknown> {
     if (entry === undefined || socket === undefined) return;
     this.#touch(entry);
     entry.link.message(message);
-    // Nothing when the core refused it (and started the close) or the socket has ended.
-    const received = socket.takeReceived();
-    if (received === undefined) return;
     try {
+      // Nothing when the core refused it (and started the close) or the socket has ended. A throw is the handler's
+      // misuse (a text message left with receive(buffer) inside a character): answered as the handler's own throw.
+      const received = socket.takeReceived();
+      if (received === undefined) return;
       await this.#handlers.message?.(socket, received);
     } catch (error) {
       this.#onError(error);

@@ -41,10 +41,11 @@ export function idleTimeoutSeconds(keepAliveInterval: number): number {
 
 /**
  * Reads Deno's close events: its keep-alive close (a 1001 with its own reason
- * when a Ping went unanswered) is the peer's fault, and an unclean end after the
- * server's Close is Deno dropping a peer that kept sending data.
+ * when a Ping went unanswered) is the peer's fault, an unclean end after the
+ * server's Close is Deno dropping a peer that kept sending data, and a clean 1005
+ * after a Close with a status is the connection ending without the peer's Close.
  */
-function closeReport(event: WebSocketLikeCloseEvent, closing: boolean, error: unknown): WebCloseReport | undefined {
+function closeReport(event: WebSocketLikeCloseEvent, closing: boolean, error: unknown, sentStatus: number | undefined): WebCloseReport | undefined {
   if (event.code === 1001 && !event.wasClean && event.reason === NO_PONG_REASON && !closing) {
     // Deno's idleTimeout expired: the peer did not answer its Ping. The core ends such a peer as aborted.
     return [1006, "", new WebSocketError("CONNECTION_CLOSED", "The peer did not answer a keep-alive ping in time")];
@@ -52,6 +53,13 @@ function closeReport(event: WebSocketLikeCloseEvent, closing: boolean, error: un
   if ((event.code === 0 || !event.wasClean) && error === undefined && closing) {
     // Deno stops reading once it has sent its Close, and ends the connection at the next data frame.
     return [1006, "", new WebSocketError("CONNECTION_CLOSED", "The peer sent data after the server's Close frame; Deno ended the connection")];
+  }
+  if (event.code === 1005 && event.wasClean && sentStatus !== undefined && sentStatus !== 1005) {
+    // Once its Close is out, Deno reports a read that ends without a frame (the peer vanished) as it reports an empty
+    // Close: 1005, clean. A peer answers a Close by echoing its status (RFC 6455 §5.5.1; browsers, `ws`, Deno and Bun
+    // do), so a 1005 answer to a Close that had one is read as the end without a Close frame it almost always is
+    // (RFC 6455 §7.1.5: 1006). A peer that does answer with an empty Close is misread so (docs/deno.md).
+    return [1006, ""];
   }
   return undefined;
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { refuseDetached } from "./detached.ts";
 import type { EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
 import { payloadLength } from "./metrics.ts";
@@ -305,8 +306,12 @@ export class WebSocketHub {
     return Array.from(members, (member) => member.socket);
   }
 
-  /** Sends to one member, on this instance or (by id, through the backplane) on another. */
+  /**
+   * Sends to one member, on this instance or (by id, through the backplane) on another.
+   * Throws a `TypeError` for bytes on a detached `ArrayBuffer` (nothing is sent).
+   */
   sendTo(member: UniWebSocket | string, message: HubMessage): void {
+    refuseDetached(message, "sendTo()");
     const found = this.#find(member);
     if (found !== undefined) {
       this.#deliver(found, message);
@@ -318,9 +323,13 @@ export class WebSocketHub {
     this.#publish(this.#memberChannel(instance), { v: 1, o: this.instanceId, k: "member", t: member }, message);
   }
 
-  /** Sends to every member of `group` on every instance. */
+  /**
+   * Sends to every member of `group` on every instance. Throws a `TypeError` for bytes
+   * on a detached `ArrayBuffer` (nothing is sent).
+   */
   sendToGroup(group: string, message: HubMessage, options: FanOutOptions = {}): void {
     checkName("group", group);
+    refuseDetached(message, "sendToGroup()");
     const except = this.#exceptId(options.except);
     this.#fanOut(this.#groups.get(group), message, except, group);
     if (this.#backplane !== undefined) {
@@ -328,8 +337,12 @@ export class WebSocketHub {
     }
   }
 
-  /** Sends to every member on every instance. */
+  /**
+   * Sends to every member on every instance. Throws a `TypeError` for bytes on a
+   * detached `ArrayBuffer` (nothing is sent).
+   */
   broadcast(message: HubMessage, options: FanOutOptions = {}): void {
+    refuseDetached(message, "broadcast()");
     const except = this.#exceptId(options.except);
     this.#fanOut(this.#bySocket.values(), message, except, undefined);
     if (this.#backplane !== undefined) {

@@ -7,6 +7,7 @@
  */
 import { CloseStatus, isEmptyCloseStatus, validateCloseStatus } from "./close-status.ts";
 import type { EngineCapabilities, EngineEvents, EngineSocket, EngineTopics } from "./engine.ts";
+import { refuseDetached } from "./detached.ts";
 import { WebSocketError } from "./errors.ts";
 import { Liveness, type LivenessSettings } from "./liveness.ts";
 import { type ServerMetrics, utf8Length } from "./metrics.ts";
@@ -235,6 +236,16 @@ function invalidText(cause?: unknown, more = ""): TypeError {
   return cause === undefined ? new TypeError(message) : new TypeError(message, { cause });
 }
 
+// The rest of a text message whose parts received into buffers stopped inside a character: no string holds the rest of
+// a character, and one without it would lose bytes the message has. The message stays where it is, for receive(buffer).
+function splitCharacter(): WebSocketError {
+  return new WebSocketError(
+    "INVALID_STATE",
+    "receive(buffer) stopped inside a character of this text message, so its rest cannot be handed out as a string; " +
+      "finish the message with receive(buffer) (it is kept as it was)",
+  );
+}
+
 // Whether `bytes` can begin UTF-8 text: valid, or valid but for a character cut short at the end. Asked only once a
 // message's last part was refused, so no decoder is kept for it.
 function beginsUtf8(bytes: Uint8Array): boolean {
@@ -435,8 +446,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   /**
    * Receives the next whole message (text as a string, binary as bytes), or the
-   * peer's close. Rejects with `CONNECTION_CLOSED` when the connection ended
-   * without a Close frame. One receive at a time.
+   * peer's close. After `receive(buffer)` handed out part of a message, it gives the
+   * rest of that message: the bytes not handed out yet, or for text the string they
+   * hold. Rejects with `CONNECTION_CLOSED` when the connection ended without a Close
+   * frame, and with `INVALID_STATE` when `receive(buffer)` stopped inside a character
+   * of a text message (no string holds the rest of a character): the message stays as
+   * it was, for `receive(buffer)` to finish. One receive at a time.
    */
   receive(): Promise<WebSocketMessage>;
   /**
@@ -457,14 +472,19 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * The next whole data message already received, without waiting: `undefined`
    * when none is queued (or while a `receive()` is pending: it gets them first).
    * For bindings that deliver each message as an event (a Durable Object's
-   * `webSocketMessage`) once the core has applied its checks to it.
+   * `webSocketMessage`) once the core has applied its checks to it. Throws
+   * `INVALID_STATE` where `receive()` rejects with it.
    */
   takeReceived(): DataMessage | undefined {
     if (this.#receiving !== undefined || (this.#extras?.partial === undefined && this.#first === undefined)) return undefined;
     return this.#takeWhole() as DataMessage;
   }
 
-  /** Iterates whole data messages until the peer closes or the connection ends. */
+  /**
+   * Iterates whole data messages until the peer closes or the connection ends. The
+   * first may be the rest of a message partly received with `receive(buffer)`, as
+   * `receive()` gives it (and rejects with `INVALID_STATE` when no string holds it).
+   */
   [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
     return new UniWebSocket.#Iterator(this);
   }
@@ -474,7 +494,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * data is queued and the socket's buffer is at or below the high-water mark; the
    * caller may then reuse the bytes it passed.
    * Rejects with `SEND_BUFFER_FULL`, aborting the connection, when more than
-   * `WebSocketOptions.sendBufferLimit` bytes are still buffered.
+   * `WebSocketOptions.sendBufferLimit` bytes are still buffered. Rejects with a
+   * `TypeError`, before anything is sent or changes, for a bad argument: bytes on a
+   * detached `ArrayBuffer` (one transferred away), text bytes that are not UTF-8
+   * (RFC 6455 §8.1), a `type` other than `"text"` or `"binary"`.
    */
   send(data: SendData, options: SendOptions = {}): Promise<void> {
     let outcome: number;
@@ -770,6 +793,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     }
     const type = options.type ?? (typeof data === "string" ? "text" : "binary");
     if (type !== "text" && type !== "binary") throw new TypeError(`Message type must be 'text' or 'binary', got '${String(type)}'`);
+    refuseDetached(data, "send()");
     const endOfMessage = options.endOfMessage ?? true;
     const compress = options.disableCompression !== true;
     let outbound = this.#outbound;
@@ -1092,9 +1116,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const extras = this.#extras;
     const partial = extras?.partial;
     if (partial !== undefined) {
-      extras!.partial = undefined;
-      if (partial.text !== undefined) return { type: "text", data: partial.text.slice(partial.offset) };
+      // The ASCII string's parts end between characters.
+      if (partial.text !== undefined) {
+        extras!.partial = undefined;
+        return { type: "text", data: partial.text.slice(partial.offset) };
+      }
       const rest = partial.bytes!.subarray(partial.offset);
+      // A UTF-8 continuation byte (10xxxxxx, RFC 3629 §3): the parts stopped inside a character.
+      if (partial.type === "text" && (rest[0]! & 0xc0) === 0x80) throw splitCharacter();
+      extras!.partial = undefined;
       return partial.type === "text" ? { type: "text", data: decodeUtf8(rest) } : { type: "binary", data: rest };
     }
     const item = this.#shift();

@@ -92,9 +92,13 @@ export interface WebEngineOptions {
   readonly requestScopedIo?: boolean;
   /**
    * Reads a `close` event the runtime reports in its own way (Deno's keep-alive
-   * close); `undefined` leaves it to the engine's reading.
+   * close, its reading of a connection that ended after the server's Close);
+   * `undefined` leaves it to the engine's reading. It is given the event, whether
+   * the server started the close, the runtime's last error, and the status of the
+   * Close frame the server sent (1005 for one without a status; `undefined` when it
+   * sent none).
    */
-  readonly closeReport?: (event: WebSocketLikeCloseEvent, closing: boolean, error: unknown) => WebCloseReport | undefined;
+  readonly closeReport?: (event: WebSocketLikeCloseEvent, closing: boolean, error: unknown, sentStatus: number | undefined) => WebCloseReport | undefined;
   /** The engine's native publish/subscribe for this socket (a Durable Object's hub). */
   readonly topics?: EngineTopics;
 }
@@ -140,8 +144,15 @@ export class WebEngineSocket implements EngineSocket {
   #lastError: unknown = undefined;
   // The last `bufferedAmount` read plus what was sent since: the runtime only lowers it in between. -1 before a read.
   #bound = -1;
+  // Whether the server started the close, and how: 0 not, -1 by dropping the connection without a Close frame, else
+  // the status of the Close frame it sent (1005: one without a status), which `closeReport` is given. One field for
+  // both, so a connection costs no more than it did with a flag.
+  #closing = 0;
+
   /** The server started the close (its Close frame is out, or the connection was dropped). */
-  closing = false;
+  get closing(): boolean {
+    return this.#closing !== 0;
+  }
 
   /**
    * Wraps an open web socket.
@@ -196,16 +207,18 @@ export class WebEngineSocket implements EngineSocket {
     } catch (error) {
       throw this.#translate(error);
     }
-    this.closing = true;
+    this.#closing = code ?? CloseStatus.Empty;
   }
 
   terminate(): void {
-    this.closing = true;
+    const sent = this.#closing;
+    if (sent === 0) this.#closing = -1;
     if (this.#options.terminate?.(this.#socket) === true) return;
     try {
       // Without a way to drop the connection, a Close frame is the nearest the runtime offers.
       if (this.#options.abortClose === undefined) this.#socket.close();
       else this.#socket.close(this.#options.abortClose, "");
+      if (sent === 0) this.#closing = this.#options.abortClose ?? CloseStatus.Empty;
     } catch {
       // Already closing (the close timeout ran out): the runtime ends the connection on its own.
     }
@@ -259,12 +272,13 @@ export class WebEngineSocket implements EngineSocket {
     if (this.#phase === ENDED) return;
     this.#phase = ENDED;
     const events = this.#events!;
-    const closing = this.closing;
+    const sent = this.#closing;
+    const closing = sent !== 0;
     if (this.#options.answerPeerClose === true && !closing && event.wasClean) {
       // Answer the peer's Close with the same status (RFC 6455 §5.5.1), unless the runtime already did.
-      this.closing = true;
       // A status no endpoint may send (999, 1004, 5000, …) is a protocol error (RFC 6455 §7.4): 1002, as `ws` and Bun answer.
       const invalid = event.code !== 1005 && !isSendableCloseStatus(event.code);
+      this.#closing = invalid ? CloseStatus.ProtocolError : event.code;
       try {
         if (invalid) this.#socket.close(CloseStatus.ProtocolError, "Invalid close status");
         else if (event.code === 1005) this.#socket.close();
@@ -278,7 +292,7 @@ export class WebEngineSocket implements EngineSocket {
         return;
       }
     }
-    const report = this.#options.closeReport?.(event, closing, this.#lastError) ??
+    const report = this.#options.closeReport?.(event, closing, this.#lastError, sent > 0 ? sent : undefined) ??
       (event.code === 0 || event.code === 1006 || !event.wasClean ? [1006, "", this.#lastError] as WebCloseReport : [event.code, event.reason] as WebCloseReport);
     events.closed(...report);
   }
