@@ -303,7 +303,7 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
 
   test("AfterAccept_ContextStillReadable_StringSentAsBinaryIsBinary", async () => {
     const { client } = await open("/after-accept", { Origin: "https://site.example", "Sec-WebSocket-Protocol": "chat, other", "X-Custom": "a value" });
-    expect(JSON.parse(await client.readText())).toEqual(["https://site.example", ["chat", "other"], "a value", "/after-accept"]);
+    expect(JSON.parse(await client.readText())).toEqual(["https://site.example", ["chat", "other"], "a value", "/after-accept", "INVALID_STATE", "none"]);
     const binary = await client.readMessage();
     expect([binary.opcode, new TextDecoder().decode(binary.data)]).toEqual([Opcode.binary, "héllo"]);
     client.destroy();
@@ -333,5 +333,18 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
       if (!report.startsWith("1005")) await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(report).toBe("1005 0");
+  });
+
+  test("ServerClosesWithStatus_PeerVanishesWithoutItsClose_EndsAbnormallyWith1006", async () => {
+    // As on Node, Deno and Bun (tests/close.test.ts): a connection that ends without the peer's Close is 1006, not clean.
+    const { client } = await open("/close-then-vanish");
+    expect(await client.readClose()).toEqual({ code: 4000, reason: "bye" });
+    client.socket.destroy();
+    let report = "";
+    for (let i = 0; i < 150 && report === ""; i++) {
+      report = await (await fetch(`http://127.0.0.1:${port}/close-then-vanish-report`)).text();
+      if (report === "") await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(report).toBe("1006 false CONNECTION_CLOSED");
   });
 });

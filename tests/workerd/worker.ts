@@ -79,7 +79,9 @@ app.get("/invalid-text", webSocket(async (context) => {
 app.get("/after-accept", webSocket(async (context) => {
   const headers = context.headers;
   const socket = await context.accept({ subProtocol: "chat" });
-  await socket.send(JSON.stringify([context.origin, context.requestedProtocols, headers.get("x-custom"), context.url.pathname]));
+  // The request is the handshake's: after the answer the route's Context is let go of; headers read before stay.
+  const late = [await codeOf(() => context.native), await codeOf(() => context.headers.get("x-custom"))];
+  await socket.send(JSON.stringify([context.origin, context.requestedProtocols, headers.get("x-custom"), context.url.pathname, ...late]));
   await socket.send("héllo", { type: "binary" });
   for await (const message of socket) await socket.send(message.data);
 }));
@@ -98,6 +100,15 @@ app.get("/seed", webSocket(async (context) => {
   await socket.close(result.closeStatus, result.closeStatusDescription);
 }, { onError: () => void seedErrors++ }));
 app.get("/seed-report", (c) => c.text(`${seedStatus} ${seedErrors}`));
+// The server closes with a status; the peer reads the Close and vanishes without answering it.
+let vanished = "";
+app.get("/close-then-vanish", webSocket(async (context) => {
+  const socket = await context.accept();
+  await socket.close(4000, "bye");
+  const result = await socket.closed;
+  vanished = `${result.closeStatus} ${result.wasClean} ${result.error instanceof WebSocketError ? result.error.code : String(result.error)}`;
+}, { closeTimeout: 2000 }));
+app.get("/close-then-vanish-report", (c) => c.text(vanished));
 // Operations (docs/operations.md): the connection limit, the inbound rate limit, the peer's address.
 const limited = webSocket(async (context) => {
   const socket = await context.accept();
