@@ -133,9 +133,10 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
   }
 
   get url(): URL {
+    if (this.#url !== undefined) return this.#url;
     const req = this.#req;
     const host = "rawHeaders" in req ? rawHeader(req, "host") : req.host;
-    return (this.#url ??= requestUrl(req.url ?? "/", host, (req.socket as TLSSocket).encrypted === true));
+    return (this.#url = requestUrl(req.url ?? "/", host, (req.socket as TLSSocket).encrypted === true));
   }
 
   // The core has read the headers it keeps: let go of Node's request (its header strings, its stream state: about

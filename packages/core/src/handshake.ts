@@ -137,9 +137,7 @@ export class WebHandshakeRequest implements HandshakeRequest {
 
   /** Lets go of the request (the core reads its headers no more): keeps the URL's text, the method and the version. */
   answering(): void {
-    const request = this.#request;
-    if (request instanceof Answered) return;
-    this.#request = new Answered(this.method, this.#url === undefined ? request.url : "", this.httpVersion);
+    this.#request = new Answered(this.method, this.#url === undefined ? this.#request.url : "", this.httpVersion);
     this.#init = undefined;
   }
 }
