@@ -160,6 +160,67 @@ describe("handshake", () => {
     });
   });
 
+  test("Context_HandlerLeftRequestToFallback_RequestLetGo_AsAfterAccept", async () => {
+    // The handler returned without answering: the adapter's fallback (Hono's next()) answers, and the request is as
+    // much the handshake's as after accept. Deno closed it with the fallback's answer, so a late read of the headers
+    // was Deno's own TypeError ("Request closed") there and the headers themselves on Node and Bun.
+    let kept!: WebSocketContext;
+    const server = await startServer((context) => void (kept = context));
+    for (const headers of [handshakeHeaders(server.port, { "X-Custom": "late", Origin: "http://site.test", "Sec-WebSocket-Protocol": "chat" }), { Host: `127.0.0.1:${server.port}`, "X-Custom": "late", Origin: "http://site.test" }]) {
+      const answer = await request(server.port, headers, "GET", "/ws?room=7");
+      expect(answer.status).toBe(404);
+      expect({
+        headers: read(() => kept.headers.get("x-custom")),
+        native: read(() => kept.native),
+        origin: read(() => kept.origin),
+        protocols: read(() => kept.requestedProtocols),
+        url: read(() => kept.url.pathname + kept.url.search),
+      }).toEqual({
+        headers: "INVALID_STATE",
+        native: "INVALID_STATE",
+        origin: "http://site.test",
+        protocols: kept.isWebSocketRequest ? ["chat"] : [],
+        url: "/ws?room=7",
+      });
+    }
+  });
+
+  test("HandlerReturnsResponseWhoseBodyWasUsed_Answers500_TypeErrorToOnError", async () => {
+    // A Response answers one request: one kept and returned again (or read before) has no body left to send. Node
+    // never answered it (the client waited for ever), Deno answered 500 and logged, Bun failed the request its way.
+    const errors: unknown[] = [];
+    const notFound = new Response("no such room", { status: 404 });
+    const server = await startServer(() => notFound, { onError: (error) => errors.push(error) });
+    expect(await request(server.port, handshakeHeaders(server.port))).toMatchObject({ status: 404, body: "no such room" });
+    expect((await request(server.port, handshakeHeaders(server.port))).status).toBe(500);
+    expect((await fetch(`${server.url}/plain`)).status).toBe(500);
+    expect(errors).toHaveLength(2);
+    for (const error of errors) expect(error).toBeInstanceOf(TypeError);
+  });
+
+  test("RejectWithBodyOnNullBodyStatus_OrInvalidHeader_ThrowsTypeErrorAtTheCall", async () => {
+    // 204, 205 and 304 have no body (RFC 9110 §15.3.5, §15.3.6, §15.4.5; Fetch's null body status). Node's and
+    // Deno's Response threw, Bun's sent 204 without it, and Hono on Node (its lazy Response) threw later, unhandled,
+    // with the client left waiting; a header name that is not a token likewise.
+    const errors: unknown[] = [];
+    const server = await startServer(async (context) => {
+      const status = Number(context.url.searchParams.get("status"));
+      try {
+        if (status === 400) context.reject(400, "bad", { "bad header": "x" });
+        else context.reject(status, "a body");
+      } catch (caught) {
+        errors.push(caught);
+        context.reject(status === 400 ? 400 : status, null);
+      }
+    });
+    for (const status of [204, 205, 304, 400]) {
+      const answer = await request(server.port, handshakeHeaders(server.port), "GET", `/ws?status=${status}`);
+      expect(answer.status, `reject(${status})`).toBe(status);
+    }
+    expect(errors).toHaveLength(4);
+    for (const error of errors) expect(error).toBeInstanceOf(TypeError);
+  });
+
   test("PlainRequest_ReachesHandler_WhichAnswers400", async () => {
     let seen: boolean | undefined;
     const server = await startServer((context) => {

@@ -94,10 +94,12 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
     if (this.#answered) this.#letGo();
   }
 
-  /** Called by the core once it has answered: lets go of Bun's request if it was upgraded (at once or later). */
+  /** Called by the core once it has answered: lets go of Bun's request if it was upgraded (at once or later), else keeps its URL's text. */
   answering(): void {
     this.#answered = true;
     if (this.#upgraded !== undefined) this.#letGo();
+    // Bun's request forgets its URL once a fallback answered it: keep the text (a string, not a parse).
+    else if (this.#url === undefined) this.#url = this.#request!.url;
   }
 
   #letGo(): void {

@@ -70,8 +70,10 @@ export interface WebSocketContext<Native = unknown> {
   accept(acceptContext?: WebSocketAcceptContext): Promise<UniWebSocket>;
   /**
    * Answers the request with an HTTP `status` (and optional `body` and `headers`) instead of upgrading.
-   * Throws `ALREADY_ANSWERED` when the request was already accepted or answered, and a `RangeError`
-   * for a `status` that is not a final one (an integer from 200 to 599, RFC 9110 §15), on every runtime.
+   * Throws `ALREADY_ANSWERED` when the request was already accepted or answered, a `RangeError`
+   * for a `status` that is not a final one (an integer from 200 to 599, RFC 9110 §15), and a `TypeError` for a
+   * `body` with 204, 205 or 304 (statuses without content, RFC 9110 §15.3.5, §15.3.6, §15.4.5) or `headers` the
+   * web `Headers` refuses (a name that is not a token), on every runtime.
    */
   reject(status: number, body?: ResponseBody | null, headers?: ResponseHeaders): void;
 }
@@ -216,8 +218,13 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (!Number.isInteger(status) || status < 200 || status > 599) {
       throw new RangeError(`reject() takes a final HTTP status, an integer from 200 to 599 (RFC 9110 §15), got ${status}`);
     }
-    // Every runtime's Response takes these; the cast only bridges lib versions' narrower BufferSource.
-    RequestContext.#respond.call(this, { kind: "response", response: new Response((body ?? null) as BodyInit | null, { status, headers }) });
+    // Checked here, not left to the Response: Bun's takes a body on these and drops it, and Hono's lazy Response on Node
+    // throws only once it is sent, unanswered. 204, 205, 304: Fetch's null body statuses (RFC 9110 §15.3.5, §15.4.5).
+    if (body != null && (status === 204 || status === 205 || status === 304)) throw new TypeError(`reject(${status}) takes no body: a ${status} response has none`);
+    // Every runtime's Response takes these; the cast only bridges lib versions' narrower BufferSource. Headers given as
+    // a record or a list are checked now (a name that is not a token throws a TypeError), for the same reason.
+    const init = { status, headers: headers === undefined || headers instanceof Headers ? headers : new Headers(headers) };
+    RequestContext.#respond.call(this, { kind: "response", response: new Response((body ?? null) as BodyInit | null, init) });
   }
 
   /** Runs `handler` over this context and turns its outcome into the answer and the socket's end. */
@@ -281,13 +288,15 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (typeof answer !== "function") throw new WebSocketError("ALREADY_ANSWERED", "This request was already answered");
     this.#answerOrSocket = undefined;
     this.#binding = undefined;
-    // An upgrade let go of the request before the engine took it; a request left to the caller is not answered here.
-    if (outcome.kind === "response") RequestContext.#release.call(this);
+    // An upgrade let go of the request before the engine took it. A request left to the adapter's fallback (Hono's
+    // next()) is the handshake's as much: Deno closes it with the fallback's answer.
+    if (outcome.kind !== "upgraded") RequestContext.#release.call(this);
     const final = RequestContext.#tunnelSafe.call(this, outcome);
     if (this.isWebSocketRequest) this.#host.answered(final);
     answer(final);
     // The engine has taken what it needed of the request (Bun's upgrade reads it): the adapter's request may let go.
-    if (final.kind !== "unhandled") this.#request.answering?.();
+    // Also before a fallback answers: Deno and Bun forget the request's URL once it is answered.
+    this.#request.answering?.();
   }
 
   // The request is being answered: keep what the context still gives (origin, protocols; the adapter's request keeps
@@ -320,6 +329,8 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     if (value !== undefined && value instanceof Response) {
       // Bun and Deno would send a bare 1xx (a 101 tells the client it was upgraded); Node cannot build one: a fault.
       if (value.status < 200) return RequestContext.#threw.call(this, new RangeError(`The handler returned a ${value.status} response; only final statuses (200 to 599) may answer`));
+      // A Response answers one request: one kept and returned again has no body left (Node's answer never ended).
+      if (value.bodyUsed) return RequestContext.#threw.call(this, new TypeError("The handler returned a Response whose body was already used; create a Response for each request"));
       if (typeof this.#answerOrSocket !== "function") this.#host.options.onError(new WebSocketError("ALREADY_ANSWERED", "The handler returned a Response after answering"));
       else RequestContext.#respond.call(this, { kind: "response", response: value });
     } else if (typeof this.#answerOrSocket === "function") {

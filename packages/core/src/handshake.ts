@@ -51,7 +51,7 @@ export interface HandshakeRequest {
   readonly remoteAddress?: string | undefined;
   /**
    * Called by the core once it has answered the request (the engine has taken an upgrade,
-   * or another response was handed over). The core read the `Origin` and
+   * another response was handed over, or the handler left it to the adapter's fallback). The core read the `Origin` and
    * `Sec-WebSocket-Protocol` values it keeps before the answer; from now on it reads only
    * `method`, `url`, `httpVersion` and `remoteAddress`: the request keeps what those need
    * and lets go of the runtime's request object, which an open connection would otherwise
