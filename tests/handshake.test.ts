@@ -1,7 +1,7 @@
 /** The opening handshake: what is a WebSocket request, what is refused before the handler, what accept answers. */
 import { afterEach, describe, expect, test } from "vitest";
 import { WebSocketError, type WebSocketContext } from "@uniws/core";
-import { closeServers, runtime, startServer } from "./support/runtime.ts";
+import { adapter, closeServers, runtime, startServer } from "./support/runtime.ts";
 import { handshakeHeaders, RawClient } from "./support/raw-client.ts";
 
 afterEach(closeServers);
@@ -196,6 +196,25 @@ describe("handshake", () => {
     expect((await fetch(`${server.url}/plain`)).status).toBe(500);
     expect(errors).toHaveLength(2);
     for (const error of errors) expect(error).toBeInstanceOf(TypeError);
+  });
+
+  test("HandlerReturnsResponseWhoseBodyFails_ThatConnectionEnds_ServerKeepsServing", async () => {
+    // A body stream that errors (a proxied upstream gone): Node's adapter read it unguarded, and the rejection went
+    // unhandled, which ends a Node process. The connection ends; the server serves the next request.
+    const server = await startServer((context) => {
+      if (context.url.pathname === "/ok") return context.reject(403);
+      return new Response(new ReadableStream({ pull: (controller) => controller.error(new Error("upstream gone")) }), { status: 404 });
+    }, { onError: () => {} });
+    const client = await RawClient.connect(server.port);
+    client.write(`GET /ws HTTP/1.1\r\n${Object.entries(handshakeHeaders(server.port)).map(([name, value]) => `${name}: ${value}`).join("\r\n")}\r\n\r\n`);
+    await client.waitForEnd();
+    expect(client.ended).toBe(true);
+    client.destroy();
+    // A plain request's answer likewise (Node's handleRequest rejected into the application's own request listener).
+    // Under Hono on Node a plain request is @hono/node-server's to write, which ends a failed body as if complete.
+    const plain = await fetch(`${server.url}/plain`).then((response) => response.text()).then(() => "read", () => "ended");
+    expect(plain).toBe(adapter === "hono" && runtime === "node" ? "read" : "ended");
+    expect((await request(server.port, handshakeHeaders(server.port), "GET", "/ok")).status).toBe(403);
   });
 
   test("RejectWithBodyOnNullBodyStatus_OrInvalidHeader_ThrowsTypeErrorAtTheCall", async () => {

@@ -129,7 +129,11 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
     const accepted = env[PENDING];
     env[PENDING] = null;
     if (accepted == null) {
-      await writeRawResponse(socket, response ?? new Response(null, { status: 500 }));
+      // A body that fails as it is read ends the connection; left to reject, it would end the process (detached).
+      await writeRawResponse(socket, response ?? new Response(null, { status: 500 })).catch((error: unknown) => {
+        socket.destroy();
+        console.error(error);
+      });
       return;
     }
     // The handler accepted: upgrade whatever the app's later middleware did, with the headers it set.

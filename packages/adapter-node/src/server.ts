@@ -163,7 +163,7 @@ export class NodeWebSocketServer {
       upgrade: (plan, events) => this.#upgrade(upgradeRequest(req), socket, head, plan, events),
     };
     const outcome = await this.#host.dispatch(toHandshakeRequest(req), req, binding);
-    if (outcome.kind === "response") await writeRawResponse(socket, outcome.response);
+    if (outcome.kind === "response") await this.#answer(writeRawResponse(socket, outcome.response), socket);
     else if (outcome.kind === "unhandled") await writeRawResponse(socket, new Response(null, { status: 404 }));
   }
 
@@ -183,7 +183,7 @@ export class NodeWebSocketServer {
       },
     };
     const outcome = await this.#host.dispatch(toConnectRequest(stream, headers), { stream, headers }, binding);
-    if (outcome.kind === "response") await respondOnStream(stream, outcome.response);
+    if (outcome.kind === "response") await this.#answer(respondOnStream(stream, outcome.response), stream);
     else if (outcome.kind === "unhandled") await respondOnStream(stream, new Response(null, { status: 404 }));
   }
 
@@ -203,8 +203,19 @@ export class NodeWebSocketServer {
     const request = isCompatRequest(req) ? toCompatRequest(req) : toHandshakeRequest(req);
     const outcome: DispatchOutcome = await this.#host.dispatch(request, req, binding);
     if (outcome.kind === "unhandled") return false;
-    if (outcome.kind === "response") await writeResponse(res, outcome.response);
+    if (outcome.kind === "response") await this.#answer(writeResponse(res, outcome.response), res);
     return true;
+  }
+
+  // A response body that fails as it is read (a stream that errors) ends that connection and goes to onError: left
+  // to reject, it went unhandled (handleUpgrade runs detached), and an unhandled rejection ends a Node process.
+  async #answer(writing: Promise<void>, connection: { destroy(): unknown }): Promise<void> {
+    try {
+      await writing;
+    } catch (error) {
+      connection.destroy();
+      this.#host.options.onError(error);
+    }
   }
 
   /** Closes every socket (1001 by default) and resolves when all have ended; new WebSocket requests get 503. */
