@@ -92,6 +92,26 @@ describe(`handshake edges on ${runtime} (${adapter})`, async () => {
     client.destroy();
   });
 
+  test("Http10WithoutHost_ContextUrlOnLocalhost_HandlerAnswers", async () => {
+    // HTTP/1.0 needs no Host. Bun then gives a relative request URL ("/page"), and reading context.url threw a
+    // TypeError: the README's routing handler answered 500 and logged for any such request. The host falls back to
+    // localhost, as Node's does (Deno names its own port).
+    const errors: unknown[] = [];
+    const seen: string[] = [];
+    const server = await startServer((context: WebSocketContext) => {
+      seen.push(`${context.url.hostname} ${context.url.pathname}${context.url.search}`);
+      context.reject(418);
+    }, { onError: (error) => errors.push(error) });
+    for (const target of ["/page?q=1", "//other.example/page"]) {
+      const client = await RawClient.connect(server.port);
+      client.write(`GET ${target} HTTP/1.0\r\n\r\n`);
+      expect((await client.readHttpAnswer()).status).toBe(418);
+      client.destroy();
+    }
+    expect(errors).toEqual([]);
+    expect(seen).toEqual(["localhost /page?q=1", "localhost //other.example/page"]);
+  });
+
   test("TargetStartingWithTwoSlashes_IsThePath_HostStaysTheHostHeaders", async () => {
     // RFC 9112 §3.2.1: an origin-form target is the path (and query); "//other.example/ws" names no other host, as
     // Deno and Bun read it. Read as a URL reference it made the host the client's choice and the path "/ws".

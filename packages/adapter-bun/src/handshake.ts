@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { HandshakeRequest, LazyHeaders } from "@uniws/core";
+import { type HandshakeRequest, type LazyHeaders, webRequestUrl } from "@uniws/core";
 import type { BunConnection } from "./bun-engine.ts";
 
 /** The part of a Bun `Server` that tells a request's peer address. */
@@ -50,11 +50,11 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
     return "1.1";
   }
 
-  /** The absolute request URL, parsed on first read. */
+  /** The absolute request URL, parsed on first read (on localhost for an HTTP/1.0 request without `Host`). */
   get url(): URL {
     const url = this.#url;
     if (url instanceof URL) return url;
-    return (this.#url = new URL(url ?? this.#request!.url));
+    return (this.#url = webRequestUrl(url ?? this.#request!.url));
   }
 
   /** The peer's IP address (`undefined` when Bun does not tell): from the socket once upgraded (Bun keeps it after the close too). */

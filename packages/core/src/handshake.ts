@@ -60,6 +60,16 @@ export interface HandshakeRequest {
   answering?(): void;
 }
 
+/**
+ * A web `Request`'s URL, parsed. Bun gives an HTTP/1.0 request without `Host` (which HTTP/1.0 allows) its target
+ * alone (`/ws?room=1`): that one is read on `http://localhost`, as Node's adapter reads a request without `Host`, and
+ * is all path even when it starts with `//` (RFC 9112 §3.2.1), never another host. Throws a `TypeError` for any
+ * other URL that is not absolute.
+ */
+export function webRequestUrl(url: string): URL {
+  return url.charCodeAt(0) === 47 ? new URL(`http://localhost${url}`) : new URL(url);
+}
+
 /** What {@link WebHandshakeRequest} reads of a web `Request`. */
 export interface WebRequestLike {
   /** The absolute request URL. */
@@ -130,9 +140,9 @@ export class WebHandshakeRequest implements HandshakeRequest {
     return this.#remoteAddress;
   }
 
-  /** The absolute request URL, parsed on first read. */
+  /** The absolute request URL, parsed on first read ({@link webRequestUrl}). */
   get url(): URL {
-    return (this.#url ??= new URL(this.#request.url));
+    return (this.#url ??= webRequestUrl(this.#request.url));
   }
 
   /** Lets go of the request (the core reads its headers no more): keeps the URL's text, the method and the version. */

@@ -46,6 +46,7 @@ export {
   WebHandshakeRequest,
   type WebHandshakeRequestInit,
   type WebRequestLike,
+  webRequestUrl,
 } from "./handshake.ts";
 export {
   type DispatchOutcome,
