@@ -231,6 +231,24 @@ describe("close", () => {
     client.destroy();
   });
 
+  test("CloseWithReasonNotAStringOrRefusedStatus_Rejects_NothingChanged_PeerCloseStaysThePeers", async () => {
+    // For JavaScript callers (the types say string): Node's engine threw its own "Cannot read properties of null"
+    // for null and sent an empty reason for a number; Deno and Bun sent "null" and "42".
+    const { socket, client } = await acceptOne();
+    const close = socket.close as (status: number, description: unknown) => Promise<unknown>;
+    const closeOutput = socket.closeOutput as (status: number, description: unknown) => Promise<unknown>;
+    await expect(close.call(socket, 1000, null)).rejects.toBeInstanceOf(TypeError);
+    await expect(closeOutput.call(socket, 1000, 42)).rejects.toBeInstanceOf(TypeError);
+    // Nor does a refused status or reason count as the application's close: the peer's close stays the peer's.
+    await expect(socket.closeOutput(999)).rejects.toMatchObject({ code: "INVALID_CLOSE_STATUS" });
+    expect(socket.state).toBe("open");
+    client.sendClose(4000, "peer bye");
+    expect(await socket.receive()).toMatchObject({ type: "close", closeStatus: 4000 });
+    await expect(socket.send("late")).rejects.toMatchObject({ code: "CONNECTION_CLOSED" });
+    expect(await client.readClose()).toEqual({ code: 4000, reason: "peer bye" });
+    client.destroy();
+  });
+
   test("CloseReasonOf123Bytes_Allowed", async () => {
     const { socket, client } = await acceptOne();
     void socket.close(3000, "r".repeat(123));

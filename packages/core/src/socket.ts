@@ -533,6 +533,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * `CloseOutputAsync`). Messages the peer sends before its Close are still received.
    */
   closeOutput(closeStatus: number = CloseStatus.NormalClosure, statusDescription = ""): Promise<void> {
+    // Checked first: a refused status is not the application's close (a later peer close stays the peer's).
+    try {
+      validateCloseStatus(closeStatus, statusDescription);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.#more().closedByApplication = true;
     return this.shutdown(closeStatus, statusDescription);
   }
