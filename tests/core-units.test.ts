@@ -50,6 +50,26 @@ describe("options", () => {
     expect(resolveOptions({ allowedOrigins: [] }).allowedOrigins).toBeUndefined();
   });
 
+  test("AllowedOrigins_EntryThatNoBrowserSends_ThrowsRangeErrorNamingIt", () => {
+    // A browser's Origin is scheme://host[:port] with nothing after it (RFC 6454 §6.2): "https://a.test/" (copied from
+    // the address bar) or one with a path never matched, and every browser got 403 with nothing to say why.
+    for (const entry of ["https://a.test/", "https://a.test/app", "https://a.test?x", "a.test", "", " https://a.test"]) {
+      expect(() => resolveOptions({ allowedOrigins: [entry] }), entry).toThrow(RangeError);
+    }
+    expect(() => resolveOptions({ allowedOrigins: ["https://a.test/"] })).toThrow(/https:\/\/a\.test\//);
+    for (const entry of ["https://a.test", "http://127.0.0.1:8080", "HTTPS://A.TEST", "chrome-extension://abcdef", "null", "*", "http://[::1]:3000"]) {
+      expect(() => resolveOptions({ allowedOrigins: [entry] }), entry).not.toThrow();
+    }
+  });
+
+  test("AllowedOriginsOrOnErrorOfTheWrongType_ThrowTypeError", () => {
+    // For JavaScript callers: a lone string was refused with "origins.map is not a function", an onError that is not
+    // a function was taken, to throw only when the first error came.
+    expect(() => resolveOptions({ allowedOrigins: "https://a.test" as unknown as string[] })).toThrow(/allowedOrigins/);
+    expect(() => resolveOptions({ allowedOrigins: "https://a.test" as unknown as string[] })).toThrow(TypeError);
+    expect(() => resolveOptions({ onError: 5 as unknown as () => void })).toThrow(TypeError);
+  });
+
   test("Origin_MatchedCaseInsensitively_MissingAllowed_SeveralValuesRefused", () => {
     const allowed = new Set(["http://example.com"]);
     expect(isOriginAllowed("HTTP://Example.COM", allowed)).toBe(true);

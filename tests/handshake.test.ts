@@ -372,10 +372,9 @@ describe("origin", () => {
     client.destroy();
   });
 
-  test("EmptyStringOrigin_DoesNotAllowOthers", async () => {
-    const server = await startServer(accepting, { allowedOrigins: [""] });
-    const answer = await request(server.port, handshakeHeaders(server.port, { Origin: "http://example.com" }));
-    expect(answer.status).toBe(403);
+  test("EmptyStringOrigin_DoesNotAllowOthers_RefusedWhenTheServerIsMade", async () => {
+    // An empty entry (an unset environment variable) never opens the server to every origin: no browser sends it.
+    await expect(startServer(accepting, { allowedOrigins: [""] })).rejects.toBeInstanceOf(RangeError);
   });
 
   test("PlainRequestWithDisallowedOrigin_PassesThrough", async () => {

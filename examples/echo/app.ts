@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { WebSocketAcceptContext, WebSocketHandler, WebSocketOptions } from "@uniws/core";
+import { resolveOptions, type WebSocketAcceptContext, type WebSocketHandler, type WebSocketOptions } from "@uniws/core";
 import { PAGE } from "./page.ts";
 
 /** The sample's settings, from its command-line flags. */
@@ -104,6 +104,11 @@ export function parseArgs(args: readonly string[]): EchoConfig | "help" {
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
   if (config.h2c && config.tlsCert !== undefined) throw new UsageError("--h2c is cleartext: leave out --tls-cert/--tls-key (TLS already serves HTTP/2)");
   if (origins.length > 0) config.options.allowedOrigins = origins;
+  try {
+    resolveOptions(config.options); // the server's own checks (an --allowed-origin with a path), as a usage error
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   const { dangerousEnableCompression, serverMaxWindowBits, disableServerContextTakeover } = config.accept;
   if (!dangerousEnableCompression && (serverMaxWindowBits !== undefined || disableServerContextTakeover)) {
     throw new UsageError("--server-max-window-bits and --no-server-context-takeover need --compression");

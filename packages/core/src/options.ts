@@ -33,6 +33,8 @@ export interface WebSocketOptions {
    * case-insensitively. Empty, or containing `"*"`, allows every origin. A WebSocket
    * request whose `Origin` is not listed gets 403 before any upgrade; one without an
    * `Origin` header (a non-browser client) is allowed. Origin is not authentication.
+   * The server's constructor throws a `RangeError` for an entry no browser sends (a path,
+   * a trailing slash: `https://a.test/`), and a `TypeError` when this is not an array.
    * @default [] (all origins)
    */
   allowedOrigins?: readonly string[];
@@ -123,7 +125,10 @@ export interface WebSocketOptions {
    * `createObservableCounter`).
    */
   meter?: MetricsMeter;
-  /** Called with errors the application did not catch (a handler that threw). Defaults to `console.error`. */
+  /**
+   * Called with errors the application did not catch (a handler that threw). Defaults to `console.error`.
+   * The server's constructor throws a `TypeError` when this is not a function.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -218,9 +223,23 @@ function checkBurst(name: string, value: number | undefined, rate: number): numb
   return value;
 }
 
+// An origin as a browser serializes it into `Origin` (RFC 6454 §6.2): scheme "://" host [":" port], nothing after.
+const SERIALIZED_ORIGIN = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#\s]+$/;
+
+// An entry no browser's `Origin` can equal would refuse every browser with 403 and no word why: refused up front.
+function checkOrigins(origins: readonly string[]): readonly string[] {
+  if (!Array.isArray(origins)) throw new TypeError(`allowedOrigins must be an array of origins, got ${typeof origins}`);
+  for (const origin of origins) {
+    if (origin === "*" || origin === "null" || (typeof origin === "string" && SERIALIZED_ORIGIN.test(origin))) continue;
+    throw new RangeError(`allowedOrigins entry '${String(origin)}' is not an origin as browsers send it: scheme://host[:port], without a path or a trailing slash (RFC 6454 §6.2)`);
+  }
+  return origins;
+}
+
 /** Fills in defaults and validates every option. */
 export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocketOptions {
-  const origins = options.allowedOrigins ?? [];
+  const origins = checkOrigins(options.allowedOrigins ?? []);
+  if (options.onError !== undefined && typeof options.onError !== "function") throw new TypeError(`onError must be a function, got ${typeof options.onError}`);
   const anyOrigin = origins.length === 0 || origins.includes("*");
   const maxMessageSize = checkDuration("maxMessageSize", options.maxMessageSize ?? DEFAULT_OPTIONS.maxMessageSize);
   if (maxMessageSize < 1) throw new RangeError("maxMessageSize must be at least 1 byte");
