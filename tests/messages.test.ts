@@ -601,6 +601,26 @@ describe("messages", () => {
     client.destroy();
   });
 
+  // Pins a documented difference (docs/deno.md, item 9): where the engine enforces the limit (ws, Bun) it fails the
+  // connection after its 1009 (RFC 6455 §7.1.7); on Deno the core's 1009 is a close handshake like its 1008 and 1013.
+  test("MessageOverMaxMessageSize_PeerAnswersTheClose_Aborted1006_ButCleanWhereTheCoreEnforcesIt", async () => {
+    const { enforcesMaxMessageSize } = await adapterCapabilities();
+    const { socket, client } = await acceptOne({ maxMessageSize: 10 });
+    client.sendText("0123456789a");
+    const received = socket.receive().then((result) => result, (error: unknown) => (error as WebSocketError).code);
+    expect((await client.readClose()).code).toBe(1009);
+    client.sendClose(1009);
+    const closed = await socket.closed;
+    if (enforcesMaxMessageSize) {
+      expect(await received).toBe("CONNECTION_CLOSED");
+      expect(closed).toMatchObject({ closeStatus: 1006, wasClean: false });
+    } else {
+      expect(await received).toMatchObject({ type: "close", closeStatus: 1009 });
+      expect(closed).toMatchObject({ closeStatus: 1009, wasClean: true });
+    }
+    client.destroy();
+  });
+
   test("SizeLimitOnOneSocket_OthersKeepServing", async () => {
     const server = await echoServer({ maxMessageSize: 100 });
     const { client: bad } = await RawClient.open(server.port, "/ws");
