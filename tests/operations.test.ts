@@ -7,7 +7,7 @@ import type { UniWebSocket, WebSocketHandler } from "@uniws/core";
 import { clientAddress } from "../examples/operations/forwarded.ts";
 import { delay } from "./support/accepted.ts";
 import { handshakeHeaders, Opcode, RawClient } from "./support/raw-client.ts";
-import { closeServers, startServer } from "./support/runtime.ts";
+import { closeServers, runtime, startServer } from "./support/runtime.ts";
 
 afterEach(closeServers);
 
@@ -130,6 +130,33 @@ describe("maxConnections", () => {
     expect(next.answer.status).toBe(101);
     next.client.destroy();
   }, 15_000);
+
+  test("ClientLeavesWhileHandlerRuns_AcceptRejectsUpgradeFailed_ServerEndsItsSideToo", async () => {
+    // The client sends its handshake and leaves (FIN) before the handler accepts. Node's server keeps a socket
+    // half-open after the client's FIN (http.Server's allowHalfOpen) and the adapter reported the failed upgrade
+    // without ending it: every such client left a file descriptor open for good, and server.close() never finished.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const outcomes: string[] = [];
+    const server = await startServer(async (context) => {
+      await gate;
+      outcomes.push(await context.accept().then(() => "accepted", (error: { code?: string }) => String(error.code)));
+    }, { onError: () => {} });
+    const client = await RawClient.connect(server.port);
+    client.write(`GET /ws HTTP/1.1\r\n${Object.entries(handshakeHeaders(server.port)).map(([name, value]) => `${name}: ${value}\r\n`).join("")}\r\n`);
+    await waitFor(() => server.stats().pendingHandshakes === 1);
+    client.socket.end();
+    await delay(100);
+    release();
+    await waitFor(() => outcomes.length === 1, 8_000);
+    expect(outcomes).toEqual(["UPGRADE_FAILED"]);
+    // Deno 2.9 itself leaves such a connection in CLOSE_WAIT, Deno.upgradeWebSocket alone too (docs/deno.md, item 8).
+    if (runtime !== "deno") {
+      await client.waitForEnd();
+      expect(client.ended).toBe(true);
+    }
+    client.destroy();
+  });
 
   test("InvalidValues_Throw", async () => {
     await expect(startServer(echo, { maxConnections: -1 })).rejects.toThrow(RangeError);

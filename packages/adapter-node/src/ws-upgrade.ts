@@ -92,8 +92,10 @@ export class WsEngines {
    * middleware's `Set-Cookie`), but for the handshake's own and hop-by-hop ones.
    */
   upgrade(limits: WsLimits, req: Pick<IncomingMessage, "headers" | "url">, socket: Duplex, head: Buffer, plan: UpgradePlan, events: EngineEvents, headers?: Headers): void {
-    // `ws` drops a socket the client already closed without calling back: report that as a failed upgrade.
+    // `ws` drops a socket the client already closed without calling back: report that as a failed upgrade. And end
+    // it: Node's HTTP server keeps a socket half-open after the client's FIN (allowHalfOpen), for good.
     if (socket.destroyed || !socket.readable || !socket.writable) {
+      socket.destroy();
       events.failed(new Error("The client closed the connection during the handshake"));
       return;
     }
