@@ -8,7 +8,7 @@
 import { CloseStatus } from "./close-status.ts";
 import type { UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
-import { type HandshakeRequest, type HttpVersion, requestedProtocols } from "./handshake.ts";
+import { type AnsweredHandshake, type HandshakeRequest, type HttpVersion, requestedProtocols } from "./handshake.ts";
 import { type ResolvedWebSocketOptions, validateAcceptContext, type WebSocketAcceptContext } from "./options.ts";
 import type { UniWebSocket } from "./socket.ts";
 
@@ -107,10 +107,12 @@ export interface ContextHost {
   answered(outcome: DispatchOutcome): void;
 }
 
-// What a context holds in place of the request once it has answered it, and the sub-protocols of a request that
-// offers none (shared).
+// What a context holds in place of the adapter's request once it has answered it, the sub-protocols of a WebSocket
+// request that offers none, and those of a request that is not a WebSocket request (shared; the second also says
+// that it is not one, which costs the context no field of its own).
 const RELEASED: unique symbol = Symbol("released");
 const NONE: readonly string[] = Object.freeze([]);
+const NOT_WEBSOCKET: readonly string[] = Object.freeze([]);
 
 function released(what: string): WebSocketError {
   return new WebSocketError(
@@ -130,14 +132,15 @@ export function textResponse(status: number, text: string, headers?: Record<stri
 
 /** The context of one request, and the run of the handler over it. */
 export class RequestContext<Native> implements WebSocketContext<Native> {
-  readonly isWebSocketRequest: boolean;
   readonly #host: ContextHost;
-  readonly #request: HandshakeRequest;
+  // The adapter's reading of the request; once answered, what it handed back to keep in its place.
+  #request: HandshakeRequest | AnsweredHandshake;
   // The adapter's request until the answer; then RELEASED (the connection keeps none of its request).
   #native: Native | typeof RELEASED;
   #headers: Headers | undefined;
   // Read from the request when first asked for (most handlers accept without looking at the offer), at the latest
-  // when it is answered, with the `Origin` value (`null`: none sent; `undefined`: not read yet).
+  // when it is answered (NOT_WEBSOCKET from the start for a request that is not a WebSocket request), with the
+  // `Origin` value (`null`: none sent; `undefined`: not read yet).
   #requestedProtocols: readonly string[] | undefined;
   #origin: string | null | undefined;
   // Dropped once used: an accepted connection keeps only what its handler can still reach.
@@ -155,14 +158,18 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     answer: (outcome: DispatchOutcome) => void,
   ) {
     this.#host = host;
-    this.isWebSocketRequest = isWebSocketRequest;
     this.#request = request;
+    if (!isWebSocketRequest) this.#requestedProtocols = NOT_WEBSOCKET;
     this.#native = native;
     this.#binding = binding;
     this.#answerOrSocket = answer;
   }
 
-  // Read from the request in place: after the answer, the adapter's request keeps these (HandshakeRequest.answering).
+  get isWebSocketRequest(): boolean {
+    return this.#requestedProtocols !== NOT_WEBSOCKET;
+  }
+
+  // Read from the request in place, and after the answer from what stands for it (HandshakeRequest.answering).
   get method(): string {
     return this.#request.method;
   }
@@ -176,19 +183,19 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   }
 
   get requestedProtocols(): readonly string[] {
-    return (this.#requestedProtocols ??= this.isWebSocketRequest ? requestedProtocols(this.#request.headers) : NONE);
+    return (this.#requestedProtocols ??= requestedProtocols((this.#request as HandshakeRequest).headers));
   }
 
   get headers(): Headers {
     if (this.#headers !== undefined) return this.#headers;
     if (this.#native === RELEASED) throw released("context.headers");
     // A copy: the runtime's own may become unreadable once the request is answered (Deno's does).
-    const source = this.#request.headers;
+    const source = (this.#request as HandshakeRequest).headers;
     return (this.#headers = "toHeaders" in source ? source.toHeaders() : new Headers(source));
   }
 
   get origin(): string | undefined {
-    return (this.#native === RELEASED ? this.#origin : this.#request.headers.get("origin")) ?? undefined;
+    return (this.#native === RELEASED ? this.#origin : (this.#request as HandshakeRequest).headers.get("origin")) ?? undefined;
   }
 
   get native(): Native {
@@ -286,8 +293,8 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     const final = RequestContext.#tunnelSafe.call(this, outcome);
     if (this.isWebSocketRequest) this.#host.answered(final);
     answer(final);
-    // The engine has taken what it needed of the request (Bun's upgrade reads it): the adapter's request may let go.
-    if (final.kind !== "unhandled") this.#request.answering?.();
+    // The engine has taken what it needed of the request (Bun's upgrade reads it): keep only what stands for it.
+    if (final.kind !== "unhandled") this.#request = (this.#request as HandshakeRequest).answering?.() ?? this.#request;
   }
 
   // The request is being answered: keep what the context still gives (origin, protocols; the adapter's request keeps
@@ -297,11 +304,11 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   // request with its answer anyway: every runtime now answers a late read the same way.
   static #release(this: RequestContext<unknown>): void {
     if (this.#native === RELEASED) return;
-    const headers = this.#request.headers;
+    const headers = (this.#request as HandshakeRequest).headers;
     this.#origin = headers.get("origin");
     // `get`, not `has`: Deno's `has` copies the whole header list into JavaScript, and Deno keeps its request.
     if (this.#requestedProtocols === undefined) {
-      this.#requestedProtocols = this.isWebSocketRequest && headers.get("sec-websocket-protocol") !== null ? requestedProtocols(headers) : NONE;
+      this.#requestedProtocols = headers.get("sec-websocket-protocol") !== null ? requestedProtocols(headers) : NONE;
     }
     this.#native = RELEASED;
   }
