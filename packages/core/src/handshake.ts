@@ -83,16 +83,26 @@ export interface HandshakeRequest extends AnsweredHandshake {
  * read (most handlers never read it). Made by {@link HandshakeRequest.answering}.
  */
 export class AnsweredRequest implements AnsweredHandshake {
+  /** The request method. */
+  readonly method: string;
+  /** The HTTP version the request arrived on. */
+  readonly httpVersion: HttpVersion;
+  /** The peer's IP address, or `undefined`. */
+  readonly remoteAddress: string | undefined;
   // The URL's text until first read.
   #url: URL | string;
 
   /**
+   * An answered request that reads as given.
    * @param method the request method
    * @param url the absolute URL, or its text (parsed when first read; a `TypeError` then if it is not absolute)
    * @param httpVersion the HTTP version the request arrived on
    * @param remoteAddress the peer's IP address, if known
    */
-  constructor(readonly method: string, url: URL | string, readonly httpVersion: HttpVersion, readonly remoteAddress: string | undefined) {
+  constructor(method: string, url: URL | string, httpVersion: HttpVersion, remoteAddress: string | undefined) {
+    this.method = method;
+    this.httpVersion = httpVersion;
+    this.remoteAddress = remoteAddress;
     this.#url = url;
   }
 
