@@ -35,9 +35,10 @@ function compared(results: Results): string[] {
   return measured(results).filter((id) => results.servers.find((s) => s.id === id)!.kind !== "raw" && results.servers.find((s) => s.id === id)!.kind !== "reference");
 }
 
+// The median over the rounds (a run before memory was measured per round has one sample per server).
 function memoryPerConnection(results: Results, id: string): number {
   const values = results.memory.filter((m) => m.server === id).map((m) => m.bytesPerConnection);
-  return values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length;
+  return values.length === 0 ? Number.NaN : median(values);
 }
 
 /** Prints every server's medians and ratios. */
@@ -61,7 +62,9 @@ export function printTable(results: Results): void {
   for (const row of rows) console.log(row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  "));
   if (results.memory.length > 0) {
     console.log("\nidle memory per connection");
-    for (const m of results.memory) console.log(`${label(results, m.server).padEnd(26)} ${fixed(m.bytesPerConnection / 1024, 2).padStart(7)} KiB`);
+    for (const id of new Set(results.memory.map((m) => m.server))) {
+      console.log(`${label(results, id).padEnd(26)} ${fixed(memoryPerConnection(results, id) / 1024, 2).padStart(7)} KiB`);
+    }
   }
   if (results.deflate.length > 0) {
     console.log(`\n${results.deflateCase.label}`);
@@ -133,13 +136,18 @@ function absolute(results: Results, samples = results.samples, cases = results.c
 function memoryTable(results: Results): string {
   if (results.memory.length === 0) return "Not measured in this run.";
   const [first, last] = [results.settings.idleSteps[0]!, results.settings.idleSteps.at(-1)!];
-  const lines = [`| server | KiB per idle connection | Δ vs raw | RSS at ${first} | RSS at ${last} | open at the end |`, "|---|---:|---:|---:|---:|---:|"];
+  const lines = [
+    `| server | KiB per idle connection (median) | Δ vs raw | each round | RSS at ${first} | RSS at ${last} | open at the end |`,
+    "|---|---:|---:|---|---:|---:|---:|",
+  ];
   for (const id of results.servers.map((s) => s.id)) {
-    const m = results.memory.find((s) => s.server === id);
+    const mine = results.memory.filter((s) => s.server === id);
+    const m = mine[0];
     if (m === undefined) continue;
     const base = baselineOf(results, id);
     const delta = (memoryPerConnection(results, id) - memoryPerConnection(results, base)) / 1024;
-    lines.push(`| ${label(results, id)} | ${fixed(m.bytesPerConnection / 1024, 2)} | ${id === base ? "" : `${delta >= 0 ? "+" : ""}${fixed(delta, 2)}`} | ${fixed(m.rss[0]! / 2 ** 20, 1)} MiB | ${fixed(m.rss.at(-1)! / 2 ** 20, 1)} MiB | ${m.open} |`);
+    const rounds = mine.map((s) => fixed(s.bytesPerConnection / 1024, 2)).join(", ");
+    lines.push(`| ${label(results, id)} | ${fixed(memoryPerConnection(results, id) / 1024, 2)} | ${id === base ? "" : `${delta >= 0 ? "+" : ""}${fixed(delta, 2)}`} | ${rounds} | ${fixed(m.rss[0]! / 2 ** 20, 1)} MiB | ${fixed(m.rss.at(-1)! / 2 ** 20, 1)} MiB | ${m.open} |`);
   }
   return lines.join("\n");
 }
@@ -326,7 +334,9 @@ the medians beside them.
 ${results.settings.idleSteps.join(" then ")} connections opened, each sending one 64 B
 message and receiving its echo, then left idle with keep-alive and idle timeout on.
 KiB per connection = (server RSS at ${results.settings.idleSteps.at(-1)} − RSS at ${results.settings.idleSteps[0]}) ÷ ${results.settings.idleSteps.at(-1)! - results.settings.idleSteps[0]!}, so one-time
-costs (code, JIT, first buffers) are not counted.
+costs (code, JIT, first buffers) are not counted; one pass per round, the servers alternating, and the median of the
+rounds shown (RSS moves with each collector's timing by a few tenths of a KiB per connection from pass to pass).
+RSS columns are the first round's.
 
 ${memoryTable(results)}
 

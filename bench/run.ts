@@ -233,9 +233,11 @@ async function scaleCase(specs: ServerSpec[]): Promise<ScaleSample[]> {
   return samples;
 }
 
+// One pass per round, the servers alternating as in the other cases: RSS moves with each collector's timing, and the
+// report gives each server's median.
 async function memory(specs: ServerSpec[]): Promise<MemorySample[]> {
   const samples: MemorySample[] = [];
-  for (const spec of specs) {
+  for (let round = 0; round < rounds; round++) for (const spec of specs) {
     // The seed's-loop servers idle as their `for await` twins do; the references show what awaiting costs per socket.
     if (unavailable[spec.id] !== undefined || (spec.cases !== undefined && spec.kind !== "reference")) continue;
     const server = await start(spec);
@@ -246,7 +248,7 @@ async function memory(specs: ServerSpec[]): Promise<MemorySample[]> {
       const added = idleSteps.at(-1)! - idleSteps[0]!;
       const s: MemorySample = { server: spec.id, steps: idleSteps, rss: result.rss, open: result.open, failed: result.failed, bytesPerConnection: (last - first) / added };
       samples.push(s);
-      log(`memory ${spec.label.padEnd(24)} ${(s.bytesPerConnection / 1024).toFixed(2)} KiB/conn (RSS ${(first / 2 ** 20).toFixed(1)} → ${(last / 2 ** 20).toFixed(1)} MiB, ${result.open} open, ${result.failed} failed)`);
+      log(`memory (round ${round + 1}) ${spec.label.padEnd(24)} ${(s.bytesPerConnection / 1024).toFixed(2)} KiB/conn (RSS ${(first / 2 ** 20).toFixed(1)} → ${(last / 2 ** 20).toFixed(1)} MiB, ${result.open} open, ${result.failed} failed)`);
     } catch (error) {
       log(`memory ${spec.label}: failed: ${(error as Error).message}`);
     } finally {

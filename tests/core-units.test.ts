@@ -198,6 +198,79 @@ describe("scheduler", () => {
     scheduler.clear();
   });
 
+  test("MovedTask_FiledAgainInTheBucketItLeft_RunsOncePerFiling", async () => {
+    const scheduler = new Scheduler(5, (error) => {
+      throw error;
+    });
+    const start = performance.now();
+    const runs: number[] = [];
+    const task = {
+      onDue: (now: number) => {
+        runs.push(now);
+        // The first run files it again for the bucket it was moved out of.
+        return runs.length === 1 ? start + 60 : undefined;
+      },
+    };
+    scheduler.schedule(task, start + 60);
+    scheduler.schedule(task, start + 10);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(runs).toHaveLength(2);
+    expect(runs[1]! - start).toBeGreaterThanOrEqual(59);
+    expect(scheduler.size).toBe(0);
+  });
+
+  test("ManyCancelledTasksInOneBucket_NeverRun_TheRestRunOnce", async () => {
+    const scheduler = new Scheduler(5, (error) => {
+      throw error;
+    });
+    const start = performance.now();
+    const ran = new Map<number, number>();
+    const tasks = Array.from({ length: 300 }, (_, i) => ({ onDue: () => void ran.set(i, (ran.get(i) ?? 0) + 1) }));
+    for (const task of tasks) scheduler.schedule(task, start + 30);
+    // Cancelled, and moved out and back again, in an order that leaves most of the bucket's list behind.
+    for (let i = 0; i < 300; i += 3) scheduler.cancel(tasks[i]!);
+    for (let i = 1; i < 300; i += 3) scheduler.cancel(tasks[i]!);
+    for (let i = 1; i < 300; i += 6) scheduler.schedule(tasks[i]!, start + 30);
+    expect(scheduler.size).toBe(150);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const expected = new Map<number, number>();
+    for (let i = 0; i < 300; i++) if (i % 3 === 2 || i % 6 === 1) expected.set(i, 1);
+    expect(ran).toEqual(expected);
+    expect(scheduler.size).toBe(0);
+  });
+
+  test("EmptiedBucket_FiledAgain_RunsItsNewTaskOnly", async () => {
+    const scheduler = new Scheduler(5, (error) => {
+      throw error;
+    });
+    const start = performance.now();
+    const fired: string[] = [];
+    const gone = { onDue: () => void fired.push("gone") };
+    const fresh = { onDue: () => void fired.push("fresh") };
+    scheduler.schedule(gone, start + 20);
+    scheduler.cancel(gone);
+    scheduler.schedule(fresh, start + 20);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(fired).toEqual(["fresh"]);
+  });
+
+  test("Clear_WithMovedTasks_RunsNothing_AndLetsEachBeFiledAgain", async () => {
+    const scheduler = new Scheduler(5, () => {});
+    const start = performance.now();
+    const fired: string[] = [];
+    const task: { onDue: () => undefined; scheduledBucket?: number } = { onDue: () => void fired.push("task") };
+    scheduler.schedule(task, start + 40);
+    scheduler.schedule(task, start + 20);
+    scheduler.clear();
+    expect(task.scheduledBucket).toBeUndefined();
+    expect(scheduler.size).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(fired).toEqual([]);
+    scheduler.schedule(task, performance.now() + 10);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(fired).toEqual(["task"]);
+  });
+
   test("ThrowingTask_ReportedAndOthersStillRun", async () => {
     const errors: unknown[] = [];
     const scheduler = new Scheduler(5, (error) => errors.push(error));

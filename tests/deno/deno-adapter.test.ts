@@ -56,6 +56,39 @@ describe("Deno adapter", () => {
     expect(sockets.connections).toBe(0);
   });
 
+  test("HandleRequest_CallerReturnsThe101AfterTheGrace_SocketStillOpens", async () => {
+    // handleRequest's caller decides when Deno gets the 101: the opening grace runs from Deno's `completed`, not
+    // from the answer, so a caller slower than the grace (2 s) loses no socket.
+    const { promise: opened, resolve } = Promise.withResolvers<string>();
+    const sockets = new DenoWebSocketServer(async (context) => {
+      const socket = await context.accept();
+      resolve(socket.state);
+      for await (const message of socket) await socket.send(message.data);
+    });
+    const { promise: listening, resolve: listen } = Promise.withResolvers<Deno.NetAddr>();
+    const stop = new AbortController();
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: listen, signal: stop.signal }, async (request, info) => {
+      const response = await sockets.handleRequest(request, info);
+      await new Promise((wait) => setTimeout(wait, 2500));
+      return response ?? new Response(null, { status: 404 });
+    });
+    stops.push(async () => {
+      await sockets.close({ timeout: 1000 });
+      stop.abort();
+      await server.finished;
+    });
+    const { port } = await listening;
+    const client = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    const echoed = new Promise<unknown>((done, fail) => {
+      client.onopen = () => client.send("late 101");
+      client.onmessage = (event) => done(event.data);
+      client.onclose = (event) => fail(new Error(`closed ${event.code}`));
+    });
+    expect(await opened).toBe("open");
+    expect(await echoed).toBe("late 101");
+    client.close();
+  });
+
   test("Capabilities_AsDocumented", () => {
     expect(DENO_CAPABILITIES).toEqual({
       pingControl: false,

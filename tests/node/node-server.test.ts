@@ -162,4 +162,20 @@ describe("@uniws/node on an existing server", () => {
     expect(secure).toBe(true);
     expect(port).toBeGreaterThan(0);
   });
+
+  test("Https_UrlFirstReadAfterAccept_HttpsWithTheHostSent", async () => {
+    const certificate = makeCertificate();
+    cleanups.push(() => certificate.dispose());
+    const sockets = new NodeWebSocketServer(async (context) => {
+      // Nothing read before the answer: the answered request builds the URL from what it kept.
+      const socket = await context.accept();
+      await socket.send(`${context.method} ${context.httpVersion} ${context.url.href} ${context.remoteAddress}`);
+      await socket.close();
+    });
+    const secureServer = createSecureServer({ cert: certificate.cert, key: certificate.key });
+    sockets.attach(secureServer);
+    const port = await listen(secureServer);
+    const client = await open(`wss://127.0.0.1:${port}/ws?room=7`, { rejectUnauthorized: false, headers: { host: `example.test:${port}` } });
+    expect((await nextMessage(client)).data.toString()).toBe(`GET 1.1 https://example.test:${port}/ws?room=7 127.0.0.1`);
+  });
 });

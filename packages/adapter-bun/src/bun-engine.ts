@@ -8,7 +8,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { ServerWebSocket, WebSocketHandler as BunWebSocketHandler } from "bun";
-import type { EngineCapabilities, EngineEvents, EngineSendOptions, EngineSocket, EngineTopics } from "@uniws/core";
+import { type AnsweredHandshake, type EngineCapabilities, type EngineEvents, type EngineSendOptions, type EngineSocket, type EngineTopics, webRequestUrl } from "@uniws/core";
 
 /** What Bun's engine can do. */
 export const BUN_CAPABILITIES: EngineCapabilities = {
@@ -48,11 +48,12 @@ const decoder = new TextDecoder();
 
 /**
  * One Bun connection as the adapter keeps it: the socket's `ws.data`, where Bun's
- * events find the core's, and the core's engine socket (with its pub/sub) for it.
- * One object serves both, as every idle connection keeps it for its whole life.
- * Made by the adapter before `server.upgrade`, which it is given to as `data`.
+ * events find the core's, the core's engine socket (with its pub/sub) for it, and,
+ * once the request is answered, what stands for that request (its URL, the peer's
+ * address). One object serves all three, as every idle connection keeps it for its
+ * whole life. Made by the adapter before `server.upgrade`, which it is given to as `data`.
  */
-export class BunConnection implements EngineSocket, EngineTopics {
+export class BunConnection implements EngineSocket, EngineTopics, AnsweredHandshake {
   /** The core's events for this connection. */
   readonly events: EngineEvents;
   /** The `Sec-WebSocket-Extensions` answer of the handshake ("" for none). */
@@ -66,17 +67,42 @@ export class BunConnection implements EngineSocket, EngineTopics {
    * the request, and the peer's address is read from here instead (only when asked for).
    */
   ws: ServerWebSocket<BunConnection> | undefined = undefined;
+  // The request's URL, its text until first read.
+  #url: URL | string;
 
   /**
    * A connection about to be upgraded, before Bun opens its socket.
    * @param events the core's events for the connection
    * @param extensions the handshake's `Sec-WebSocket-Extensions` answer ("" for none)
    * @param server where the native pub/sub publishes; `undefined` leaves the socket without one
+   * @param url the request's absolute URL, or its text (parsed when {@link url} is first read)
    */
-  constructor(events: EngineEvents, extensions: string, server: BunTopicServer | undefined) {
+  constructor(events: EngineEvents, extensions: string, server: BunTopicServer | undefined, url: URL | string) {
     this.events = events;
     this.extensions = extensions;
     this.server = server;
+    this.#url = url;
+  }
+
+  /** The request's method: Bun upgrades a `GET` only. */
+  get method(): string {
+    return "GET";
+  }
+
+  /** Bun serves WebSockets over HTTP/1.1 only. */
+  get httpVersion(): "1.1" {
+    return "1.1";
+  }
+
+  /** The request's absolute URL. */
+  get url(): URL {
+    const url = this.#url;
+    return typeof url === "string" ? (this.#url = webRequestUrl(url)) : url;
+  }
+
+  /** The peer's IP address, from the socket (Bun keeps it after the close too); `undefined` before it opens. */
+  get remoteAddress(): string | undefined {
+    return this.ws?.remoteAddress;
   }
 
   /** This connection's native pub/sub, when it has a server to publish on. */

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { type HandshakeRequest, type LazyHeaders, webRequestUrl } from "@uniws/core";
-import type { BunConnection } from "./bun-engine.ts";
+import { type AnsweredHandshake, type EngineEvents, type HandshakeRequest, type LazyHeaders, webRequestUrl } from "@uniws/core";
+import { BunConnection, type BunTopicServer } from "./bun-engine.ts";
 
 /** The part of a Bun `Server` that tells a request's peer address. */
 export interface BunAddressLookup {
@@ -16,11 +16,12 @@ export interface BunAddressLookup {
 /**
  * A Bun request in the core's terms, read lazily: the URL when first asked for, the
  * headers in place (a web `Headers` copy only if the handler asks for every header),
- * the peer's address only when asked for. Once the request is both answered and
- * upgraded it lets go of Bun's `Request` (the context keeps this object for the
- * connection's life): it keeps the URL's text, and reads the address from the socket
- * (the upgrade makes `requestIP` forget the request). A refused request keeps it: it
- * ends with its answer. Six fields, JavaScriptCore's 64-byte object.
+ * the peer's address only when asked for. An upgraded request, once answered, is stood
+ * for by its {@link BunConnection} (the context keeps that in its place). When the
+ * answer comes before the upgrade (Hono's deferred upgrade) this object stays, and lets
+ * go of Bun's `Request` once upgraded: it keeps the URL's text, and reads the address
+ * from the socket (the upgrade makes `requestIP` forget the request). A refused request
+ * keeps it: it ends with its answer.
  */
 export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
   #request: Request | undefined;
@@ -85,21 +86,30 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
   }
 
   /**
-   * Called at the upgrade with the connection it makes (the socket's `data`), after which the address is read from
-   * the connection's socket. Bun's upgrade rewrites the request's extension offer; the core reads the headers no
-   * more by then (a handler's `context.headers` read before is a copy).
+   * Makes the connection an upgrade of this request gives Bun as the socket's `data`, with the request's URL (parsed
+   * if it was read), after which the address is read from the connection's socket. Bun's upgrade rewrites the
+   * request's extension offer; the core reads the headers no more by then (a handler's `context.headers` read
+   * before is a copy).
+   * @param events the core's events for the connection
+   * @param extensions the handshake's `Sec-WebSocket-Extensions` answer ("" for none)
+   * @param server where the native pub/sub publishes; `undefined` leaves the socket without one
    */
-  keepForUpgrade(connection: BunConnection): void {
+  upgradeConnection(events: EngineEvents, extensions: string, server: BunTopicServer | undefined): BunConnection {
+    const connection = new BunConnection(events, extensions, server, this.#url ?? this.#request!.url);
     this.#upgraded = connection;
     if (this.#answered) this.#letGo();
+    return connection;
   }
 
-  /** Called by the core once it has answered: lets go of Bun's request if it was upgraded (at once or later), else keeps its URL's text. */
-  answering(): void {
+  /**
+   * Called by the core once it has answered: an upgraded request is stood for by its connection from now on; one
+   * answered before its upgrade lets go of Bun's request once upgraded; one not upgraded keeps its URL's text.
+   */
+  answering(): AnsweredHandshake | undefined {
     this.#answered = true;
-    if (this.#upgraded !== undefined) this.#letGo();
     // Bun's request forgets its URL once a fallback answered it: keep the text (a string, not a parse).
-    else if (this.#url === undefined) this.#url = this.#request!.url;
+    if (this.#upgraded === undefined && this.#url === undefined) this.#url = this.#request!.url;
+    return this.#upgraded;
   }
 
   #letGo(): void {

@@ -164,9 +164,8 @@ class BunUpgradeBinding implements UpgradeBinding {
     // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
     const offer = handshake.get(EXTENSIONS);
     const deflate = planDeflate(offer, plan.compression);
-    const data = new BunConnection(events, deflate?.answer ?? "", server);
     // The handler goes on seeing the client's address (see BunHandshakeRequest).
-    handshake.keepForUpgrade(data);
+    const data = handshake.upgradeConnection(events, deflate?.answer ?? "", server);
     if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
     else if (offer !== null) request.headers.delete(EXTENSIONS);
     // Bun runs the `open` handler inside upgrade(), which reports the socket open.

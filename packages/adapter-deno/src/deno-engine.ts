@@ -74,9 +74,14 @@ const DENO_ENGINE: BindWebSocketOptions = {
 
 /**
  * Wires a socket from `Deno.upgradeWebSocket` to the core's events; reports it open
- * when Deno does. `responded` is `Deno.ServeHandlerInfo.completed`, when known: Deno
- * drops the 101 of a client that left during the handshake and then reports
- * nothing at all, so a socket not open 2 s after it fails its upgrade.
+ * when Deno does. Deno drops the 101 of a client that left during the handshake and
+ * then reports nothing at all, so a socket not open 2 s after `responded` settles
+ * fails its upgrade. `responded` settles once Deno has sent the 101 or could not:
+ * `Deno.ServeHandlerInfo.completed` where the answer reaches Deno when its caller
+ * decides (read between `Deno.upgradeWebSocket` and the answer: read before, it
+ * settles as Deno upgrades, and read after the 101 never; Deno keeps it, ≈ 250 B, with
+ * the upgraded request for the socket's life), or a settled promise where the 101 goes
+ * to Deno with the answer; without it, no grace.
  */
 export function bindDenoSocket(socket: WebSocket, events: EngineEvents, responded?: Promise<void>): void {
   bindWebSocket(socket, events, DENO_ENGINE, responded);

@@ -88,7 +88,7 @@ export class DenoWebSocketServer {
   fetch(fallback?: FallbackHandler): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
     // One reaction to the core's outcome, not two `async` layers: a promise and a microtask fewer per request.
     return (request, info) =>
-      this.#dispatch(request, info).then((outcome) => {
+      this.#dispatch(request, info, false).then((outcome) => {
         const response = responseOf(outcome);
         if (response !== undefined) return response;
         return fallback === undefined ? new Response(null, { status: 404 }) : fallback(request, info);
@@ -101,14 +101,18 @@ export class DenoWebSocketServer {
    * handler neither upgraded nor answered, so the caller can go on routing.
    */
   handleRequest(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response | undefined> {
-    return this.#dispatch(request, info).then(responseOf);
+    return this.#dispatch(request, info, true).then(responseOf);
   }
 
-  #dispatch(request: Request, info: Deno.ServeHandlerInfo | undefined): Promise<DispatchOutcome> {
+  // When Deno has sent the 101 (or could not), from which the opening grace runs: at once from `fetch`, which hands
+  // Deno the answer as soon as there is one; Deno's `info.completed` from `handleRequest`, whose caller returns the
+  // answer when it likes. Not read where it is not needed: Deno keeps it with the upgraded request (≈ 250 B per open
+  // connection).
+  #dispatch(request: Request, info: Deno.ServeHandlerInfo | undefined, callerAnswers: boolean): Promise<DispatchOutcome> {
     try {
       const binding: UpgradeBinding = {
         capabilities: DENO_CAPABILITIES,
-        upgrade: (plan, events) => upgrade(request, info, plan, events),
+        upgrade: (plan, events) => upgrade(request, plan, events, callerAnswers ? () => info?.completed : sentWithTheAnswer),
       };
       return this.#host.dispatch(toHandshakeRequest(request, info), { request, info }, binding);
     } catch (error) {
@@ -123,6 +127,10 @@ export class DenoWebSocketServer {
   }
 }
 
+// What `fetch` waits on before the opening grace runs: nothing, as it gives Deno the 101 with the answer.
+const SENT_WITH_THE_ANSWER: Promise<void> = Promise.resolve();
+const sentWithTheAnswer = () => SENT_WITH_THE_ANSWER;
+
 /** The response an outcome answers with; `undefined` when the handler left the request to the caller. */
 function responseOf(outcome: DispatchOutcome): Response | undefined {
   return outcome.kind === "unhandled" ? undefined : outcome.response;
@@ -136,11 +144,13 @@ function toHandshakeRequest(request: Request, info: Deno.ServeHandlerInfo | unde
   return new DenoHandshakeRequest(request, remoteAddress);
 }
 
-function upgrade(request: Request, info: Deno.ServeHandlerInfo | undefined, plan: UpgradePlan, events: EngineEvents): Response {
+// `responded`: when the 101 went out (see #dispatch); `undefined` for no opening grace.
+function upgrade(request: Request, plan: UpgradePlan, events: EngineEvents, responded: () => Promise<void> | undefined): Response {
   // Not Deno's `protocol` option: it splits the client's list on ", " only and throws for
   // "alpha,bravo". The core already parsed the list and checked the choice (RFC 6455 §4.2.2).
   const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: idleTimeoutSeconds(plan.keepAliveInterval) });
   if (plan.subProtocol !== undefined) response.headers.set("sec-websocket-protocol", plan.subProtocol);
-  bindDenoSocket(socket, events, info?.completed);
+  // Read after the upgrade: read before, `completed` settles as Deno upgrades, not once it has sent the 101.
+  bindDenoSocket(socket, events, responded());
   return response;
 }

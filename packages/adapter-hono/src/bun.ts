@@ -162,9 +162,8 @@ export function bunRuntime(options: BunRuntimeOptions = {}): BunRuntime {
         // Bun negotiates permessage-deflate from the request's offer: show it only what this connection agreed.
         const offer = handshake === undefined ? request.headers.get(EXTENSIONS) : handshake.get(EXTENSIONS);
         const deflate = planDeflate(offer, plan.compression);
-        const data = new BunConnection(events, deflate?.answer ?? "", undefined);
         // The handler goes on seeing the client's address.
-        handshake?.keepForUpgrade(data);
+        const data = handshake?.upgradeConnection(events, deflate?.answer ?? "", undefined) ?? new BunConnection(events, deflate?.answer ?? "", undefined, request.url);
         if (deflate !== undefined) request.headers.set(EXTENSIONS, deflate.offer);
         else if (offer !== null) request.headers.delete(EXTENSIONS);
         const extra = headersOnThe101(answered);

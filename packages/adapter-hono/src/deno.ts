@@ -51,7 +51,9 @@ export function denoRuntime(): HonoWebSocketRuntime {
       // client's list and checked the choice (RFC 6455 §4.2.2); the answer goes in the 101.
       const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: idleTimeoutSeconds(plan.keepAliveInterval) });
       if (plan.subProtocol !== undefined) response.headers.set("sec-websocket-protocol", plan.subProtocol);
-      // `completed` tells when the 101 went out (or could not): a client gone by then fails the upgrade.
+      // `completed` tells when the 101 went out (or could not): a client gone by then fails the upgrade. The app
+      // decides when its answer reaches Deno, so the grace runs from there (Deno keeps the promise with the
+      // request for the socket's life: ≈ 250 B per connection that @uniws/deno's own `fetch` does not spend).
       const info = c.env as { completed?: Promise<void> } | undefined;
       bindDenoSocket(socket, events, info?.completed);
       return response;

@@ -9,7 +9,7 @@ import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:ht
 import type { Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import type { HandshakeRequest, HttpVersion, LazyHeaders } from "@uniws/core";
+import type { AnsweredHandshake, HandshakeRequest, HttpVersion, LazyHeaders } from "@uniws/core";
 
 /** Copies Node's header object into web `Headers`, leaving out HTTP/2 pseudo-headers. */
 export function toHeaders(raw: IncomingMessage["headers"]): Headers {
@@ -91,12 +91,10 @@ export function upgradeRequest(req: IncomingMessage): Pick<IncomingMessage, "hea
 /**
  * An HTTP/1.1 request in the core's terms, read from Node's `IncomingMessage` in place: its URL is built when first
  * read, its headers from `rawHeaders`, and a web `Headers` copy is made only when the application asks for one. It
- * is its own headers reader. The context keeps it for the connection's life: once answered it lets go of Node's
- * request and keeps what the URL, method, version and address are read from.
+ * is its own headers reader. Once answered, the context keeps an {@link AnsweredHttp1Request} in its place.
  */
 class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
-  // Node's request until it is answered; then only what the URL, method, version and address are read from.
-  #req: IncomingMessage | AnsweredRequest;
+  readonly #req: IncomingMessage;
   #url: URL | undefined;
 
   constructor(req: IncomingMessage) {
@@ -115,17 +113,16 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
     return this;
   }
 
-  // Read by the core until the answer only (HandshakeRequest.answering).
   get(name: string): string | null {
-    return rawHeader(this.#req as IncomingMessage, name.toLowerCase()) ?? null;
+    return rawHeader(this.#req, name.toLowerCase()) ?? null;
   }
 
   has(name: string): boolean {
-    return rawHeader(this.#req as IncomingMessage, name.toLowerCase()) !== undefined;
+    return rawHeader(this.#req, name.toLowerCase()) !== undefined;
   }
 
   toHeaders(): Headers {
-    return toHeaders((this.#req as IncomingMessage).headers);
+    return toHeaders(this.#req.headers);
   }
 
   get remoteAddress(): string | undefined {
@@ -133,31 +130,41 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
   }
 
   get url(): URL {
-    if (this.#url !== undefined) return this.#url;
     const req = this.#req;
-    const host = "rawHeaders" in req ? rawHeader(req, "host") : req.host;
-    return (this.#url = requestUrl(req.url ?? "/", host, (req.socket as TLSSocket).encrypted === true));
+    return (this.#url ??= requestUrl(req.url ?? "/", rawHeader(req, "host"), (req.socket as TLSSocket).encrypted === true));
   }
 
-  // The core has read the headers it keeps: let go of Node's request (its header strings, its stream state: about
-  // 1.1 KB per open connection). The socket stays referenced by the connection anyway.
-  answering(): void {
-    const req = this.#req as IncomingMessage;
-    this.#req = {
-      method: req.method,
-      url: req.url,
-      httpVersionMajor: req.httpVersionMajor,
-      httpVersionMinor: req.httpVersionMinor,
-      socket: req.socket,
-      host: this.#url === undefined ? rawHeader(req, "host") : undefined,
-    };
+  // The core has read the headers it keeps: what stands for Node's request from now on (its header strings and
+  // stream state are about 1.1 KB per open connection) holds the socket, which the connection holds anyway.
+  answering(): AnsweredHandshake {
+    const req = this.#req;
+    const url = this.#url;
+    return new AnsweredHttp1Request(this.method, this.httpVersion, url ?? req.url ?? "/", url === undefined ? rawHeader(req, "host") : undefined, req.socket);
   }
 }
 
-// What an answered request keeps of Node's: the fields `url`, `method`, `httpVersion` and `remoteAddress` read, and
-// the `Host` value (unless the URL was built already).
-interface AnsweredRequest extends Pick<IncomingMessage, "method" | "url" | "httpVersionMajor" | "httpVersionMinor" | "socket"> {
-  readonly host: string | undefined;
+// An answered HTTP/1.1 request: what the context's `method`, `httpVersion`, `url` and `remoteAddress` read, the URL
+// built from the target and `Host` value when first read (unless it was before the answer). Five fields.
+class AnsweredHttp1Request implements AnsweredHandshake {
+  #url: URL | string;
+  readonly #host: string | undefined;
+  readonly #socket: IncomingMessage["socket"];
+
+  constructor(readonly method: string, readonly httpVersion: HttpVersion, url: URL | string, host: string | undefined, socket: IncomingMessage["socket"]) {
+    this.#url = url;
+    this.#host = host;
+    this.#socket = socket;
+  }
+
+  get url(): URL {
+    const url = this.#url;
+    if (typeof url !== "string") return url;
+    return (this.#url = requestUrl(url, this.#host, (this.#socket as TLSSocket).encrypted === true));
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#socket.remoteAddress;
+  }
 }
 
 /** The HTTP version of a request Node parsed: the core refuses to upgrade HTTP/1.0 (RFC 6455 §4.1). */

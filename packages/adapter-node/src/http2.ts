@@ -20,7 +20,7 @@ import {
   type ServerHttp2Stream,
 } from "node:http2";
 import type { IncomingMessage } from "node:http";
-import { type EngineEvents, type EngineSocket, type HandshakeRequest, WebSocketError } from "@uniws/core";
+import { type AnsweredHandshake, AnsweredRequest, type EngineEvents, type EngineSocket, type HandshakeRequest } from "@uniws/core";
 import { requestUrl, toHeaders } from "./http1.ts";
 
 /**
@@ -96,29 +96,22 @@ export function toCompatRequest(req: Http2ServerRequest): HandshakeRequest {
   return new Http2HandshakeRequest(req.method, url, toHeaders(req.headers), req.socket?.remoteAddress, undefined);
 }
 
-// An HTTP/2 request, read at once (Node gives its headers as one object). Once answered it lets go of its copy of
-// the headers, which a WebSocket's stream would otherwise keep for its whole life.
+// An HTTP/2 request, read at once (Node gives its headers as one object). Once answered, the context keeps its
+// method, URL, version and address only: not the copy of the headers, which a WebSocket's stream would otherwise
+// keep for its whole life.
 class Http2HandshakeRequest implements HandshakeRequest {
   readonly httpVersion = "2";
-  #headers: Headers | undefined;
 
   constructor(
     readonly method: string,
     readonly url: URL,
-    headers: Headers,
+    readonly headers: Headers,
     readonly remoteAddress: string | undefined,
     readonly protocol: string | undefined,
-  ) {
-    this.#headers = headers;
-  }
+  ) {}
 
-  get headers(): Headers {
-    if (this.#headers === undefined) throw new WebSocketError("INVALID_STATE", "The request was answered: its headers were let go of");
-    return this.#headers;
-  }
-
-  answering(): void {
-    this.#headers = undefined;
+  answering(): AnsweredHandshake {
+    return new AnsweredRequest(this.method, this.url, "2", this.remoteAddress);
   }
 }
 

@@ -8,7 +8,7 @@
 import { CloseStatus } from "./close-status.ts";
 import type { UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
-import { type HandshakeRequest, type HttpVersion, requestedProtocols } from "./handshake.ts";
+import { type AnsweredHandshake, type HandshakeRequest, type HttpVersion, requestedProtocols } from "./handshake.ts";
 import { type ResolvedWebSocketOptions, validateAcceptContext, type WebSocketAcceptContext } from "./options.ts";
 import type { UniWebSocket } from "./socket.ts";
 
@@ -109,10 +109,12 @@ export interface ContextHost {
   answered(outcome: DispatchOutcome): void;
 }
 
-// What a context holds in place of the request once it has answered it, and the sub-protocols of a request that
-// offers none (shared).
+// What a context holds in place of the adapter's request once it has answered it, the sub-protocols of a WebSocket
+// request that offers none, and those of a request that is not a WebSocket request (shared; the second also says
+// that it is not one, which costs the context no field of its own).
 const RELEASED: unique symbol = Symbol("released");
 const NONE: readonly string[] = Object.freeze([]);
+const NOT_WEBSOCKET: readonly string[] = Object.freeze([]);
 
 function released(what: string): WebSocketError {
   return new WebSocketError(
@@ -125,6 +127,12 @@ function released(what: string): WebSocketError {
 const NO_CHOICES: WebSocketAcceptContext = Object.freeze({});
 const UPGRADED: DispatchOutcome = Object.freeze({ kind: "upgraded", response: undefined });
 
+// The reaction on the handler's promise waits for the connection's whole life: two functions bound to the context, or
+// two closures over it, whichever the engine makes smaller. V8 (Node, Deno, workerd): 48 B per bound function, 152 B
+// for the closures and their shared scope; JavaScriptCore (Bun): 96 B per bound function, 112 B for the closures
+// (heap snapshots, bench/analysis.md). Bun's global is the one marker of its engine every Bun has.
+const CLOSURES_ARE_SMALLER = typeof (globalThis as { Bun?: unknown }).Bun === "object";
+
 /** A plain-text response, for the answers the core gives itself. */
 export function textResponse(status: number, text: string, headers?: Record<string, string>): Response {
   return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers } });
@@ -132,14 +140,15 @@ export function textResponse(status: number, text: string, headers?: Record<stri
 
 /** The context of one request, and the run of the handler over it. */
 export class RequestContext<Native> implements WebSocketContext<Native> {
-  readonly isWebSocketRequest: boolean;
   readonly #host: ContextHost;
-  readonly #request: HandshakeRequest;
+  // The adapter's reading of the request; once answered, what it handed back to keep in its place.
+  #request: HandshakeRequest | AnsweredHandshake;
   // The adapter's request until the answer; then RELEASED (the connection keeps none of its request).
   #native: Native | typeof RELEASED;
   #headers: Headers | undefined;
   // Read from the request when first asked for (most handlers accept without looking at the offer), at the latest
-  // when it is answered, with the `Origin` value (`null`: none sent; `undefined`: not read yet).
+  // when it is answered (NOT_WEBSOCKET from the start for a request that is not a WebSocket request), with the
+  // `Origin` value (`null`: none sent; `undefined`: not read yet).
   #requestedProtocols: readonly string[] | undefined;
   #origin: string | null | undefined;
   // Dropped once used: an accepted connection keeps only what its handler can still reach.
@@ -157,14 +166,18 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     answer: (outcome: DispatchOutcome) => void,
   ) {
     this.#host = host;
-    this.isWebSocketRequest = isWebSocketRequest;
     this.#request = request;
+    if (!isWebSocketRequest) this.#requestedProtocols = NOT_WEBSOCKET;
     this.#native = native;
     this.#binding = binding;
     this.#answerOrSocket = answer;
   }
 
-  // Read from the request in place: after the answer, the adapter's request keeps these (HandshakeRequest.answering).
+  get isWebSocketRequest(): boolean {
+    return this.#requestedProtocols !== NOT_WEBSOCKET;
+  }
+
+  // Read from the request in place, and after the answer from what stands for it (HandshakeRequest.answering).
   get method(): string {
     return this.#request.method;
   }
@@ -178,19 +191,19 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   }
 
   get requestedProtocols(): readonly string[] {
-    return (this.#requestedProtocols ??= this.isWebSocketRequest ? requestedProtocols(this.#request.headers) : NONE);
+    return (this.#requestedProtocols ??= requestedProtocols((this.#request as HandshakeRequest).headers));
   }
 
   get headers(): Headers {
     if (this.#headers !== undefined) return this.#headers;
     if (this.#native === RELEASED) throw released("context.headers");
     // A copy: the runtime's own may become unreadable once the request is answered (Deno's does).
-    const source = this.#request.headers;
+    const source = (this.#request as HandshakeRequest).headers;
     return (this.#headers = "toHeaders" in source ? source.toHeaders() : new Headers(source));
   }
 
   get origin(): string | undefined {
-    return (this.#native === RELEASED ? this.#origin : this.#request.headers.get("origin")) ?? undefined;
+    return (this.#native === RELEASED ? this.#origin : (this.#request as HandshakeRequest).headers.get("origin")) ?? undefined;
   }
 
   get native(): Native {
@@ -236,10 +249,9 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
       RequestContext.#threw.call(this, error);
       return;
     }
-    // Bound methods rather than arrow functions: the reaction waits for the connection's whole life, and two
-    // closures with their shared scope cost more per socket than two bound functions.
-    if (result instanceof Promise) result.then(RequestContext.#returned.bind(this), RequestContext.#threw.bind(this));
-    else RequestContext.#returned.call(this, result);
+    if (!(result instanceof Promise)) RequestContext.#returned.call(this, result);
+    else if (CLOSURES_ARE_SMALLER) result.then((value) => RequestContext.#returned.call(this, value), (error) => RequestContext.#threw.call(this, error));
+    else result.then(RequestContext.#returned.bind(this), RequestContext.#threw.bind(this));
   }
 
   // The helpers below are static, called with the context as `this`: a private instance method would cost every
@@ -294,9 +306,9 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
     const final = RequestContext.#tunnelSafe.call(this, outcome);
     if (this.isWebSocketRequest) this.#host.answered(final);
     answer(final);
-    // The engine has taken what it needed of the request (Bun's upgrade reads it): the adapter's request may let go.
+    // The engine has taken what it needed of the request (Bun's upgrade reads it): keep only what stands for it.
     // Also before a fallback answers: Deno and Bun forget the request's URL once it is answered.
-    this.#request.answering?.();
+    this.#request = (this.#request as HandshakeRequest).answering?.() ?? this.#request;
   }
 
   // The request is being answered: keep what the context still gives (origin, protocols; the adapter's request keeps
@@ -306,11 +318,11 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   // request with its answer anyway: every runtime now answers a late read the same way.
   static #release(this: RequestContext<unknown>): void {
     if (this.#native === RELEASED) return;
-    const headers = this.#request.headers;
+    const headers = (this.#request as HandshakeRequest).headers;
     this.#origin = headers.get("origin");
     // `get`, not `has`: Deno's `has` copies the whole header list into JavaScript, and Deno keeps its request.
     if (this.#requestedProtocols === undefined) {
-      this.#requestedProtocols = this.isWebSocketRequest && headers.get("sec-websocket-protocol") !== null ? requestedProtocols(headers) : NONE;
+      this.#requestedProtocols = headers.get("sec-websocket-protocol") !== null ? requestedProtocols(headers) : NONE;
     }
     this.#native = RELEASED;
   }

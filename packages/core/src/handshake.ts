@@ -28,8 +28,24 @@ export interface LazyHeaders extends HeaderReader {
 /** The HTTP version of a request: `"2"` for HTTP/2 (RFC 9113). */
 export type HttpVersion = "1.0" | "1.1" | "2";
 
+/**
+ * What the core still reads of a request once it has answered it (the context's `method`, `url`, `httpVersion` and
+ * `remoteAddress`): what an adapter's {@link HandshakeRequest.answering} may hand back to be kept in the request's
+ * place for the connection's life.
+ */
+export interface AnsweredHandshake {
+  /** The request method (`GET`, or `CONNECT` for an HTTP/2 extended CONNECT). */
+  readonly method: string;
+  /** The absolute request URL. */
+  readonly url: URL;
+  /** The HTTP version the request arrived on. */
+  readonly httpVersion: HttpVersion;
+  /** The IP address of the connection's peer, or `undefined` when the runtime does not tell. */
+  readonly remoteAddress?: string | undefined;
+}
+
 /** What an adapter knows of an HTTP request, in web-standard terms. */
-export interface HandshakeRequest {
+export interface HandshakeRequest extends AnsweredHandshake {
   /** The request method (`GET`, or `CONNECT` for an HTTP/2 extended CONNECT). */
   readonly method: string;
   /** The absolute request URL. */
@@ -53,11 +69,48 @@ export interface HandshakeRequest {
    * Called by the core once it has answered the request (the engine has taken an upgrade,
    * another response was handed over, or the handler left it to the adapter's fallback). The core read the `Origin` and
    * `Sec-WebSocket-Protocol` values it keeps before the answer; from now on it reads only
-   * `method`, `url`, `httpVersion` and `remoteAddress`: the request keeps what those need
-   * and lets go of the runtime's request object, which an open connection would otherwise
-   * hold for its whole life (`WebSocketContext.native`).
+   * `method`, `url`, `httpVersion` and `remoteAddress`. Returns what the context keeps in
+   * this request's place from then on: one small object with only what those four need, so
+   * that an open connection holds neither the runtime's request object
+   * (`WebSocketContext.native`) nor this one for its whole life; `undefined` keeps this
+   * request, which then lets go of the runtime's request itself.
    */
-  answering?(): void;
+  answering?(): AnsweredHandshake | undefined;
+}
+
+/**
+ * An answered request as the core keeps it: its method, version and peer address, and its URL, parsed when first
+ * read (most handlers never read it). Made by {@link HandshakeRequest.answering}.
+ */
+export class AnsweredRequest implements AnsweredHandshake {
+  /** The request method. */
+  readonly method: string;
+  /** The HTTP version the request arrived on. */
+  readonly httpVersion: HttpVersion;
+  /** The peer's IP address, or `undefined`. */
+  readonly remoteAddress: string | undefined;
+  // The URL's text until first read.
+  #url: URL | string;
+
+  /**
+   * An answered request that reads as given.
+   * @param method the request method
+   * @param url the absolute URL, or its text (parsed when first read by {@link webRequestUrl})
+   * @param httpVersion the HTTP version the request arrived on
+   * @param remoteAddress the peer's IP address, if known
+   */
+  constructor(method: string, url: URL | string, httpVersion: HttpVersion, remoteAddress: string | undefined) {
+    this.method = method;
+    this.httpVersion = httpVersion;
+    this.remoteAddress = remoteAddress;
+    this.#url = url;
+  }
+
+  /** The absolute request URL ({@link webRequestUrl}). */
+  get url(): URL {
+    const url = this.#url;
+    return typeof url === "string" ? (this.#url = webRequestUrl(url)) : url;
+  }
 }
 
 /**
@@ -93,16 +146,13 @@ export interface WebHandshakeRequestInit {
 }
 
 /**
- * A web `Request` (Deno, workerd, Hono) in the core's terms. The `URL` is parsed when
- * first read: the context keeps this object for the connection's life, and most
- * handlers never ask for the URL, so an idle connection holds no parsed copy of it.
- * Once answered ({@link answering}) it keeps the URL's text, the method and the version,
- * and lets go of the `Request`.
+ * A web `Request` (Deno, workerd, Hono) in the core's terms, read in place: the `URL` is
+ * parsed when first read. Once answered ({@link answering}) the context keeps, in its
+ * place, the method, the version, the address and the URL (its text if never read).
  * Throws nothing; a `url` that is not absolute throws a `TypeError` when `url` is read.
  */
 export class WebHandshakeRequest implements HandshakeRequest {
-  // The request until it is answered; then what `method` and `url` still read of it.
-  #request: WebRequestLike | Answered;
+  readonly #request: WebRequestLike;
   // Kept only when it says more than the peer's address: read in place rather than copied.
   #init: WebHandshakeRequestInit | undefined;
   readonly #remoteAddress: string | undefined;
@@ -131,8 +181,7 @@ export class WebHandshakeRequest implements HandshakeRequest {
 
   /** The HTTP version the request arrived on. */
   get httpVersion(): HttpVersion {
-    // An answered request keeps its version itself (a web `Request` has none to say).
-    return this.#init?.httpVersion ?? (this.#request as Partial<Answered>).httpVersion ?? "1.1";
+    return this.#init?.httpVersion ?? "1.1";
   }
 
   /** The peer's IP address, or `undefined` (a subclass may look it up when first read). */
@@ -145,18 +194,9 @@ export class WebHandshakeRequest implements HandshakeRequest {
     return (this.#url ??= webRequestUrl(this.#request.url));
   }
 
-  /** Lets go of the request (the core reads its headers no more): keeps the URL's text, the method and the version. */
-  answering(): void {
-    this.#request = new Answered(this.method, this.#url === undefined ? this.#request.url : "", this.httpVersion);
-    this.#init = undefined;
-  }
-}
-
-// What an answered web request still gives: as a `WebRequestLike`, with headers nobody reads any more.
-class Answered implements WebRequestLike {
-  constructor(readonly method: string, readonly url: string, readonly httpVersion: HttpVersion) {}
-  get headers(): Headers {
-    throw new WebSocketError("INVALID_STATE", "The request was answered: its headers were let go of");
+  /** The request stands answered by its method, URL (its text if never read), version and address (the core reads its headers no more). */
+  answering(): AnsweredHandshake {
+    return new AnsweredRequest(this.method, this.#url ?? this.#request.url, this.httpVersion, this.remoteAddress);
   }
 }
 

@@ -32,6 +32,8 @@ export type {
 } from "./engine.ts";
 export { WebSocketError, type WebSocketErrorCode } from "./errors.ts";
 export {
+  type AnsweredHandshake,
+  AnsweredRequest,
   type HandshakeRequest,
   type HandshakeVerdict,
   headerList,

@@ -47,11 +47,23 @@ export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
   if (typeof timer === "number") deno?.unrefTimer?.(timer);
 }
 
+// The tasks filed for one bucket time, in filing order: a list rather than a set, which costs several times the
+// memory per socket (a hash table's slots). A task moved to an earlier bucket or cancelled is left in place and
+// skipped when the bucket runs (its `scheduledBucket` names another bucket by then); `live` counts the tasks still
+// filed here, and the list is compacted when most of it is such leftovers, so it never holds many ended sockets.
+interface Bucket {
+  tasks: ScheduledTask[];
+  live: number;
+}
+
+// A list shorter than this is never compacted: its leftovers are few, and go when the bucket runs.
+const COMPACT_FROM = 64;
+
 /** A min-heap of deadline buckets with one runtime timer. */
 export class Scheduler {
   readonly #resolution: number;
   readonly #onError: (error: unknown) => void;
-  readonly #buckets = new Map<number, Set<ScheduledTask>>();
+  readonly #buckets = new Map<number, Bucket>();
   readonly #heap: number[] = [];
   #size = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -80,18 +92,19 @@ export class Scheduler {
     const current = task.scheduledBucket;
     if (current !== undefined) {
       if (current <= bucket) return;
-      this.#buckets.get(current)?.delete(task);
+      this.#leave(current);
     } else {
       this.#size++;
     }
     task.scheduledBucket = bucket;
-    let tasks = this.#buckets.get(bucket);
-    if (tasks === undefined) {
-      tasks = new Set();
-      this.#buckets.set(bucket, tasks);
+    let entry = this.#buckets.get(bucket);
+    if (entry === undefined) {
+      entry = { tasks: [], live: 0 };
+      this.#buckets.set(bucket, entry);
       this.#push(bucket);
     }
-    tasks.add(task);
+    entry.tasks.push(task);
+    entry.live++;
     if (bucket < this.#timerAt) this.#arm(bucket);
   }
 
@@ -101,16 +114,29 @@ export class Scheduler {
     if (bucket === undefined) return;
     task.scheduledBucket = undefined;
     this.#size--;
-    this.#buckets.get(bucket)?.delete(task);
+    this.#leave(bucket);
   }
 
   /** Drops every task and the runtime timer. */
   clear(): void {
-    for (const tasks of this.#buckets.values()) for (const task of tasks) task.scheduledBucket = undefined;
+    for (const [bucket, entry] of this.#buckets) {
+      for (const task of entry.tasks) if (task.scheduledBucket === bucket) task.scheduledBucket = undefined;
+    }
     this.#buckets.clear();
     this.#size = 0;
     this.#heap.length = 0;
     this.#disarm();
+  }
+
+  // A task filed for `bucket` was moved or cancelled (its `scheduledBucket` already says so).
+  #leave(bucket: number): void {
+    const entry = this.#buckets.get(bucket);
+    if (entry === undefined) return;
+    // The heap keeps the bucket's time; #run skips a time with no bucket.
+    if (--entry.live === 0) this.#buckets.delete(bucket);
+    else if (entry.tasks.length >= COMPACT_FROM && entry.live * 2 < entry.tasks.length) {
+      entry.tasks = entry.tasks.filter((task) => task.scheduledBucket === bucket);
+    }
   }
 
   #arm(at: number): void {
@@ -133,10 +159,12 @@ export class Scheduler {
     const time = now();
     while (this.#heap.length > 0 && this.#heap[0]! <= time) {
       const bucket = this.#pop();
-      const tasks = this.#buckets.get(bucket);
+      const entry = this.#buckets.get(bucket);
+      if (entry === undefined) continue;
       this.#buckets.delete(bucket);
-      if (tasks === undefined) continue;
-      for (const task of tasks) {
+      for (const task of entry.tasks) {
+        // A leftover of a task moved or cancelled (or its second entry, filed again after a move): not filed here.
+        if (task.scheduledBucket !== bucket) continue;
         task.scheduledBucket = undefined;
         this.#size--;
         let next: number | undefined;

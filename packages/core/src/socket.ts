@@ -311,6 +311,28 @@ class SocketExtras {
   echoBytes: Uint8Array | undefined = undefined;
 }
 
+// Messages waiting behind a socket's first unread one, made when a second first waits: read from `head` on, the
+// array's storage let go of whenever it empties, and kept compact when a long backlog is read slowly.
+class InboundQueue {
+  items: Inbound[] = [];
+  head = 0;
+
+  shift(): Inbound | undefined {
+    const items = this.items;
+    if (this.head >= items.length) return undefined;
+    const item = items[this.head]!;
+    items[this.head++] = undefined as unknown as Inbound;
+    if (this.head === items.length) {
+      items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > items.length) {
+      items.splice(0, this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+}
+
 // A sender waiting until bufferedAmount is at or below its mark (0 while the engine still holds the caller's bytes).
 interface DrainWaiter {
   readonly resolve: () => void;
@@ -363,10 +385,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
 
   // Inbound: whole messages from the engine, consumed by receive(). The first waiting is in a field of its own: most
   // sockets hold at most one at a time, and then keep no queue (nor a queue's storage, made anew per message once
-  // emptied). Later ones queue behind it in an array made when first needed; `#first` is empty only when it is.
+  // emptied). Later ones queue behind it in a queue made when first needed; `#first` is empty only when it is.
   #first: Inbound | undefined;
-  #later: Inbound[] | undefined;
-  #laterHead = 0;
+  #later: InboundQueue | undefined;
   // Bytes in the inbox (text by length), bounded by receiveBufferLimit.
   #unreadBytes = 0;
   // The pending receive, in fields rather than a record per receive (an idle socket always has one): the caller's
@@ -712,7 +733,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     // Text may come as the engine's (validated) UTF-8 bytes: decoded only if handed out whole.
     const item: Inbound = binary ? { type: "binary", data: typeof data === "string" ? encoder.encode(data) : data } : { type: "text", data };
     if (this.#first === undefined) this.#first = item;
-    else (this.#later ??= []).push(item);
+    else (this.#later ??= new InboundQueue()).items.push(item);
     const receiving = this.#receiving;
     this.#wake();
     if (typeof data === "string" && !binary && this.#first === undefined && (receiving === "iterate" || receiving === "whole")) {
@@ -1095,20 +1116,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     const item = this.#first;
     if (item === undefined) return undefined;
     this.#unreadBytes -= item.data.length;
-    const later = this.#later;
-    if (later === undefined || this.#laterHead >= later.length) {
-      this.#first = undefined;
-      return item;
-    }
-    this.#first = later[this.#laterHead];
-    later[this.#laterHead++] = undefined as unknown as Inbound;
-    if (this.#laterHead === later.length) {
-      later.length = 0;
-      this.#laterHead = 0;
-    } else if (this.#laterHead > 1024 && this.#laterHead * 2 > later.length) {
-      later.splice(0, this.#laterHead);
-      this.#laterHead = 0;
-    }
+    this.#first = this.#later?.shift();
     return item;
   }
 
