@@ -51,13 +51,14 @@ describe("options", () => {
   });
 
   test("AllowedOrigins_EntryThatNoBrowserSends_ThrowsRangeErrorNamingIt", () => {
-    // A browser's Origin is scheme://host[:port] with nothing after it (RFC 6454 §6.2): "https://a.test/" (copied from
-    // the address bar) or one with a path never matched, and every browser got 403 with nothing to say why.
-    for (const entry of ["https://a.test/", "https://a.test/app", "https://a.test?x", "a.test", "", " https://a.test"]) {
+    // A browser's Origin is scheme://host[:port] with nothing after it (RFC 6454 §6.2), no default port and the host in
+    // ASCII: "https://a.test/" (copied from the address bar), one with a path or ":443" never matched, and every
+    // browser got 403 with nothing to say why.
+    for (const entry of ["https://a.test/", "https://a.test/app", "https://a.test?x", "a.test", "", " https://a.test", "https://a.test:443", "http://a.test:80", "https://bücher.example"]) {
       expect(() => resolveOptions({ allowedOrigins: [entry] }), entry).toThrow(RangeError);
     }
     expect(() => resolveOptions({ allowedOrigins: ["https://a.test/"] })).toThrow(/https:\/\/a\.test\//);
-    for (const entry of ["https://a.test", "http://127.0.0.1:8080", "HTTPS://A.TEST", "chrome-extension://abcdef", "null", "*", "http://[::1]:3000"]) {
+    for (const entry of ["https://a.test", "http://127.0.0.1:8080", "HTTPS://A.TEST", "chrome-extension://abcdef", "null", "*", "http://[::1]:3000", "https://xn--bcher-kva.example:8443"]) {
       expect(() => resolveOptions({ allowedOrigins: [entry] }), entry).not.toThrow();
     }
   });

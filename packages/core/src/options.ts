@@ -34,7 +34,7 @@ export interface WebSocketOptions {
    * request whose `Origin` is not listed gets 403 before any upgrade; one without an
    * `Origin` header (a non-browser client) is allowed. Origin is not authentication.
    * The server's constructor throws a `RangeError` for an entry no browser sends (a path,
-   * a trailing slash: `https://a.test/`), and a `TypeError` when this is not an array.
+   * a trailing slash: `https://a.test/`, a default port), and a `TypeError` when this is not an array.
    * @default [] (all origins)
    */
   allowedOrigins?: readonly string[];
@@ -226,12 +226,22 @@ function checkBurst(name: string, value: number | undefined, rate: number): numb
 // An origin as a browser serializes it into `Origin` (RFC 6454 §6.2): scheme "://" host [":" port], nothing after.
 const SERIALIZED_ORIGIN = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#\s]+$/;
 
+// An http(s) origin as the URL Standard serializes it: no default port (`:443`), the host in ASCII (punycode).
+function asBrowsersSendIt(origin: string): boolean {
+  if (!/^https?:/i.test(origin)) return true;
+  try {
+    return new URL(origin).origin === origin.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
 // An entry no browser's `Origin` can equal would refuse every browser with 403 and no word why: refused up front.
 function checkOrigins(origins: readonly string[]): readonly string[] {
   if (!Array.isArray(origins)) throw new TypeError(`allowedOrigins must be an array of origins, got ${typeof origins}`);
   for (const origin of origins) {
-    if (origin === "*" || origin === "null" || (typeof origin === "string" && SERIALIZED_ORIGIN.test(origin))) continue;
-    throw new RangeError(`allowedOrigins entry '${String(origin)}' is not an origin as browsers send it: scheme://host[:port], without a path or a trailing slash (RFC 6454 §6.2)`);
+    if (origin === "*" || origin === "null" || (typeof origin === "string" && SERIALIZED_ORIGIN.test(origin) && asBrowsersSendIt(origin))) continue;
+    throw new RangeError(`allowedOrigins entry '${String(origin)}' is not an origin as browsers send it: scheme://host[:port], without a path, a trailing slash or a default port (RFC 6454 §6.2)`);
   }
   return origins;
 }
