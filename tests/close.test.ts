@@ -1,7 +1,7 @@
 /** Ending a socket: the close handshake, closeOutput, abort, a vanished peer, and the handler's lifetime. */
 import { afterEach, describe, expect, test } from "vitest";
 import { type UniWebSocket, WebSocketError } from "@uniws/core";
-import { acceptOne, settlesWithin } from "./support/accepted.ts";
+import { acceptOne, delay, settlesWithin } from "./support/accepted.ts";
 import { handshakeHeaders, Opcode, RawClient } from "./support/raw-client.ts";
 import { closeServers, runtime, startServer } from "./support/runtime.ts";
 
@@ -351,6 +351,20 @@ describe("shutdown", () => {
     expect(await settlesWithin(closing, 3000)).toBe(true);
     expect(server.connections()).toBe(0);
     for (const { client } of clients) client.destroy();
+  });
+
+  test("ShutdownWithCloseTimeoutZero_WaitsForThePeersClose_AsCloseDoes", async () => {
+    // closeTimeout 0 is "no limit", as every 0 in the options: close() waited for the peer for ever, but the server's
+    // shutdown took the 0 as its own timeout and aborted every socket at once, before any peer could answer.
+    const { socket, client, server } = await acceptOne({ closeTimeout: 0 });
+    const shutdown = server.shutdown();
+    expect(await client.readClose()).toEqual({ code: 1001, reason: "Server shutting down" });
+    await delay(50);
+    client.sendClose(1001);
+    await shutdown;
+    // Bun ends the connection with its own Close (docs/bun.md): the status it sent, clean, there too.
+    expect(await socket.closed).toMatchObject({ closeStatus: 1001, wasClean: true });
+    client.destroy();
   });
 
   test("ServerClose_PeerNeverAnswers_FinishesWithinTimeout", async () => {

@@ -34,7 +34,10 @@ export interface ShutdownOptions {
   readonly closeStatus?: number;
   /** The reason in every Close frame, at most 123 UTF-8 bytes (RFC 6455 §5.5). @default "Server shutting down" */
   readonly statusDescription?: string;
-  /** How long to wait for peers to answer the Close before aborting them, in ms (a finite number >= 0). @default `closeTimeout` */
+  /**
+   * How long to wait for peers to answer the Close before aborting them, in ms (a finite number >= 0); `0` waits
+   * for every peer, as `closeTimeout` 0 does for `close()`. @default `closeTimeout`
+   */
   readonly timeout?: number;
 }
 
@@ -158,9 +161,10 @@ export class WebSocketHost<Native = unknown> {
       if (socket.state === "open" && socket.capabilities.requestScopedIo === true) unreachable ??= requestScoped();
     }
     if (unreachable !== undefined) throw unreachable;
+    // 0 is no limit, as `closeTimeout` 0 is for close(): wait for every peer's Close.
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)));
-    await Promise.race([Promise.all(sockets.map((socket) => socket.closed)), expired]);
+    const expired = timeout === 0 ? [] : [new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)))];
+    await Promise.race([Promise.all(sockets.map((socket) => socket.closed)), ...expired]);
     clearTimeout(timer);
     for (const socket of this.#sockets) socket.abort();
     await Promise.all(sockets.map((socket) => socket.closed));

@@ -45,7 +45,8 @@ export interface WebSocketOptions {
    */
   maxMessageSize?: number;
   /**
-   * How long `close()` waits for the peer's Close frame before the connection is aborted.
+   * How long `close()` (and a server's shutdown) waits for the peer's Close frame before the connection is
+   * aborted, in ms; `0` = no limit (waits for the peer's Close).
    * @default 30_000
    */
   closeTimeout?: number;
