@@ -175,6 +175,26 @@ describe("hub fan-out", () => {
     for (const { client } of peers) client.destroy();
   });
 
+  test("FanOut_MessageNeitherStringNorBytes_ThrowsTypeError_NothingSent", async () => {
+    // For JavaScript callers: each member's send rejected and the hub, which waits on none, dropped it silently for
+    // every member on Node and Deno, while Bun's native publish sent "[object Object]" and "42" as text.
+    const hub = new WebSocketHub();
+    const { connect } = await hubServer(hub);
+    const peers = [await connect(), await connect()];
+    for (const { socket } of peers) await hub.join(socket, "room");
+    for (const message of [{}, 42, null, undefined]) {
+      expect(() => hub.broadcast(message as unknown as string)).toThrow(TypeError);
+      expect(() => hub.sendToGroup("room", message as unknown as string)).toThrow(TypeError);
+      expect(() => hub.sendTo(peers[0]!.socket, message as unknown as string)).toThrow(TypeError);
+    }
+    hub.broadcast("after");
+    for (const { client } of peers) {
+      const message = await client.readMessage();
+      expect([message.opcode, new TextDecoder().decode(message.data)]).toEqual([Opcode.text, "after"]);
+    }
+    for (const { client } of peers) client.destroy();
+  });
+
   test("SendTo_OneMemberBySocketOrId", async () => {
     const hub = new WebSocketHub();
     const { connect } = await hubServer(hub);

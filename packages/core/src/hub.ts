@@ -15,6 +15,15 @@ import type { UniWebSocket } from "./socket.ts";
 /** A message the hub fans out: a string goes as text, bytes as binary. */
 export type HubMessage = string | Uint8Array;
 
+// What a fan-out sends, checked once before any member: a member's failed send is not reported (the hub waits on
+// none), so another value was dropped for every member on one engine and sent as its string on Bun's publish.
+function checkMessage(message: unknown, operation: string): void {
+  if (typeof message !== "string" && !ArrayBuffer.isView(message) && !(message instanceof ArrayBuffer)) {
+    throw new TypeError(`${operation} takes a string or bytes (a Uint8Array), got ${message === null ? "null" : typeof message}`);
+  }
+  refuseDetached(message, operation);
+}
+
 /**
  * What the hub does with a member whose send buffer is over `maxBufferedAmount`
  * when a message is due to it:
@@ -308,10 +317,11 @@ export class WebSocketHub {
 
   /**
    * Sends to one member, on this instance or (by id, through the backplane) on another.
-   * Throws a `TypeError` for bytes on a detached `ArrayBuffer` (nothing is sent).
+   * Throws a `TypeError` for a message that is neither a string nor bytes, or for bytes on a detached
+   * `ArrayBuffer` (nothing is sent).
    */
   sendTo(member: UniWebSocket | string, message: HubMessage): void {
-    refuseDetached(message, "sendTo()");
+    checkMessage(message, "sendTo()");
     const found = this.#find(member);
     if (found !== undefined) {
       this.#deliver(found, message);
@@ -324,12 +334,12 @@ export class WebSocketHub {
   }
 
   /**
-   * Sends to every member of `group` on every instance. Throws a `TypeError` for bytes
-   * on a detached `ArrayBuffer` (nothing is sent).
+   * Sends to every member of `group` on every instance. Throws a `TypeError` for a message
+   * that is neither a string nor bytes, or for bytes on a detached `ArrayBuffer` (nothing is sent).
    */
   sendToGroup(group: string, message: HubMessage, options: FanOutOptions = {}): void {
     checkName("group", group);
-    refuseDetached(message, "sendToGroup()");
+    checkMessage(message, "sendToGroup()");
     const except = this.#exceptId(options.except);
     this.#fanOut(this.#groups.get(group), message, except, group);
     if (this.#backplane !== undefined) {
@@ -338,11 +348,11 @@ export class WebSocketHub {
   }
 
   /**
-   * Sends to every member on every instance. Throws a `TypeError` for bytes on a
-   * detached `ArrayBuffer` (nothing is sent).
+   * Sends to every member on every instance. Throws a `TypeError` for a message that is
+   * neither a string nor bytes, or for bytes on a detached `ArrayBuffer` (nothing is sent).
    */
   broadcast(message: HubMessage, options: FanOutOptions = {}): void {
-    refuseDetached(message, "broadcast()");
+    checkMessage(message, "broadcast()");
     const except = this.#exceptId(options.except);
     this.#fanOut(this.#bySocket.values(), message, except, undefined);
     if (this.#backplane !== undefined) {
