@@ -282,6 +282,37 @@ describe("handler lifetime", () => {
     client.destroy();
   });
 
+  test("OnErrorThatThrows_GoesToTheConsoleWithTheError_ServerKeepsServing", async () => {
+    // An application's onError that throws (a logger gone): thrown from the promise reaction that reports the
+    // handler's error, it was an unhandled rejection, which ends a Node process.
+    const logged: unknown[][] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      const server = await startServer(async (context) => {
+        if (context.url.pathname === "/early") throw new Error("early");
+        await context.accept();
+        throw new Error("boom");
+      }, { onError: () => {
+        throw new Error("logger down");
+      } });
+      const { client } = await RawClient.open(server.port, "/ws");
+      expect((await client.readClose()).code).toBe(1011);
+      client.destroy();
+      const early = await RawClient.connect(server.port);
+      expect((await early.handshake("/early", handshakeHeaders(server.port))).status).toBe(500);
+      early.destroy();
+      const again = await RawClient.open(server.port, "/ws");
+      expect((await again.client.readClose()).code).toBe(1011);
+      again.client.destroy();
+      const reported = logged.filter((args) => args.some((arg) => arg instanceof Error && arg.message === "logger down"));
+      expect(reported.map((args) => (args.find((arg) => arg instanceof Error && arg.message !== "logger down") as Error).message))
+        .toEqual(["boom", "early", "boom"]);
+    } finally {
+      console.error = consoleError;
+    }
+  });
+
   test("HandlerThrowsBeforeAccept_Answers500", async () => {
     const reported: unknown[] = [];
     const server = await startServer(() => {

@@ -128,7 +128,8 @@ export interface WebSocketOptions {
   meter?: MetricsMeter;
   /**
    * Called with errors the application did not catch (a handler that threw). Defaults to `console.error`.
-   * The server's constructor throws a `TypeError` when this is not a function.
+   * The server's constructor throws a `TypeError` when this is not a function; what it throws itself goes to
+   * `console.error`, with the error it was given.
    */
   onError?: (error: unknown) => void;
 }
@@ -247,6 +248,22 @@ function checkOrigins(origins: readonly string[]): readonly string[] {
   return origins;
 }
 
+function reportToConsole(error: unknown): void {
+  console.error("uniws:", error);
+}
+
+// An application's onError that throws is reported to the console with the error it was given: thrown from where the
+// core reports (a promise reaction, a timer), it would be an unhandled rejection, which ends a Node process.
+function guardOnError(onError: (error: unknown) => void): (error: unknown) => void {
+  return (error) => {
+    try {
+      onError(error);
+    } catch (thrown) {
+      console.error("uniws: onError threw", thrown, "while reporting", error);
+    }
+  };
+}
+
 /** Fills in defaults and validates every option. */
 export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocketOptions {
   const origins = checkOrigins(options.allowedOrigins ?? []);
@@ -283,7 +300,7 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocke
     maxBytesPerSecond,
     byteBurst: checkBurst("byteBurst", options.byteBurst, maxBytesPerSecond),
     meter: options.meter,
-    onError: options.onError ?? ((error) => console.error("uniws:", error)),
+    onError: options.onError === undefined ? reportToConsole : guardOnError(options.onError),
   };
 }
 
