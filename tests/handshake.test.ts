@@ -160,6 +160,25 @@ describe("handshake", () => {
     });
   });
 
+  test("Context_RepeatedHeaderLines_JoinedAsEveryRuntimeJoinsThem", async () => {
+    // RFC 9110 §5.3: repeated lines are one comma-separated value (Cookie's joined with "; ", RFC 6265 §5.4). Node's
+    // req.headers keeps only the first line of some fields (User-Agent, Authorization…), so the handler saw "t1" on
+    // Node and "t1, t2" on Deno and Bun for the same bytes.
+    let seen: Record<string, string | null> | undefined;
+    const server = await startServer((context) => {
+      const headers = context.headers;
+      seen = Object.fromEntries(["x-a", "user-agent", "authorization", "referer", "cookie"].map((name) => [name, headers.get(name)]));
+      context.reject(418);
+    });
+    const client = await RawClient.connect(server.port);
+    const lines = Object.entries(handshakeHeaders(server.port)).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+    const repeated = "X-A: 1\r\nX-A: 2\r\nUser-Agent: u1\r\nUser-Agent: u2\r\nAuthorization: t1\r\nAuthorization: t2\r\nReferer: r1\r\nReferer: r2\r\nCookie: a=1\r\nCookie: b=2\r\n";
+    client.write(`GET /ws HTTP/1.1\r\n${lines}${repeated}\r\n`);
+    expect((await client.readHttpAnswer()).status).toBe(418);
+    client.destroy();
+    expect(seen).toEqual({ "x-a": "1, 2", "user-agent": "u1, u2", authorization: "t1, t2", referer: "r1, r2", cookie: "a=1; b=2" });
+  });
+
   test("Context_HandlerLeftRequestToFallback_RequestLetGo_AsAfterAccept", async () => {
     // The handler returned without answering: the adapter's fallback (Hono's next()) answers, and the request is as
     // much the handshake's as after accept. Deno closed it with the fallback's answer, so a late read of the headers

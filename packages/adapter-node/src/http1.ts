@@ -64,6 +64,25 @@ const FIRST_VALUE_ONLY = new Set([
 ]);
 
 /**
+ * Every header line of a request as Deno's and Bun's servers give them (RFC 9110 §5.3): repeats joined with ", ",
+ * Cookie's with "; " (RFC 6265 §5.4), also of the fields `req.headers` keeps only the first line of (User-Agent,
+ * Authorization…), so that a handler reads the same bytes the same way on every runtime; but `Host`, whose first
+ * line is the URL's (docs/semantics.md).
+ */
+function headersOfLines(raw: readonly string[]): Headers {
+  const headers = new Headers();
+  let cookie: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    if (name === "cookie") cookie = cookie === undefined ? value : `${cookie}; ${value}`;
+    else if (name !== "host" || !headers.has("host")) headers.append(name, value);
+  }
+  if (cookie !== undefined) headers.set("cookie", cookie);
+  return headers;
+}
+
+/**
  * The request header `name` (lower-case) as `req.headers` would give it (repeats joined or dropped as Node does),
  * read from `req.rawHeaders`: Node builds its header object only when first asked for, and the core's few reads
  * need not pay for every header.
@@ -122,7 +141,7 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
   }
 
   toHeaders(): Headers {
-    return toHeaders(this.#req.headers);
+    return headersOfLines(this.#req.rawHeaders);
   }
 
   get remoteAddress(): string | undefined {
