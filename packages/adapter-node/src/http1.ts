@@ -40,6 +40,21 @@ export function requestUrl(path: string, host: string | undefined, secure: boole
   }
 }
 
+/**
+ * Whether Node's parser took an asterisk-form target (`GET * HTTP/1.1`) for a method other than OPTIONS: RFC 9112
+ * §3.2.4 keeps that form for a server-wide OPTIONS, and `Deno.serve` and `Bun.serve` answer 400 to it before any
+ * handler runs, where Node's request would reach the handler with the path `/*`. The adapters answer it
+ * {@link asteriskFormRefusal} first, so every runtime answers those bytes alike.
+ */
+export function isAsteriskFormMisuse(req: Pick<IncomingMessage, "url" | "method">): boolean {
+  return req.url === "*" && req.method !== "OPTIONS";
+}
+
+/** The answer to a request {@link isAsteriskFormMisuse} holds: 400, as Deno's and Bun's servers give. */
+export function asteriskFormRefusal(): Response {
+  return new Response("The asterisk-form request target is for OPTIONS only (RFC 9112 §3.2.4)", { status: 400, headers: { "content-type": "text/plain; charset=utf-8" } });
+}
+
 // Headers of which `IncomingMessage.headers` keeps the first value when they repeat (unless the server was created
 // with `joinDuplicateHeaders`); it joins any other's values with ", ", Cookie's with "; ".
 const FIRST_VALUE_ONLY = new Set([

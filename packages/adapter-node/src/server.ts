@@ -20,7 +20,7 @@ import {
   type WebSocketServerStats,
 } from "@uniws/core";
 import { type NodeDeflateOptions, wsDeflateOptions } from "./compression.ts";
-import { toHandshakeRequest, upgradeRequest, writeRawResponse, writeResponse } from "./http1.ts";
+import { asteriskFormRefusal, isAsteriskFormMisuse, toHandshakeRequest, upgradeRequest, writeRawResponse, writeResponse } from "./http1.ts";
 import {
   answerHandshakeOnStream,
   type AnyHttp2Server,
@@ -134,7 +134,8 @@ export class NodeWebSocketServer {
     }
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Without a path every upgrade is ours: no URL to build for it.
-      if (options.path !== undefined && !matches(toHandshakeRequest(req).url)) {
+      // A misused asterisk form is refused (handleUpgrade) whatever the path: it names none.
+      if (options.path !== undefined && !isAsteriskFormMisuse(req) && !matches(toHandshakeRequest(req).url)) {
         // Leave it to another upgrade listener; if there is none, nobody else will answer.
         if (server.listenerCount("upgrade") === 1) void writeRawResponse(socket, new Response(null, { status: 404 }));
         return;
@@ -158,6 +159,7 @@ export class NodeWebSocketServer {
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
     guardUpgrade(socket);
+    if (isAsteriskFormMisuse(req)) return void (await writeRawResponse(socket, asteriskFormRefusal()));
     const binding: UpgradeBinding = {
       capabilities: NODE_CAPABILITIES,
       upgrade: (plan, events) => this.#upgrade(upgradeRequest(req), socket, head, plan, events),
@@ -194,6 +196,10 @@ export class NodeWebSocketServer {
    * Takes HTTP/2 compatibility-layer requests too (`allowHTTP1` servers).
    */
   async handleRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): Promise<boolean> {
+    if (!isCompatRequest(req) && isAsteriskFormMisuse(req)) {
+      await this.#answer(writeResponse(res, asteriskFormRefusal()), res);
+      return true;
+    }
     const binding: UpgradeBinding = {
       capabilities: NODE_CAPABILITIES,
       upgrade: () => {
