@@ -82,14 +82,17 @@ const FIRST_VALUE_ONLY = new Set([
  * Every header line of a request as Deno's and Bun's servers give them (RFC 9110 §5.3): repeats joined with ", ",
  * Cookie's with "; " (RFC 6265 §5.4), also of the fields `req.headers` keeps only the first line of (User-Agent,
  * Authorization…), so that a handler reads the same bytes the same way on every runtime; but `Host`, whose first
- * line is the URL's (docs/semantics.md).
+ * line is the URL's (docs/semantics.md). Also an HTTP/2 request's fields (Node's `rawHeaders`), without its
+ * pseudo-header fields, its cookie crumbs joined into one Cookie (RFC 9113 §8.2.3).
  */
-function headersOfLines(raw: readonly string[]): Headers {
+export function headersOfLines(raw: readonly string[]): Headers {
   const headers = new Headers();
   let cookie: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
+    // ":" starts only HTTP/2's pseudo-header fields (RFC 9113 §8.3), never a field name (a token, RFC 9110 §5.1).
+    if (name.charCodeAt(0) === 58) continue;
     if (name === "cookie") cookie = cookie === undefined ? value : `${cookie}; ${value}`;
     else if (name !== "host" || !headers.has("host")) headers.append(name, value);
   }
