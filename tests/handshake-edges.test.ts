@@ -165,6 +165,21 @@ describe(`handshake edges on ${runtime} (${adapter})`, async () => {
     expect(seen).toEqual([target, target]);
   });
 
+  // Pins the documented gap (docs/semantics.md): Bun.serve builds the request URL from Host and the target's path, and
+  // shows JavaScript nothing else of an absolute-form target; RFC 9112 §3.2.2 says the target's authority wins.
+  test("AbsoluteFormTargetNamingAnotherHost_TargetOnNodeAndDeno_BunReadsHost", async () => {
+    const seen: string[] = [];
+    const server = await startServer(async (context: WebSocketContext) => {
+      seen.push(context.url.href);
+      const socket = await context.accept();
+      await socket.close();
+    });
+    const { client, answer } = await exchange(server, requestHead(server, {}, "GET http://other.example:81/ws?room=1 HTTP/1.1"));
+    expect(answer.status).toBe(101);
+    client.destroy();
+    expect(seen).toEqual([runtime === "bun" ? `http://127.0.0.1:${server.port}/ws?room=1` : "http://other.example:81/ws?room=1"]);
+  });
+
   test("UpgradeNamingMoreThanWebsocket_Answered400_HandlerNeverRuns", async () => {
     // RFC 6455 §4.2.1 asks only that Upgrade contain "websocket", but workerd upgrades nothing else: no runtime does.
     const { server, runs } = await echoServer();
