@@ -132,6 +132,54 @@ describe(`handshake edges on ${runtime} (${adapter})`, async () => {
     ]);
   });
 
+  test("AsteriskFormTarget_Answered400_HandlerNeverRuns", async () => {
+    // RFC 9112 §3.2.4: "*" is the target of a server-wide OPTIONS only. Deno.serve and Bun.serve answer 400; Node's
+    // parser took it, and the handler upgraded the path "/*".
+    const { server, runs } = await echoServer();
+    for (const head of [requestHead(server, {}, "GET * HTTP/1.1"), `GET * HTTP/1.1\r\nHost: 127.0.0.1:${server.port}`]) {
+      const { client, answer } = await exchange(server, head);
+      expect(answer.status, head.split("\r\n").length > 2 ? "upgrade" : "plain").toBe(400);
+      client.destroy();
+    }
+    expect(runs).toEqual([]);
+    expect(server.connections()).toBe(0);
+  });
+
+  test("AbsoluteFormTarget_Upgraded_ContextUrlIsTheTarget", async () => {
+    // RFC 9112 §3.2.2: a server MUST accept the absolute form; the URL is the target (Bun builds it from Host, the same here).
+    const seen: string[] = [];
+    const server = await startServer(async (context: WebSocketContext) => {
+      seen.push(context.url.href);
+      if (!context.isWebSocketRequest) return context.reject(418);
+      const socket = await context.accept();
+      for await (const message of socket) await socket.send(message.data);
+    });
+    const target = `http://127.0.0.1:${server.port}/ws?room=1`;
+    const { client, answer } = await exchange(server, requestHead(server, {}, `GET ${target} HTTP/1.1`));
+    expect(answer.status).toBe(101);
+    await echoes(client);
+    client.destroy();
+    const plain = await exchange(server, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${server.port}`);
+    expect(plain.answer.status).toBe(418);
+    plain.client.destroy();
+    expect(seen).toEqual([target, target]);
+  });
+
+  // Pins the documented gap (docs/semantics.md): Bun.serve builds the request URL from Host and the target's path, and
+  // shows JavaScript nothing else of an absolute-form target; RFC 9112 §3.2.2 says the target's authority wins.
+  test("AbsoluteFormTargetNamingAnotherHost_TargetOnNodeAndDeno_BunReadsHost", async () => {
+    const seen: string[] = [];
+    const server = await startServer(async (context: WebSocketContext) => {
+      seen.push(context.url.href);
+      const socket = await context.accept();
+      await socket.close();
+    });
+    const { client, answer } = await exchange(server, requestHead(server, {}, "GET http://other.example:81/ws?room=1 HTTP/1.1"));
+    expect(answer.status).toBe(101);
+    client.destroy();
+    expect(seen).toEqual([runtime === "bun" ? `http://127.0.0.1:${server.port}/ws?room=1` : "http://other.example:81/ws?room=1"]);
+  });
+
   test("UpgradeNamingMoreThanWebsocket_Answered400_HandlerNeverRuns", async () => {
     // RFC 6455 §4.2.1 asks only that Upgrade contain "websocket", but workerd upgrades nothing else: no runtime does.
     const { server, runs } = await echoServer();

@@ -287,6 +287,26 @@ describe("handshake", () => {
     expect((error as WebSocketError).code).toBe("NOT_WEBSOCKET_REQUEST");
   });
 
+  test("AcceptWithNonObjectContext_RejectsTypeError_Answers500AsAHandlerThatThrows", async () => {
+    // accept(null) failed with the engine's own message ("Cannot read properties of null"), and accept("chat") upgraded.
+    const errors: unknown[] = [];
+    const server = await startServer(async (context) => {
+      const given = { null: null, string: "chat", number: 13, boolean: true }[context.url.searchParams.get("given")!];
+      // deno-lint-ignore no-explicit-any
+      await context.accept(given as any);
+    }, { onError: (error) => errors.push(error) });
+    for (const given of ["null", "string", "number", "boolean"]) {
+      const answer = await request(server.port, handshakeHeaders(server.port, { "Sec-WebSocket-Protocol": "chat" }), "GET", `/ws?given=${given}`);
+      expect(answer.status, given).toBe(500);
+    }
+    expect(errors).toHaveLength(4);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as TypeError).message).toMatch(/^accept\(\) takes an accept context object or nothing/);
+    }
+    expect(server.connections()).toBe(0);
+  });
+
   test("RejectWithNonFinalStatus_ThrowsRangeError_NoUpgradeAndNo101", async () => {
     const errors: unknown[] = [];
     const server = await startServer(async (context) => {

@@ -232,6 +232,44 @@ describe("hub fan-out", () => {
   });
 });
 
+describe("hub backplane failures", () => {
+  test("OnErrorThatThrows_GoesToTheConsoleWithTheError_MembersStillServed", async () => {
+    // The hub reports a backplane failure from the publish's promise reaction: an application's onError that threw
+    // there (a logger gone) was an unhandled rejection, which ends a Node process. The transport here is one that is
+    // down (every publish rejects); the hub and its members are real.
+    const down = new Error("backplane down");
+    const backplane = {
+      publish: () => Promise.reject(down),
+      subscribe: () => Promise.resolve(),
+      unsubscribe: () => Promise.resolve(),
+    };
+    const logged: unknown[][] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    const hub = new WebSocketHub({ backplane, onError: () => {
+      throw new Error("logger down");
+    } });
+    try {
+      const { connect } = await hubServer(hub);
+      const member = await connect();
+      await hub.join(member.socket, "room");
+      hub.broadcast("to all");
+      hub.sendToGroup("room", "to the room");
+      expect(await member.client.readText()).toBe("to all");
+      expect(await member.client.readText()).toBe("to the room");
+      await until(() => logged.length >= 2, 2000, "both failures to be reported");
+      for (const args of logged) {
+        expect(args.some((arg) => arg instanceof Error && arg.message === "logger down")).toBe(true);
+        expect(args).toContain(down);
+      }
+      member.client.destroy();
+    } finally {
+      console.error = consoleError;
+      await hub.close();
+    }
+  });
+});
+
 describe("hub slow consumers", () => {
   const CHUNK = 64 * 1024;
   const LIMIT = 512 * 1024;

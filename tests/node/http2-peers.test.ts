@@ -79,6 +79,23 @@ describe("python3-h2 + wsproto as the HTTP/2 WebSocket client", () => {
     expect(result.wellFormed).toEqual({ status: 200 });
     expect(seen).toHaveLength(1);
   });
+
+  test("RepeatedFieldLines_ContextHeadersJoinedAsOverHttp1_CookieCrumbsWithSemicolons", async () => {
+    // RFC 9110 §5.3, RFC 9113 §8.2.3: repeated fields are one list (", "), cookie crumbs one Cookie ("; "), as
+    // HTTP/1.1 on every runtime gives them (Context_RepeatedHeaderLines_JoinedAsEveryRuntimeJoinsThem). Node's http2
+    // headers object kept only the first of User-Agent, Authorization, Referer.
+    const seen: Array<Record<string, string | null>> = [];
+    const server = await startHttp2((context) => {
+      const headers = context.headers;
+      seen.push(Object.fromEntries(["x-t", "user-agent", "authorization", "referer", "cookie"].map((name) => [name, headers.get(name)])));
+      context.reject(418);
+    });
+    servers.push(server);
+    const result = await python("repeated", String(server.port));
+    expect(result).toEqual({ connect: { status: 418 }, get: { status: 418 } });
+    const joined = { "x-t": "t1, t2", "user-agent": "u1, u2", authorization: "a1, a2", referer: "r1, r2", cookie: "a=1; b=2" };
+    expect(seen).toEqual([joined, joined]);
+  });
 });
 
 async function freePort(): Promise<number> {

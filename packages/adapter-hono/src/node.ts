@@ -34,7 +34,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { type EngineCapabilities, type EngineEvents, type ResolvedWebSocketOptions, type UpgradePlan, WebHandshakeRequest, WebSocketError } from "@uniws/core";
-import { guardUpgrade, type NodeDeflateOptions, rawHeader, requestUrl, toHandshakeRequest, upgradeRequest, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
+import { asteriskFormRefusal, guardUpgrade, isAsteriskFormMisuse, type NodeDeflateOptions, rawHeader, requestUrl, toHandshakeRequest, upgradeRequest, writeRawResponse, WsEngines, wsDeflateOptions } from "@uniws/node";
 import type { Context } from "hono";
 import type { HonoWebSocketRuntime } from "./middleware.ts";
 
@@ -119,6 +119,8 @@ export function nodeRuntime(init: NodeRuntimeInit): NodeRuntime {
   const runUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
     guardUpgrade(socket);
+    // Refused before the app runs, as @uniws/node, Deno.serve and Bun.serve refuse it (RFC 9112 §3.2.4).
+    if (isAsteriskFormMisuse(req)) return void (await writeRawResponse(socket, asteriskFormRefusal()).catch(() => socket.destroy()));
     const env: UpgradeEnv = { incoming: req, outgoing: undefined, [PENDING]: null };
     let response: Response | undefined;
     try {

@@ -40,6 +40,21 @@ export function requestUrl(path: string, host: string | undefined, secure: boole
   }
 }
 
+/**
+ * Whether Node's parser took an asterisk-form target (`GET * HTTP/1.1`) for a method other than OPTIONS: RFC 9112
+ * §3.2.4 keeps that form for a server-wide OPTIONS, and `Deno.serve` and `Bun.serve` answer 400 to it before any
+ * handler runs, where Node's request would reach the handler with the path `/*`. The adapters answer it
+ * {@link asteriskFormRefusal} first, so every runtime answers those bytes alike.
+ */
+export function isAsteriskFormMisuse(req: Pick<IncomingMessage, "url" | "method">): boolean {
+  return req.url === "*" && req.method !== "OPTIONS";
+}
+
+/** The answer to a request {@link isAsteriskFormMisuse} holds: 400, as Deno's and Bun's servers give. */
+export function asteriskFormRefusal(): Response {
+  return new Response("The asterisk-form request target is for OPTIONS only (RFC 9112 §3.2.4)", { status: 400, headers: { "content-type": "text/plain; charset=utf-8" } });
+}
+
 // Headers of which `IncomingMessage.headers` keeps the first value when they repeat (unless the server was created
 // with `joinDuplicateHeaders`); it joins any other's values with ", ", Cookie's with "; ".
 const FIRST_VALUE_ONLY = new Set([
@@ -67,14 +82,17 @@ const FIRST_VALUE_ONLY = new Set([
  * Every header line of a request as Deno's and Bun's servers give them (RFC 9110 §5.3): repeats joined with ", ",
  * Cookie's with "; " (RFC 6265 §5.4), also of the fields `req.headers` keeps only the first line of (User-Agent,
  * Authorization…), so that a handler reads the same bytes the same way on every runtime; but `Host`, whose first
- * line is the URL's (docs/semantics.md).
+ * line is the URL's (docs/semantics.md). Also an HTTP/2 request's fields (Node's `rawHeaders`), without its
+ * pseudo-header fields, its cookie crumbs joined into one Cookie (RFC 9113 §8.2.3).
  */
-function headersOfLines(raw: readonly string[]): Headers {
+export function headersOfLines(raw: readonly string[]): Headers {
   const headers = new Headers();
   let cookie: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
+    // ":" starts only HTTP/2's pseudo-header fields (RFC 9113 §8.3), never a field name (a token, RFC 9110 §5.1).
+    if (name.charCodeAt(0) === 58) continue;
     if (name === "cookie") cookie = cookie === undefined ? value : `${cookie}; ${value}`;
     else if (name !== "host" || !headers.has("host")) headers.append(name, value);
   }

@@ -21,7 +21,7 @@ import {
 } from "node:http2";
 import type { IncomingMessage } from "node:http";
 import { type AnsweredHandshake, AnsweredRequest, type EngineEvents, type EngineSocket, type HandshakeRequest } from "@uniws/core";
-import { requestUrl, toHeaders } from "./http1.ts";
+import { headersOfLines, requestUrl, toHeaders } from "./http1.ts";
 
 /**
  * The adapter's request object for a WebSocket that arrived as an HTTP/2 extended
@@ -55,11 +55,11 @@ export function isExtendedConnect(headers: IncomingHttpHeaders): boolean {
 export function listenForConnect(
   server: AnyHttp2Server,
   wanted: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean,
-  onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void,
+  onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[] | undefined) => void,
 ): void {
   server.updateSettings({ enableConnectProtocol: true });
-  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    if (isExtendedConnect(headers) && wanted(stream, headers)) onStream(stream, headers);
+  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders?: readonly string[]) => {
+    if (isExtendedConnect(headers) && wanted(stream, headers)) onStream(stream, headers, rawHeaders);
   });
   // Node's compatibility layer (active once a `request` listener exists, as with
   // `allowHTTP1`) answers every CONNECT stream 405 unless a `connect` listener takes it.
@@ -79,10 +79,15 @@ export function connectUrl(headers: IncomingHttpHeaders, secure: boolean): URL {
   return requestUrl(headers[":path"] ?? "/", headers[":authority"] ?? headers.host, secure);
 }
 
-/** An extended CONNECT stream in the core's terms (`method: "CONNECT"`, `protocol` from `:protocol`). */
-export function toConnectRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): HandshakeRequest {
+/**
+ * An extended CONNECT stream in the core's terms (`method: "CONNECT"`, `protocol` from `:protocol`). Its headers are
+ * read from the stream's `rawHeaders` when given: Node's header object keeps only the first of a repeated
+ * User-Agent, Authorization, Referer… (docs/semantics.md).
+ */
+export function toConnectRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders?: readonly string[]): HandshakeRequest {
   const url = connectUrl(headers, stream.session?.encrypted === true);
-  return new Http2HandshakeRequest("CONNECT", url, toHeaders(headers), stream.session?.socket?.remoteAddress, headers[":protocol"] as string);
+  const fields = rawHeaders === undefined ? toHeaders(headers) : headersOfLines(rawHeaders);
+  return new Http2HandshakeRequest("CONNECT", url, fields, stream.session?.socket?.remoteAddress, headers[":protocol"] as string);
 }
 
 /** Whether a request handed to `handleRequest` came through Node's HTTP/2 compatibility layer. */
@@ -93,7 +98,7 @@ export function isCompatRequest(req: IncomingMessage | Http2ServerRequest): req 
 /** A plain HTTP/2 request (from the compatibility layer) in the core's terms. */
 export function toCompatRequest(req: Http2ServerRequest): HandshakeRequest {
   const url = connectUrl(req.headers, req.stream.session?.encrypted === true);
-  return new Http2HandshakeRequest(req.method, url, toHeaders(req.headers), req.socket?.remoteAddress, undefined);
+  return new Http2HandshakeRequest(req.method, url, headersOfLines(req.rawHeaders), req.socket?.remoteAddress, undefined);
 }
 
 // An HTTP/2 request, read at once (Node gives its headers as one object). Once answered, the context keeps its

@@ -10,7 +10,7 @@ export { DEFAULT_DEFLATE_OPTIONS, type NodeDeflateOptions } from "./compression.
 // The `ws` engine on its own, for other bindings of Node servers (`@uniws/hono/node`).
 export { defaultMaxFragments, guardUpgrade, WsEngines, type WsLimits } from "./ws-upgrade.ts";
 export { wsDeflateOptions, type WsPerMessageDeflateOptions } from "./compression.ts";
-export { nodeHttpVersion, rawHeader, requestUrl, toHandshakeRequest, toHeaders, upgradeRequest, writeRawResponse } from "./http1.ts";
+export { asteriskFormRefusal, isAsteriskFormMisuse, nodeHttpVersion, rawHeader, requestUrl, toHandshakeRequest, toHeaders, upgradeRequest, writeRawResponse } from "./http1.ts";
 export type { NodeWebSocketOptions } from "./server.ts";
 export { writeResponse } from "./http1.ts";
 export type { AnyHttp2Server, Http2ConnectRequest } from "./http2.ts";

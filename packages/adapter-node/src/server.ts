@@ -20,7 +20,7 @@ import {
   type WebSocketServerStats,
 } from "@uniws/core";
 import { type NodeDeflateOptions, wsDeflateOptions } from "./compression.ts";
-import { toHandshakeRequest, upgradeRequest, writeRawResponse, writeResponse } from "./http1.ts";
+import { asteriskFormRefusal, isAsteriskFormMisuse, toHandshakeRequest, upgradeRequest, writeRawResponse, writeResponse } from "./http1.ts";
 import {
   answerHandshakeOnStream,
   type AnyHttp2Server,
@@ -130,11 +130,12 @@ export class NodeWebSocketServer {
     const matches = pathMatcher(options.path);
     if (isHttp2Server(server)) {
       const wanted = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => matches(toConnectRequest(stream, headers).url);
-      listenForConnect(server, wanted, (stream, headers) => void this.handleStream(stream, headers));
+      listenForConnect(server, wanted, (stream, headers, rawHeaders) => void this.handleStream(stream, headers, rawHeaders));
     }
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Without a path every upgrade is ours: no URL to build for it.
-      if (options.path !== undefined && !matches(toHandshakeRequest(req).url)) {
+      // A misused asterisk form is refused (handleUpgrade) whatever the path: it names none.
+      if (options.path !== undefined && !isAsteriskFormMisuse(req) && !matches(toHandshakeRequest(req).url)) {
         // Leave it to another upgrade listener; if there is none, nobody else will answer.
         if (server.listenerCount("upgrade") === 1) void writeRawResponse(socket, new Response(null, { status: 404 }));
         return;
@@ -158,6 +159,7 @@ export class NodeWebSocketServer {
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // Until `ws` owns the socket, a reset by the client must not become an uncaught error.
     guardUpgrade(socket);
+    if (isAsteriskFormMisuse(req)) return void (await writeRawResponse(socket, asteriskFormRefusal()));
     const binding: UpgradeBinding = {
       capabilities: NODE_CAPABILITIES,
       upgrade: (plan, events) => this.#upgrade(upgradeRequest(req), socket, head, plan, events),
@@ -170,9 +172,13 @@ export class NodeWebSocketServer {
   /**
    * Handles one HTTP/2 extended CONNECT stream (RFC 8441) with the same handler and
    * policy as an HTTP/1.1 upgrade; an accepted socket is answered `:status 200` and
-   * runs on the stream. Use it from your own `stream` listener instead of `attach`.
+   * runs on the stream. Use it from your own `stream` listener instead of `attach`, passing
+   * the listener's `rawHeaders` (its fourth argument): with them `context.headers` joins a
+   * repeated field as over HTTP/1.1 (RFC 9110 §5.3; cookie crumbs with "; ", RFC 9113
+   * §8.2.3); without, it reads Node's header object, which keeps only the first of a
+   * repeated User-Agent, Authorization, Referer….
    */
-  async handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+  async handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders?: readonly string[]): Promise<void> {
     // A stream reset by the client must not become an uncaught error; `ws` adds its own listener.
     stream.on("error", () => stream.destroy());
     const binding: UpgradeBinding = {
@@ -182,7 +188,7 @@ export class NodeWebSocketServer {
         return this.#upgrade(streamRequest(headers), stream, EMPTY, plan, cancelOnAbort(stream, events));
       },
     };
-    const outcome = await this.#host.dispatch(toConnectRequest(stream, headers), { stream, headers }, binding);
+    const outcome = await this.#host.dispatch(toConnectRequest(stream, headers, rawHeaders), { stream, headers }, binding);
     if (outcome.kind === "response") await this.#answer(respondOnStream(stream, outcome.response), stream);
     else if (outcome.kind === "unhandled") await respondOnStream(stream, new Response(null, { status: 404 }));
   }
@@ -194,6 +200,10 @@ export class NodeWebSocketServer {
    * Takes HTTP/2 compatibility-layer requests too (`allowHTTP1` servers).
    */
   async handleRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): Promise<boolean> {
+    if (!isCompatRequest(req) && isAsteriskFormMisuse(req)) {
+      await this.#answer(writeResponse(res, asteriskFormRefusal()), res);
+      return true;
+    }
     const binding: UpgradeBinding = {
       capabilities: NODE_CAPABILITIES,
       upgrade: () => {

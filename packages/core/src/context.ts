@@ -63,9 +63,12 @@ export interface WebSocketContext<Native = unknown> {
    */
   readonly native: Native;
   /**
-   * Completes the upgrade and resolves with the open socket. Throws
+   * Completes the upgrade and resolves with the open socket. Rejects with
    * `NOT_WEBSOCKET_REQUEST` for a request that is not a WebSocket request,
-   * `INVALID_SUBPROTOCOL` for a sub-protocol the client did not offer.
+   * `INVALID_SUBPROTOCOL` for a sub-protocol the client did not offer, a `TypeError` for an
+   * `acceptContext` that is neither an object nor `undefined` (`null`, a string) and a `RangeError` for
+   * an invalid value in it. The request is then still unanswered: a handler that lets the error out is
+   * answered 500, as any handler that throws before accepting.
    */
   accept(acceptContext?: WebSocketAcceptContext): Promise<UniWebSocket>;
   /**

@@ -68,7 +68,8 @@ export interface HubOptions {
   readonly name?: string;
   /**
    * Receives backplane failures (a publish while Redis is down). Local members are
-   * served regardless. @default logs the first failure of each outage with console.error
+   * served regardless. What it throws itself goes to `console.error`, with the error it
+   * was given. @default logs the first failure of each outage with console.error
    */
   readonly onError?: (error: unknown) => void;
   /**
@@ -531,7 +532,14 @@ export class WebSocketHub {
   #report(error: unknown): void {
     const repeated = this.#failing;
     this.#failing = true;
-    if (this.#onError !== undefined) this.#onError(error);
-    else if (!repeated) console.error("uniws hub: backplane failure (local members are still served):", error);
+    if (this.#onError !== undefined) {
+      // Guarded as the server's onError is: reported from a promise reaction, what it throws would be an unhandled
+      // rejection, which ends a Node process.
+      try {
+        this.#onError(error);
+      } catch (thrown) {
+        console.error("uniws hub: onError threw", thrown, "while reporting", error);
+      }
+    } else if (!repeated) console.error("uniws hub: backplane failure (local members are still served):", error);
   }
 }

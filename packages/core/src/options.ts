@@ -304,8 +304,15 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocke
   };
 }
 
-/** Checks an accept context's own values (not those that depend on the request). */
+/**
+ * Checks an accept context's own values (not those that depend on the request). Anything but an object (`null`, a
+ * string: `accept("chat")` for `accept({ subProtocol: "chat" })`) throws a `TypeError` naming `accept()`: `null` failed
+ * with the engine's own message, and a string upgraded with no choice made.
+ */
 export function validateAcceptContext(accept: WebSocketAcceptContext): void {
+  if (typeof accept !== "object" || accept === null) {
+    throw new TypeError(`accept() takes an accept context object or nothing, got ${accept === null ? "null" : typeof accept}`);
+  }
   if (accept.keepAliveInterval !== undefined) checkDuration("keepAliveInterval", accept.keepAliveInterval);
   if (accept.keepAliveTimeout !== undefined) checkDuration("keepAliveTimeout", accept.keepAliveTimeout);
   const bits = accept.serverMaxWindowBits;

@@ -6,6 +6,9 @@
   ws_client.py echo PORT [--tls] [--sockets N]   open N WebSockets on one connection,
                                                 echo text and binary, close each
   ws_client.py refusals PORT                    malformed extended CONNECTs (RFC 8441 §4)
+  ws_client.py repeated PORT                    an extended CONNECT and a GET, each with repeated
+                                                field lines (two x-t, user-agent, authorization,
+                                                referer; two cookie crumbs, RFC 9113 §8.2.3)
 """
 import json
 import socket
@@ -156,6 +159,31 @@ def refusals(port):
     return result
 
 
+def repeated(port):
+    fields = [("x-t", "t1"), ("x-t", "t2"), ("user-agent", "u1"), ("user-agent", "u2"), ("authorization", "a1"),
+              ("authorization", "a2"), ("referer", "r1"), ("referer", "r2"), ("cookie", "a=1"), ("cookie", "b=2")]
+    base = [(":scheme", "http"), (":path", "/ws"), (":authority", f"127.0.0.1:{port}")]
+    cases = {
+        "connect": [(":method", "CONNECT"), (":protocol", "websocket")] + base + [("sec-websocket-version", "13")] + fields,
+        "get": [(":method", "GET")] + base + fields,
+    }
+    result = {}
+    for name, headers in cases.items():
+        sock, conn = open_connection(port, False, validate=False)
+        conn.send_headers(1, headers, end_stream=name == "get")
+        sock.sendall(conn.data_to_send())
+        outcome = None
+        while outcome is None:
+            for event in pump(sock, conn):
+                if isinstance(event, h2.events.ResponseReceived):
+                    outcome = {"status": int(dict(event.headers)[b":status"])}
+                elif isinstance(event, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                    outcome = {"error": int(event.error_code)}
+        result[name] = outcome
+        sock.close()
+    return result
+
+
 def main(argv):
     mode, port = argv[1], int(argv[2])
     if mode == "echo":
@@ -163,6 +191,8 @@ def main(argv):
         print(json.dumps(echo(port, "--tls" in argv, count)))
     elif mode == "refusals":
         print(json.dumps(refusals(port)))
+    elif mode == "repeated":
+        print(json.dumps(repeated(port)))
     else:
         raise SystemExit(__doc__)
 
