@@ -10,6 +10,7 @@ import { refuseDetached } from "./detached.ts";
 import type { EngineTopics } from "./engine.ts";
 import { WebSocketError } from "./errors.ts";
 import { payloadLength } from "./metrics.ts";
+import { guardOnError } from "./options.ts";
 import type { UniWebSocket } from "./socket.ts";
 
 /** A message the hub fans out: a string goes as text, bytes as binary. */
@@ -206,7 +207,8 @@ export class WebSocketHub {
     this.#slowConsumer = policy;
     this.#backplane = options.backplane;
     this.#prefix = `${name}:`;
-    this.#onError = options.onError;
+    // Guarded as the server's is: reported from a promise reaction, what it throws would end a Node process.
+    this.#onError = options.onError === undefined ? undefined : guardOnError(options.onError, "uniws hub");
     this.#native = options.nativeFanOut ?? true;
     this.#started = this.#backplane === undefined ? Promise.resolve() : Promise.all([
       this.#subscribe(this.#allChannel()),
@@ -532,14 +534,7 @@ export class WebSocketHub {
   #report(error: unknown): void {
     const repeated = this.#failing;
     this.#failing = true;
-    if (this.#onError !== undefined) {
-      // Guarded as the server's onError is: reported from a promise reaction, what it throws would be an unhandled
-      // rejection, which ends a Node process.
-      try {
-        this.#onError(error);
-      } catch (thrown) {
-        console.error("uniws hub: onError threw", thrown, "while reporting", error);
-      }
-    } else if (!repeated) console.error("uniws hub: backplane failure (local members are still served):", error);
+    if (this.#onError !== undefined) this.#onError(error);
+    else if (!repeated) console.error("uniws hub: backplane failure (local members are still served):", error);
   }
 }

@@ -252,14 +252,17 @@ function reportToConsole(error: unknown): void {
   console.error("uniws:", error);
 }
 
-// An application's onError that throws is reported to the console with the error it was given: thrown from where the
-// core reports (a promise reaction, a timer), it would be an unhandled rejection, which ends a Node process.
-function guardOnError(onError: (error: unknown) => void): (error: unknown) => void {
+/**
+ * @internal An application's `onError` (the server's, the hub's) whose own throw goes to the console with the error
+ * it was given, under `label`: thrown from where the core reports (a promise reaction, a timer), it would be an
+ * unhandled rejection, which ends a Node process.
+ */
+export function guardOnError(onError: (error: unknown) => void, label = "uniws"): (error: unknown) => void {
   return (error) => {
     try {
       onError(error);
     } catch (thrown) {
-      console.error("uniws: onError threw", thrown, "while reporting", error);
+      console.error(`${label}: onError threw`, thrown, "while reporting", error);
     }
   };
 }
