@@ -126,12 +126,20 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     client.destroy();
   });
 
-  test("MessageOverMaxMessageSize_ClosedWith1009", async () => {
+  test("MessageOverMaxMessageSize_FailedWith1009_SocketEndsAsOnEveryRuntime", async () => {
     const { client } = await open("/limited");
     client.sendText("x".repeat(16));
     expect(await client.readText()).toBe("x".repeat(16));
     client.sendText("x".repeat(17));
     expect((await client.readClose()).code).toBe(1009);
+    client.sendClose(1009);
+    // Answered or not, the connection was failed: the socket ends as `ws` and Bun end it (tests/messages.test.ts).
+    let report = "";
+    for (let i = 0; i < 150 && report === ""; i++) {
+      report = await (await fetch(`http://127.0.0.1:${port}/limited-report`)).text();
+      if (report === "") await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(report).toBe("1006 false CONNECTION_CLOSED 1009");
     client.destroy();
   });
 

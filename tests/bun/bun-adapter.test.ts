@@ -163,7 +163,7 @@ describe("Bun adapter", () => {
     expect((await client.readClose()).code).toBe(1009);
     // Bun ends the connection after its Close without waiting for the peer's: 1006, with Bun's reason as the error.
     const result = await socket.closed;
-    expect(result).toMatchObject({ closeStatus: 1006, wasClean: false });
+    expect(result).toMatchObject({ closeStatus: 1006, wasClean: false, error: { code: "CONNECTION_CLOSED", closeStatus: 1009 } });
     expect(String(result.error)).toContain("Received too big message");
     client.destroy();
   });
@@ -180,7 +180,7 @@ describe("Bun adapter", () => {
     expect((await client.readClose()).code).toBe(code);
     const result = await socket.closed;
     expect(result).toMatchObject({ closeStatus: 1006, wasClean: false });
-    expect(result.error).toBeDefined();
+    expect(result.error).toMatchObject({ code: "CONNECTION_CLOSED", closeStatus: code });
     await client.waitForEnd();
     client.destroy();
   });

@@ -33,7 +33,15 @@ app.use("*", async (c, next) => {
 });
 
 app.get("/ws", webSocket(echo, { allowedOrigins: ["https://allowed.example"] }));
-app.get("/limited", webSocket(echo, { maxMessageSize: 16 }));
+// How the socket ended after a message over maxMessageSize: failed, as on every runtime (docs/semantics.md).
+let tooBig = "";
+app.get("/limited", webSocket(async (context) => {
+  const socket = await context.accept();
+  for await (const message of socket) await socket.send(message.data);
+  const { closeStatus, wasClean, error } = await socket.closed;
+  tooBig = `${closeStatus} ${wasClean} ${error instanceof WebSocketError ? `${error.code} ${error.closeStatus}` : String(error)}`;
+}, { maxMessageSize: 16 }));
+app.get("/limited-report", (c) => c.text(tooBig));
 app.get("/idle", webSocket(echo, { idleTimeout: 300 }));
 app.get("/greet", webSocket<AppEnv>(async (context) => {
   // Read before accept(): the request (and with it the route's Context) is the handshake's.

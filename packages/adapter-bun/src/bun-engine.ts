@@ -37,10 +37,11 @@ const DROPPED = 0;
 const ABNORMAL = 1006;
 
 // The Close Bun (uWebSockets) sends when it fails the connection, by the reason it reports with 1006: 1009 for a
-// message over `maxPayloadLength`, 1007 for invalid UTF-8, 1002 for any other frame error ("Received …").
+// message over `maxPayloadLength` ("Received too big message"), 1007 for invalid UTF-8, 1002 for any other frame
+// error ("Received …", a control frame over 125 bytes among them).
 function failureStatus(reason: string): number | undefined {
   if (!reason.startsWith("Received")) return undefined;
-  if (reason.includes("too big")) return 1009;
+  if (reason.includes("too big message")) return 1009;
   if (reason.includes("UTF-8")) return 1007;
   return 1002;
 }

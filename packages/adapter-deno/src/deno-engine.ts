@@ -12,7 +12,7 @@ import { dropConnection } from "./terminate.ts";
  * What Deno 2's WebSocket server can do. It sends no Ping on request (keep-alive is
  * Deno's `idleTimeout`), sends whole messages only, has no permessage-deflate and no
  * drain event (the core polls `bufferedAmount`), and has no size limit of its own (the
- * core closes with 1009). `Deno.serve` does not take WebSockets over HTTP/2.
+ * core fails the connection with 1009). `Deno.serve` does not take WebSockets over HTTP/2.
  */
 export const DENO_CAPABILITIES: EngineCapabilities = {
   pingControl: false,
@@ -64,11 +64,18 @@ function closeReport(event: WebSocketLikeCloseEvent, closing: boolean, error: un
   return undefined;
 }
 
+// The one failure after which Deno sends a Close (1002, RFC 6455 §7.4): a peer's Close with a status no endpoint may
+// send. Its other frame errors end the connection without one (docs/reliability.md).
+function failureStatus(error: unknown): number | undefined {
+  return error instanceof Error && error.message === "Invalid close code" ? 1002 : undefined;
+}
+
 /** Deno's differences from the web engine's defaults; one object for every socket. */
 const DENO_ENGINE: BindWebSocketOptions = {
   // Without the internal hook, an empty Close frame is the nearest Deno offers.
   terminate: (socket) => dropConnection(socket as WebSocket),
   closeReport,
+  failureStatus,
   awaitOpen: true,
 };
 

@@ -19,7 +19,7 @@ export interface EngineCapabilities {
   readonly compressionParameters: "per-connection" | "presets" | "none";
   /** The engine tells when its send buffer drains (else the core polls `bufferedAmount`). */
   readonly drainEvent: boolean;
-  /** The engine itself closes with 1009 over `maxMessageSize` (else the core checks each message). */
+  /** The engine itself fails the connection with 1009 over `maxMessageSize` (else the core checks each whole message and fails it the same way). */
   readonly enforcesMaxMessageSize: boolean;
   /** WebSockets over HTTP/2 extended CONNECT (RFC 8441). */
   readonly http2: boolean;

@@ -39,8 +39,10 @@ export interface WebSocketOptions {
    */
   allowedOrigins?: readonly string[];
   /**
-   * The largest message accepted from a peer, in bytes; a larger one closes the
-   * socket with 1009.
+   * The largest message accepted from a peer, in bytes. A larger one fails the
+   * connection on every runtime (RFC 6455 §7.1.7, as `ws` and Bun do): the peer gets
+   * Close 1009, nothing it sends after is received, and the socket ends `aborted`
+   * (`closeStatus` 1006) with a `CONNECTION_CLOSED` error whose `closeStatus` is 1009.
    * @default 16_777_216 (16 MiB)
    */
   maxMessageSize?: number;

@@ -56,13 +56,20 @@ export interface SendOptions {
 
 /** How a socket ended, from the {@link UniWebSocket.closed} promise. */
 export interface CloseResult {
-  /** The peer's close status; 1005 when its Close frame had none, 1006 when the connection ended without one. */
+  /**
+   * The peer's close status; 1005 when its Close frame had none, 1006 when the connection ended without one
+   * or was failed (a protocol error, a message over `maxMessageSize`: RFC 6455 §7.1.5, §7.1.7).
+   */
   readonly closeStatus: number;
   /** The peer's close reason (`""` when it gave none). */
   readonly closeStatusDescription: string;
   /** A Close frame was exchanged. */
   readonly wasClean: boolean;
-  /** Why the connection was aborted, when it was. */
+  /**
+   * Why the connection was aborted, when it was: a `WebSocketError` (`CONNECTION_CLOSED`, `SEND_BUFFER_FULL`),
+   * whose `closeStatus` is the Close the server sent when it failed the connection (1002, 1007, 1009) and whose
+   * `cause` is the engine's own error, if any.
+   */
   readonly error?: unknown;
 }
 
@@ -306,6 +313,8 @@ class SocketExtras {
   closedByApplication = false;
   // The core closed for a policy (size, rate, receive buffer): the peer's later data is dropped, not received.
   refusing = false;
+  // The status of the Close sent when the connection was failed (RFC 6455 §7.1.7), by the engine or by the core.
+  failedWith: number | undefined = undefined;
   partial: Partial | undefined = undefined;
   // The engine's bytes of the socket's echo text (`#echoText`), when it was decoded from them.
   echoBytes: Uint8Array | undefined = undefined;
@@ -716,7 +725,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.#events.inbound(true);
     if (this.#extras?.refusing === true) return;
     if (!this.#settings.capabilities.enforcesMaxMessageSize && exceeds(data, this.#settings.maxMessageSize)) {
-      this.#refuse(CloseStatus.MessageTooBig, "Message too big");
+      this.#failTooBig();
       return;
     }
     // The inbound rate limits (one branch when they are off), then the receive buffer. A message dropped by either
@@ -758,9 +767,26 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     this.#startClose(code, reason);
   }
 
+  // A message over `maxMessageSize` where the engine has no limit of its own. `ws` and Bun stop reading mid-message
+  // and fail the connection after their 1009 (RFC 6455 §7.1.7); the core does as they do, so the socket ends the
+  // same everywhere: the peer gets Close 1009, nothing it sends after is received, and the socket ends `aborted`
+  // (1006) with a CONNECTION_CLOSED error whose `closeStatus` is 1009, whether or not the peer answers the Close.
+  #failTooBig(): void {
+    const extras = this.#more();
+    extras.failedWith = CloseStatus.MessageTooBig;
+    extras.abortError = new WebSocketError(
+      "CONNECTION_CLOSED",
+      `The connection failed: a message over maxMessageSize (${this.#settings.maxMessageSize} bytes)`,
+      { closeStatus: CloseStatus.MessageTooBig },
+    );
+    this.#refuse(CloseStatus.MessageTooBig, "Message too big");
+  }
+
   // The engine failed the connection itself and sent a Close with `code` (RFC 6455 §7.1.7): the server closed it.
   #closeSent(code: number): void {
-    this.#more().serverCloseStatus ??= code;
+    const extras = this.#more();
+    extras.serverCloseStatus ??= code;
+    extras.failedWith ??= code;
     if (this.#state === "open" || this.#state === "closeReceived") this.#state = "closeSent";
   }
 
@@ -768,6 +794,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     if (this.#result !== undefined) return;
     this.#events.stop();
     const extras = this.#more();
+    const failedWith = extras.failedWith;
+    if (failedWith !== undefined) {
+      // A failed connection reads no Close from the peer (`ws` and Bun stop reading): 1006 (RFC 6455 §7.1.5).
+      code = CloseStatus.Abnormal;
+      reason = "";
+    }
     // The figures record the Close that ended the connection: the server's when it started the close, else the peer's.
     if (this.#openedAt >= 0) this.#settings.metrics.ended(extras.serverCloseStatus ?? code, (now() - this.#openedAt) / 1000);
     const waiter = this.#openWaiter;
@@ -777,7 +809,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     // Engine errors (a protocol violation, a reset) reach the application as one typed error, the original as its cause.
     const failure = extras.abortError ??
       (error !== undefined
-        ? new WebSocketError("CONNECTION_CLOSED", `The connection failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+        ? new WebSocketError("CONNECTION_CLOSED", `The connection failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error, closeStatus: failedWith })
         : wasClean
         ? undefined
         : new WebSocketError("CONNECTION_CLOSED", "The connection ended without a Close frame"));
