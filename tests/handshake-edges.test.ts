@@ -180,6 +180,28 @@ describe(`handshake edges on ${runtime} (${adapter})`, async () => {
     expect(seen).toEqual([runtime === "bun" ? `http://127.0.0.1:${server.port}/ws?room=1` : "http://other.example:81/ws?room=1"]);
   });
 
+  test("AbsoluteFormTargetOfAnotherScheme_Answered400_HandlerNeverRuns", async () => {
+    // RFC 9110 §4.2: an HTTP server serves http and https URIs. Bun.serve answers 400 to `GET ws://host/ws` before
+    // any handler; Node's and Deno's servers took it and the handler saw a `ws:` URL. The core answers 400 everywhere,
+    // upgrade or not (workerd answers every absolute-form target 500 itself: docs/semantics.md).
+    const { server, runs } = await echoServer();
+    const authority = `127.0.0.1:${server.port}`;
+    for (const target of [`ws://${authority}/ws`, `wss://${authority}/ws`, `ftp://${authority}/ws`, `WS://${authority}/ws`]) {
+      for (const head of [requestHead(server, {}, `GET ${target} HTTP/1.1`), `GET ${target} HTTP/1.1\r\nHost: ${authority}`]) {
+        const { client, answer } = await exchange(server, head);
+        expect(answer.status, `${target} ${head.includes("Upgrade") ? "upgrade" : "plain"}`).toBe(400);
+        client.destroy();
+      }
+    }
+    expect(runs).toEqual([]);
+    expect(server.connections()).toBe(0);
+    // Either case of http and https is still served (RFC 3986 §3.1: schemes are case-insensitive).
+    const { client, answer } = await exchange(server, requestHead(server, {}, `GET HTTP://${authority}/ws HTTP/1.1`));
+    expect(answer.status).toBe(101);
+    await echoes(client);
+    client.destroy();
+  });
+
   test("UpgradeNamingMoreThanWebsocket_Answered400_HandlerNeverRuns", async () => {
     // RFC 6455 §4.2.1 asks only that Upgrade contain "websocket", but workerd upgrades nothing else: no runtime does.
     const { server, runs } = await echoServer();

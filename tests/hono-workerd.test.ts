@@ -58,6 +58,17 @@ describe(`hono on workerd (Miniflare launched from ${runtime})`, () => {
     }
   }
 
+  // Pins a documented difference (docs/semantics.md): workerd's HTTP server answers an absolute-form target
+  // (RFC 9112 §3.2.2) 500 itself, whatever its scheme, before any Worker runs; Node, Deno and Bun serve http(s) ones.
+  test("AbsoluteFormTarget_WorkerdAnswers500Itself", async () => {
+    for (const target of [`http://127.0.0.1:${directPort}/ws`, `ws://127.0.0.1:${directPort}/ws`]) {
+      const client = await RawClient.connect(directPort);
+      const { status } = await client.handshake(target, handshakeHeaders(directPort, {}));
+      expect(status, target).toBe(500);
+      client.destroy();
+    }
+  });
+
   test("Upgrade_Answers101WithAcceptKey_NoSubProtocolUnlessChosen", async () => {
     const { client, answer } = await open("/ws", { "Sec-WebSocket-Protocol": "graphql-ws" });
     expect(answer.headers["sec-websocket-accept"]).toBe("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");

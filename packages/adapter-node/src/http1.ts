@@ -166,6 +166,11 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
     return this.#req.socket.remoteAddress;
   }
 
+  // The request line's target, whose scheme the core reads without building the URL.
+  get target(): string {
+    return this.#req.url ?? "/";
+  }
+
   get url(): URL {
     const req = this.#req;
     return (this.#url ??= requestUrl(req.url ?? "/", rawHeader(req, "host"), (req.socket as TLSSocket).encrypted === true));

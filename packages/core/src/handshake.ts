@@ -53,6 +53,14 @@ export interface HandshakeRequest extends AnsweredHandshake {
   /** The request headers (without HTTP/2 pseudo-headers): a web `Headers`, or {@link LazyHeaders}. */
   readonly headers: Headers | LazyHeaders;
   /**
+   * The request target as text, when the adapter has it without building `url`: the request
+   * line's (`/ws?room=1`, or an absolute form `http://host/ws`) or the absolute URL the runtime
+   * made of it. The core reads its scheme ({@link isForeignSchemeTarget}); when it is
+   * `undefined` the core reads `url.protocol` instead.
+   * @default undefined
+   */
+  readonly target?: string;
+  /**
    * The HTTP version the request arrived on. `"1.0"` is never upgraded (RFC 6455 §4.1
    * needs HTTP/1.1 or later); an adapter whose runtime does not report the version says `"1.1"`.
    */
@@ -123,6 +131,25 @@ export function webRequestUrl(url: string): URL {
   return url.charCodeAt(0) === 47 ? new URL(`http://localhost${url}`) : new URL(url);
 }
 
+/**
+ * Whether a request target is in absolute form (RFC 9112 §3.2.2) with a scheme other than `http` or `https`
+ * (ASCII case-insensitive), such as `GET ws://host/ws` or `GET ftp://host/ws`: no resource of an HTTP origin server
+ * (RFC 9110 §4.2), and `Bun.serve` answers it 400 before any handler runs where Node's and Deno's servers took it
+ * (the handler saw a `ws:` URL). The core answers it 400 on every runtime. An origin-form (`/…`) or asterisk-form
+ * (`*`) target is not one.
+ * @param target the request target as the request line gave it, or the absolute URL a runtime made of it
+ * @returns `true` for an absolute-form target of another scheme
+ */
+export function isForeignSchemeTarget(target: string): boolean {
+  const first = target.charCodeAt(0);
+  // "/" (origin form), "*" (asterisk form), and the http(s) URLs web runtimes give: decided without a copy.
+  if (first === 47 || first === 42 || target.startsWith("http://") || target.startsWith("https://")) return false;
+  const colon = target.indexOf(":");
+  if (colon <= 0) return false;
+  const scheme = target.slice(0, colon).toLowerCase();
+  return scheme !== "http" && scheme !== "https";
+}
+
 /** What {@link WebHandshakeRequest} reads of a web `Request`. */
 export interface WebRequestLike {
   /** The absolute request URL. */
@@ -189,6 +216,11 @@ export class WebHandshakeRequest implements HandshakeRequest {
     return this.#remoteAddress;
   }
 
+  /** The web request's URL text, as the runtime made it. */
+  get target(): string {
+    return this.#request.url;
+  }
+
   /** The absolute request URL, parsed on first read ({@link webRequestUrl}). */
   get url(): URL {
     return (this.#url ??= webRequestUrl(this.#request.url));
@@ -246,6 +278,20 @@ function invalid(reason: string): HandshakeVerdict {
 }
 
 /**
+ * Whether `request`'s target names a scheme other than `http` or `https` ({@link isForeignSchemeTarget}), read from
+ * its `target` text when the adapter gives one, else from its URL.
+ */
+export function hasForeignScheme(request: HandshakeRequest): boolean {
+  const target = request.target;
+  if (target !== undefined) return isForeignSchemeTarget(target);
+  const scheme = request.url.protocol;
+  return scheme !== "http:" && scheme !== "https:";
+}
+
+/** The reason a request {@link hasForeignScheme} is answered 400 with. */
+export const FOREIGN_SCHEME_REASON = "The request target's scheme is not http or https (RFC 9110 §4.2)";
+
+/**
  * Reads a request's handshake: the whole of it, so that every engine is then asked to
  * upgrade only what the core accepted (docs/semantics.md, "How each handshake edge is
  * answered"). A request is an attempt when its `Upgrade` list contains `websocket`
@@ -256,6 +302,8 @@ function invalid(reason: string): HandshakeVerdict {
  *   400. RFC 6455 §4.2.1 only asks that it contain `websocket`, but workerd upgrades
  *   nothing else, so no runtime does;
  * - a method other than GET (CONNECT on HTTP/2): 400, whatever the method;
+ * - an absolute-form target whose scheme is not `http` or `https` (`GET ws://host/ws`): 400,
+ *   as `Bun.serve` answers it ({@link isForeignSchemeTarget});
  * - HTTP/1.0 (RFC 6455 §4.1: HTTP/1.1 or later): 400;
  * - `Connection` without the `upgrade` token: 400;
  * - `Sec-WebSocket-Key` not 16 bytes in base64: 400;
@@ -279,6 +327,7 @@ export function readHandshake(request: HandshakeRequest): HandshakeVerdict {
     }
     // 400 rather than 405: the resource may well take this method without the upgrade headers.
     if (request.method !== "GET") return invalid("A WebSocket handshake must be a GET request");
+    if (hasForeignScheme(request)) return invalid(FOREIGN_SCHEME_REASON);
     if (request.httpVersion !== "1.1") return invalid("A WebSocket handshake needs HTTP/1.1 or later");
     if (!hasToken(headers.get("connection"), "upgrade")) return invalid("Connection header must contain 'upgrade'");
     const key = headers.get("sec-websocket-key")?.trim();

@@ -11,7 +11,7 @@
 import { CloseStatus, validateCloseStatus } from "./close-status.ts";
 import { type ContextHost, type DispatchOutcome, RequestContext, textResponse, type WebSocketHandler } from "./context.ts";
 import type { EngineCapabilities, UpgradeBinding, UpgradePlan } from "./engine.ts";
-import { type HandshakeRequest, isOriginAllowed, readHandshake } from "./handshake.ts";
+import { FOREIGN_SCHEME_REASON, type HandshakeRequest, hasForeignScheme, isOriginAllowed, readHandshake } from "./handshake.ts";
 import { ServerMetrics, type WebSocketServerStats } from "./metrics.ts";
 import { type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } from "./options.ts";
 import { WebSocketError } from "./errors.ts";
@@ -113,6 +113,8 @@ export class WebSocketHost<Native = unknown> {
     const verdict = readHandshake(request);
     if (verdict.kind === "invalid") return this.#refuse(textResponse(verdict.status, verdict.reason, verdict.headers));
     if (verdict.kind === "plain") {
+      // Answered as Bun.serve answers it, before the handler, on every runtime; a plain request is no refused handshake.
+      if (hasForeignScheme(request)) return Promise.resolve({ kind: "response", response: textResponse(400, FOREIGN_SCHEME_REASON) });
       return new Promise((answer) => new RequestContext(this.#contextHost, request, native, binding, false, answer).run(this.#handler));
     }
     if (this.#closing) return this.#refuse(textResponse(503, "Server shutting down"));
