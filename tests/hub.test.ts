@@ -109,6 +109,10 @@ describe("hub membership", () => {
     expect(() => new WebSocketHub({ slowConsumer: "queue" as HubOptions["slowConsumer"] })).toThrow(TypeError);
     expect(() => new WebSocketHub({ maxBufferedAmount: -1 })).toThrow(RangeError);
     expect(() => new WebSocketHub({ name: "a:b" })).toThrow(TypeError);
+    // Refused when the hub is made, not when a backplane failure first reaches it.
+    expect(() => new WebSocketHub({ onError: "log" as unknown as HubOptions["onError"] })).toThrow(TypeError);
+    expect(() => new WebSocketHub({ backplane: {} as HubOptions["backplane"] })).toThrow(TypeError);
+    expect(() => new WebSocketHub({ nativeFanOut: "no" as unknown as boolean })).toThrow(TypeError);
     await socket.closeOutput(1000);
     hub.remove(socket);
     expect(() => hub.add(socket)).toThrow(expect.objectContaining({ code: "INVALID_STATE" }));

@@ -193,7 +193,11 @@ export class WebSocketHub {
   /** Settles when the instance's own channels are subscribed. */
   readonly #started: Promise<void>;
 
-  /** A hub; with a `backplane` it joins the hubs of the same `name` on other instances. Throws `RangeError` for an invalid option. */
+  /**
+   * A hub; with a `backplane` it joins the hubs of the same `name` on other instances. Throws `RangeError` for a
+   * negative or non-finite `maxBufferedAmount`, `TypeError` for any other invalid option (an unknown `slowConsumer`,
+   * a `name` with `:`, an `onError` that is not a function, a `backplane` without its three methods).
+   */
   constructor(options: HubOptions = {}) {
     const max = options.maxBufferedAmount ?? 1024 * 1024;
     if (!Number.isFinite(max) || max < 0) throw new RangeError("maxBufferedAmount must be a non-negative number of bytes");
@@ -203,6 +207,13 @@ export class WebSocketHub {
     checkName("name", name);
     // The name starts every channel, up to a colon: one in it could make two hubs' channels meet.
     if (name.includes(":")) throw new TypeError("name must not contain ':'");
+    // Checked here rather than when first used: a backplane failure or a fan-out may come long after.
+    if (options.onError !== undefined && typeof options.onError !== "function") throw new TypeError(`onError must be a function, got ${typeof options.onError}`);
+    const backplane = options.backplane as Partial<Backplane> | undefined;
+    if (backplane !== undefined && (typeof backplane?.publish !== "function" || typeof backplane.subscribe !== "function" || typeof backplane.unsubscribe !== "function")) {
+      throw new TypeError("backplane must have publish, subscribe and unsubscribe methods");
+    }
+    if (options.nativeFanOut !== undefined && typeof options.nativeFanOut !== "boolean") throw new TypeError(`nativeFanOut must be a boolean, got ${typeof options.nativeFanOut}`);
     this.#maxBufferedAmount = max;
     this.#slowConsumer = policy;
     this.#backplane = options.backplane;
