@@ -58,6 +58,12 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
     return (this.#url = webRequestUrl(url ?? this.#request!.url));
   }
 
+  /** The request's URL text, whose scheme the core reads without parsing it (`url` stays unparsed). */
+  get target(): string {
+    const url = this.#url;
+    return url === undefined ? this.#request!.url : typeof url === "string" ? url : url.href;
+  }
+
   /** The peer's IP address (`undefined` when Bun does not tell): from the socket once upgraded (Bun keeps it after the close too). */
   get remoteAddress(): string | undefined {
     const ws = this.#upgraded?.ws;
