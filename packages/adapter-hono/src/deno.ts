@@ -57,7 +57,9 @@ export interface DenoRuntime extends HonoWebSocketRuntime {
    * with what the app answers and rejects as the app does; once the app has answered
    * (or failed), the upgrades it accepted start their opening grace: a socket not open
    * 2 s later (its client left before the 101) fails its upgrade with
-   * `UPGRADE_FAILED`. `ServeHandlerInfo.completed` is not read.
+   * `UPGRADE_FAILED`. `ServeHandlerInfo.completed` is not read, but for a uniws route
+   * that sees another `Request` than Deno's (an app mounted with a rebuilt one): there
+   * the grace runs from `completed`, as under a bare `app.fetch`.
    */
   fetch(app: DenoFetchApp): (request: Request, info: any) => Promise<Response>;
 }
