@@ -6,7 +6,8 @@ import { Hono } from "hono";
 import { HOST, IDLE_TIMEOUT_MS, KEEP_ALIVE_INTERVAL_MS, KEEP_ALIVE_TIMEOUT_MS, loop, ready, seedEcho } from "./settings.mjs";
 
 const app = new Hono();
-const webSocket = createWebSocket(denoRuntime());
+const runtime = denoRuntime();
+const webSocket = createWebSocket(runtime);
 app.get(
   "/ws",
   webSocket(
@@ -19,4 +20,4 @@ app.get(
     { keepAliveInterval: KEEP_ALIVE_INTERVAL_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, idleTimeout: IDLE_TIMEOUT_MS },
   ),
 );
-Deno.serve({ hostname: HOST, port: 0, onListen: ({ port }) => ready(port) }, app.fetch);
+Deno.serve({ hostname: HOST, port: 0, onListen: ({ port }) => ready(port) }, runtime.fetch(app));

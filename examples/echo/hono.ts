@@ -81,8 +81,9 @@ async function onDeno(deno: DenoGlobal): Promise<void> {
   const config = readHonoConfig(deno.args, (code) => deno.exit(code));
   if (config === undefined) return;
   const { denoRuntime } = await import("@uniws/hono/deno");
+  const runtime = denoRuntime();
   const app = new Hono();
-  const sockets = mountEcho(app, denoRuntime(), config);
+  const sockets = mountEcho(app, runtime, config);
   const secure = config.tlsCert !== undefined && config.tlsKey !== undefined;
   const tls = secure ? { cert: deno.readTextFileSync(config.tlsCert!), key: deno.readTextFileSync(config.tlsKey!) } : {};
   const server = deno.serve({
@@ -90,7 +91,8 @@ async function onDeno(deno: DenoGlobal): Promise<void> {
     port: config.port,
     ...tls,
     onListen: ({ port }: { port: number }) => console.log(listeningLine(secure, config.host, port)),
-  }, app.fetch);
+    // runtime.fetch: the opening grace runs from the app's answer, without Deno's `completed` kept per socket.
+  }, runtime.fetch(app));
   stopOnSignal(sockets, () => server.shutdown(), (signal, stop) => deno.addSignalListener(signal, stop), () => deno.exit(0));
 }
 

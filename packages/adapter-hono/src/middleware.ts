@@ -97,7 +97,8 @@ function handshakeRequest(c: Context): HandshakeRequest {
  *
  * type AppEnv = { Variables: { user: string } };
  * const app = new Hono<AppEnv>();
- * const webSocket = createWebSocket(denoRuntime());
+ * const runtime = denoRuntime();
+ * const webSocket = createWebSocket(runtime);
  * app.use("/ws", async (c, next) => { c.set("user", "ada"); await next(); });
  * app.get("/ws", webSocket<AppEnv>(async (context) => {
  *   if (!context.isWebSocketRequest) return context.reject(400);
@@ -106,7 +107,7 @@ function handshakeRequest(c: Context): HandshakeRequest {
  *   await socket.send(`hello ${user}`);
  *   for await (const message of socket) await socket.send(message.data);
  * }, { keepAliveInterval: 30_000 }));
- * Deno.serve(app.fetch);
+ * Deno.serve(runtime.fetch(app));
  * ```
  */
 export function createWebSocket(runtime: HonoWebSocketRuntime): WebSocketFactory {

@@ -46,11 +46,13 @@ const listeners: Record<RuntimeName, () => Promise<{ runtime: (app: Hono) => Hon
     const Deno = (globalThis as any).Deno;
     return {
       runtime: () => denoRuntime(),
-      listen: async (app) => {
+      listen: async (app, runtime) => {
         // Stopped through the signal, as tests/support/servers/deno.ts: Deno 2.9's shutdown() never resolves once a
-        // client has left during an upgrade (docs/deno.md, item 8).
+        // client has left during an upgrade (docs/deno.md, item 8). Served as users are told (tests/deno/hono-deno.test.ts
+        // covers a bare app.fetch).
         const stop = new AbortController();
-        const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {}, signal: stop.signal }, app.fetch);
+        const { fetch } = runtime as import("@uniws/hono/deno").DenoRuntime;
+        const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {}, signal: stop.signal }, fetch(app));
         return {
           port: server.addr.port,
           stop: async () => {
