@@ -109,11 +109,22 @@ describe("@uniws/cloudflare in Durable Objects on workerd (Miniflare)", () => {
     client.destroy();
   });
 
-  test("MessageOverMaxMessageSize_ClosedWith1009", async () => {
-    const client = await member("limits", "big");
+  test("MessageOverMaxMessageSize_FailedWith1009_AsOnEveryRuntime", async () => {
+    const room = `limits-${Math.random().toString(36).slice(2)}`;
+    const watcher = await member(room, "watcher");
+    const client = await member(room, "big");
     client.sendText("x".repeat(65));
     expect(await client.readClose()).toEqual({ code: 1009, reason: "Message too big" });
+    // Answered, and still a failed connection: the socket ends as `ws` and Bun end it (docs/semantics.md).
+    client.sendClose(1009);
+    let seen = await who(watcher);
+    for (let i = 0; i < 50 && seen.connections > 1; i++) {
+      await sleep(100);
+      seen = await who(watcher);
+    }
+    expect(seen.ended).toEqual([{ name: "big", closeStatus: 1006, wasClean: false, error: "CONNECTION_CLOSED" }]);
     client.destroy();
+    watcher.destroy();
   });
 
   test("MessagesOverTheRateLimit_ClosedWith1008_AsOnEveryRuntime", async () => {
