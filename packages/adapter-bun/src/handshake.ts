@@ -4,8 +4,11 @@
  *
  * @module
  */
-import { type AnsweredHandshake, type EngineEvents, type HandshakeRequest, type LazyHeaders, webRequestUrl } from "@uniws/core";
+import { type AnsweredHandshake, type EngineEvents, type HandshakeRequest, type LazyHeaders, RepeatedText, webRequestUrl } from "@uniws/core";
 import { BunConnection, type BunTopicServer } from "./bun-engine.ts";
+
+// Bun makes a new URL string for each request; an open connection keeps the shared copy.
+const urls = new RepeatedText();
 
 /** The part of a Bun `Server` that tells a request's peer address. */
 export interface BunAddressLookup {
@@ -101,7 +104,7 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
    * @param server where the native pub/sub publishes; `undefined` leaves the socket without one
    */
   upgradeConnection(events: EngineEvents, extensions: string, server: BunTopicServer | undefined): BunConnection {
-    const connection = new BunConnection(events, extensions, server, this.#url ?? this.#request!.url);
+    const connection = new BunConnection(events, extensions, server, this.#url ?? urls.share(this.#request!.url));
     this.#upgraded = connection;
     if (this.#answered) this.#letGo();
     return connection;

@@ -6,7 +6,11 @@
  *
  * @module
  */
-import { WebHandshakeRequest } from "@uniws/core";
+import { RepeatedText, WebHandshakeRequest } from "@uniws/core";
+
+// Deno makes a new address string for each request; an open connection keeps the shared copy (behind a proxy, one
+// address serves every connection).
+const addresses = new RepeatedText();
 
 /**
  * A request from `Deno.serve` (or Hono on Deno) as the core reads it: Deno's own
@@ -19,6 +23,6 @@ export class DenoHandshakeRequest extends WebHandshakeRequest {
    * @param remoteAddress the peer's IP address (`Deno.ServeHandlerInfo.remoteAddr.hostname`), if known
    */
   constructor(request: Request, remoteAddress: string | undefined) {
-    super(request, { remoteAddress });
+    super(request, { remoteAddress: remoteAddress === undefined ? undefined : addresses.share(remoteAddress) });
   }
 }

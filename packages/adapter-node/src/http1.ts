@@ -9,7 +9,7 @@ import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:ht
 import type { Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import type { AnsweredHandshake, HandshakeRequest, HttpVersion, LazyHeaders } from "@uniws/core";
+import { type AnsweredHandshake, type HandshakeRequest, type HttpVersion, type LazyHeaders, RepeatedText } from "@uniws/core";
 
 /** Copies Node's header object into web `Headers`, leaving out HTTP/2 pseudo-headers. */
 export function toHeaders(raw: IncomingMessage["headers"]): Headers {
@@ -182,26 +182,16 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
     const req = this.#req;
     const url = this.#url;
     if (url !== undefined) return new AnsweredHttp1Request(this.method, this.httpVersion, url, undefined, req.socket);
-    return new AnsweredHttp1Request(this.method, this.httpVersion, lastTarget.share(req.url ?? "/"), shareHost(rawHeader(req, "host")), req.socket);
+    return new AnsweredHttp1Request(this.method, this.httpVersion, targets.share(req.url ?? "/"), shareHost(rawHeader(req, "host")), req.socket);
   }
 }
 
-// The last value seen, given out again for an equal one: Node's parser makes new strings for each request, and an
-// open connection keeps its target and `Host` (about 56 bytes) where most share one path and one host.
-class LastSeen {
-  #value = "";
-
-  share(value: string): string {
-    if (value === this.#value) return this.#value;
-    this.#value = value;
-    return value;
-  }
-}
-const lastTarget = new LastSeen();
-const lastHost = new LastSeen();
+// Node's parser makes new strings for each request: an open connection keeps the shared copies.
+const targets = new RepeatedText();
+const hosts = new RepeatedText();
 
 function shareHost(host: string | undefined): string | undefined {
-  return host === undefined ? undefined : lastHost.share(host);
+  return host === undefined ? undefined : hosts.share(host);
 }
 
 // An answered HTTP/1.1 request: what the context's `method`, `httpVersion`, `url` and `remoteAddress` read, the URL

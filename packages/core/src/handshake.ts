@@ -6,6 +6,7 @@
  * @module
  */
 import { WebSocketError } from "./errors.ts";
+import { RepeatedText } from "./repeated-text.ts";
 
 /** The header lookups the core itself needs; a web `Headers` is one. */
 export interface HeaderReader {
@@ -228,9 +229,12 @@ export class WebHandshakeRequest implements HandshakeRequest {
 
   /** The request stands answered by its method, URL (its text if never read), version and address (the core reads its headers no more). */
   answering(): AnsweredHandshake {
-    return new AnsweredRequest(this.method, this.#url ?? this.#request.url, this.httpVersion, this.remoteAddress);
+    return new AnsweredRequest(this.method, this.#url ?? urls.share(this.#request.url), this.httpVersion, this.remoteAddress);
   }
 }
+
+// Runtimes make a new URL string for each request; an open connection keeps the shared copy.
+const urls = new RepeatedText();
 
 /** The outcome of reading a handshake. */
 export type HandshakeVerdict =

@@ -59,6 +59,7 @@ export {
   type WebSocketHandler,
   WebSocketHost,
 } from "./host.ts";
+export { RepeatedText } from "./repeated-text.ts";
 export { type Backplane, type FanOutOptions, type HubMessage, type HubOptions, type SlowConsumerPolicy, WebSocketHub } from "./hub.ts";
 export type {
   MessageCounts,
