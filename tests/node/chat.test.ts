@@ -37,12 +37,18 @@ interface ChatInstance {
 }
 
 const running = new Set<RunningSample>();
+// Starts not yet settled: an instance that comes up after a sibling's start failed the test is still stopped.
+const starting = new Set<Promise<unknown>>();
 
 /** Starts the chat sample on `runtime` and resolves once it prints its `Listening on` line. */
 async function startChat(runtime: RuntimeName, redisUrl: string): Promise<ChatInstance> {
   const [command, args] = chatCommand(runtime);
-  const sample = await startListening(command, [...args, "--port", "0", "--redis", redisUrl], 30_000);
-  running.add(sample);
+  const start = startListening(command, [...args, "--port", "0", "--redis", redisUrl], 30_000).then((started) => {
+    running.add(started);
+    return started;
+  });
+  starting.add(start.catch(() => {}));
+  const sample = await start;
   return {
     runtime,
     url: sample.url,
@@ -80,6 +86,7 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(async () => {
   await browser?.close();
+  await Promise.all(starting);
   await Promise.all([...running].map((sample) => sample.stop()));
   await redis?.stop();
 });
