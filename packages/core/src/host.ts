@@ -13,7 +13,7 @@ import { type ContextHost, type DispatchOutcome, RequestContext, textResponse, t
 import type { EngineCapabilities, UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { type HandshakeRequest, isOriginAllowed, readHandshake } from "./handshake.ts";
 import { ServerMetrics, type WebSocketServerStats } from "./metrics.ts";
-import { type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } from "./options.ts";
+import { checkTimerDelay, type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } from "./options.ts";
 import { WebSocketError } from "./errors.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type SocketSettings, UniWebSocket } from "./socket.ts";
@@ -35,8 +35,9 @@ export interface ShutdownOptions {
   /** The reason in every Close frame, at most 123 UTF-8 bytes (RFC 6455 §5.5). @default "Server shutting down" */
   readonly statusDescription?: string;
   /**
-   * How long to wait for peers to answer the Close before aborting them, in ms (a finite number >= 0); `0` waits
-   * for every peer, as `closeTimeout` 0 does for `close()`. @default `closeTimeout`
+   * How long to wait for peers to answer the Close before aborting them, in ms (0 to 2^31 - 1, the longest delay a
+   * timer holds; a `RangeError` otherwise); `0` waits for every peer, as `closeTimeout` 0 does for `close()`.
+   * @default `closeTimeout`
    */
   readonly timeout?: number;
 }
@@ -149,7 +150,7 @@ export class WebSocketHost<Native = unknown> {
     const description = options.statusDescription ?? "Server shutting down";
     const timeout = options.timeout ?? this.options.closeTimeout;
     validateCloseStatus(status, description);
-    if (!Number.isFinite(timeout) || timeout < 0) throw new RangeError(`timeout must be a finite number >= 0, got ${String(timeout)}`);
+    checkTimerDelay("timeout", timeout);
     this.#closing = true;
     const sockets = [...this.#sockets];
     let unreachable: WebSocketError | undefined;
