@@ -384,6 +384,44 @@ describe("shutdown", () => {
     for (const { client } of clients) client.destroy();
   });
 
+  test("ShutdownWhileHandlerYetToAccept_Answered503AsANewRequest_NotReportedToOnError", async () => {
+    // A handler still deciding (authenticating, say) when the server starts shutting down: its accept() throws
+    // SERVER_CLOSING. Left uncaught, that was a 500 and an application error in onError on every runtime; the server's
+    // own shutdown answers the request as it answers one arriving now: 503.
+    const reported: unknown[] = [];
+    let release!: () => void;
+    const decided = new Promise<void>((resolve) => (release = resolve));
+    const seen: unknown[] = [];
+    const server = await startServer(async (context) => {
+      await decided;
+      if (context.url.pathname === "/caught") {
+        try {
+          await context.accept();
+        } catch (error) {
+          seen.push(error);
+          throw error;
+        }
+      }
+      await context.accept();
+    }, { onError: (error) => reported.push(error) });
+    const uncaught = await RawClient.connect(server.port);
+    const caught = await RawClient.connect(server.port);
+    const answers = [uncaught.handshake("/ws", handshakeHeaders(server.port)), caught.handshake("/caught", handshakeHeaders(server.port))];
+    // Both handlers are waiting once the server counts their handshakes.
+    while (server.stats().pendingHandshakes < 2) await delay(10);
+    await server.shutdown();
+    release();
+    for (const answer of await Promise.all(answers)) expect(answer).toMatchObject({ status: 503, body: "Server shutting down" });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeInstanceOf(WebSocketError);
+    expect(seen[0]).toMatchObject({ code: "SERVER_CLOSING" });
+    await delay(50);
+    expect(reported).toEqual([]);
+    expect(server.connections()).toBe(0);
+    uncaught.destroy();
+    caught.destroy();
+  });
+
   test("ShutdownWithCloseTimeoutZero_WaitsForThePeersClose_AsCloseDoes", async () => {
     // closeTimeout 0 is "no limit", as every 0 in the options: close() waited for the peer for ever, but the server's
     // shutdown took the 0 as its own timeout and aborted every socket at once, before any peer could answer.

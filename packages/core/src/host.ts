@@ -9,7 +9,7 @@
  * @module
  */
 import { CloseStatus, validateCloseStatus } from "./close-status.ts";
-import { type ContextHost, type DispatchOutcome, RequestContext, textResponse, type WebSocketHandler } from "./context.ts";
+import { type ContextHost, type DispatchOutcome, RequestContext, shuttingDown, textResponse, type WebSocketHandler } from "./context.ts";
 import type { EngineCapabilities, UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { type HandshakeRequest, isOriginAllowed, readHandshake } from "./handshake.ts";
 import { ServerMetrics, type WebSocketServerStats } from "./metrics.ts";
@@ -116,7 +116,7 @@ export class WebSocketHost<Native = unknown> {
     if (verdict.kind === "plain") {
       return new Promise((answer) => new RequestContext(this.#contextHost, request, native, binding, false, answer).run(this.#handler));
     }
-    if (this.#closing) return this.#refuse(textResponse(503, "Server shutting down"));
+    if (this.#closing) return this.#refuse(shuttingDown());
     // The origin check runs before any upgrade (RFC 6455 §10.2): 403, and the handler never runs.
     const { allowedOrigins } = this.options;
     if (allowedOrigins !== undefined && !isOriginAllowed(request.headers.get("origin"), allowedOrigins)) return this.#refuse(new Response(null, { status: 403 }));
