@@ -249,6 +249,24 @@ describe("close", () => {
     client.destroy();
   });
 
+  test("CloseWithStatusNotANumber_RejectsTypeError_NothingChanged", async () => {
+    // For JavaScript callers (the types say number): a status read from a query string or JSON ("4000", null) was
+    // INVALID_CLOSE_STATUS "Close status 4000 may not be sent" on every runtime, which names a valid status as refused.
+    const { socket, client, server } = await acceptOne();
+    const close = socket.close as (status: unknown, description?: string) => Promise<unknown>;
+    const closeOutput = socket.closeOutput as (status: unknown, description?: string) => Promise<unknown>;
+    const shutdown = socket.shutdown as (status: unknown, description?: string) => Promise<unknown>;
+    await expect(close.call(socket, "4000")).rejects.toThrow(TypeError);
+    await expect(close.call(socket, "4000")).rejects.toThrow("A close status is a number, got string");
+    await expect(closeOutput.call(socket, null)).rejects.toThrow("A close status is a number, got null");
+    await expect(shutdown.call(socket, 4000n)).rejects.toThrow(TypeError);
+    await expect(server.shutdown({ closeStatus: "1001" as unknown as number })).rejects.toThrow(TypeError);
+    expect(socket.state).toBe("open");
+    client.sendText("still open");
+    expect(await socket.receive()).toEqual({ type: "text", data: "still open" });
+    client.destroy();
+  });
+
   test("CloseReasonOf123Bytes_Allowed", async () => {
     const { socket, client } = await acceptOne();
     void socket.close(3000, "r".repeat(123));
