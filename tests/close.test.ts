@@ -42,6 +42,55 @@ describe("close", () => {
     client.destroy();
   });
 
+  test("PeerClosesAndKeepsItsTcpSideOpen_CloseSeenAtOnce_SendRejectsConnectionClosed", async () => {
+    // RFC 6455 §7.1.1: the server closes the TCP connection first, and a client may wait for it. On Node `ws` ended
+    // its side after echoing the Close but reported the end only once the peer closed its own, or after closeTimeout:
+    // meanwhile the socket stayed `open`, receive() did not see the Close and sends were dropped silently. Deno and Bun
+    // reported it at once.
+    let resolveSocket!: (socket: UniWebSocket) => void;
+    const accepted = new Promise<UniWebSocket>((resolve) => (resolveSocket = resolve));
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      resolveSocket(socket);
+      await socket.closed;
+    });
+    const client = await RawClient.connect(server.port, true);
+    expect((await client.handshake("/ws", handshakeHeaders(server.port))).status).toBe(101);
+    const socket = await accepted;
+    const received = socket.receive();
+    client.sendClose(4000, "bye");
+    expect(await client.readClose()).toEqual({ code: 4000, reason: "bye" });
+    expect(await settlesWithin(received, 5000)).toBe(true);
+    expect(await received).toEqual({ type: "close", closeStatus: 4000, closeStatusDescription: "bye" });
+    expect(socket.state).toBe("closed");
+    expect(await socket.closed).toEqual({ closeStatus: 4000, closeStatusDescription: "bye", wasClean: true });
+    await expect(socket.send("late")).rejects.toMatchObject({ code: "CONNECTION_CLOSED" });
+    expect(server.connections()).toBe(0);
+    client.destroy();
+  });
+
+  test("ServerClosesPeerAnswersAndKeepsItsTcpSideOpen_CloseResolvesAtOnce", async () => {
+    let resolveSocket!: (socket: UniWebSocket) => void;
+    const accepted = new Promise<UniWebSocket>((resolve) => (resolveSocket = resolve));
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      resolveSocket(socket);
+      await socket.closed;
+    });
+    const client = await RawClient.connect(server.port, true);
+    expect((await client.handshake("/ws", handshakeHeaders(server.port))).status).toBe(101);
+    const socket = await accepted;
+    const closing = socket.close(4001, "server bye");
+    expect(await client.readClose()).toEqual({ code: 4001, reason: "server bye" });
+    if (runtime !== "bun") client.sendClose(4001, "ack");
+    expect(await settlesWithin(closing, 5000)).toBe(true);
+    // Bun ends the connection with its own Close (docs/bun.md): the status it sent, clean.
+    expect(await closing).toEqual(runtime === "bun"
+      ? { closeStatus: 4001, closeStatusDescription: "server bye", wasClean: true }
+      : { closeStatus: 4001, closeStatusDescription: "ack", wasClean: true });
+    client.destroy();
+  });
+
   test("PeerCloseWithoutStatus_Reports1005", async () => {
     const { socket, client } = await acceptOne();
     client.sendClose();
