@@ -42,6 +42,55 @@ describe("close", () => {
     client.destroy();
   });
 
+  test("PeerClosesAndKeepsItsTcpSideOpen_CloseSeenAtOnce_SendRejectsConnectionClosed", async () => {
+    // RFC 6455 §7.1.1: the server closes the TCP connection first, and a client may wait for it. On Node `ws` ended
+    // its side after echoing the Close but reported the end only once the peer closed its own, or after closeTimeout:
+    // meanwhile the socket stayed `open`, receive() did not see the Close and sends were dropped silently. Deno and Bun
+    // reported it at once.
+    let resolveSocket!: (socket: UniWebSocket) => void;
+    const accepted = new Promise<UniWebSocket>((resolve) => (resolveSocket = resolve));
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      resolveSocket(socket);
+      await socket.closed;
+    });
+    const client = await RawClient.connect(server.port, true);
+    expect((await client.handshake("/ws", handshakeHeaders(server.port))).status).toBe(101);
+    const socket = await accepted;
+    const received = socket.receive();
+    client.sendClose(4000, "bye");
+    expect(await client.readClose()).toEqual({ code: 4000, reason: "bye" });
+    expect(await settlesWithin(received, 5000)).toBe(true);
+    expect(await received).toEqual({ type: "close", closeStatus: 4000, closeStatusDescription: "bye" });
+    expect(socket.state).toBe("closed");
+    expect(await socket.closed).toEqual({ closeStatus: 4000, closeStatusDescription: "bye", wasClean: true });
+    await expect(socket.send("late")).rejects.toMatchObject({ code: "CONNECTION_CLOSED" });
+    expect(server.connections()).toBe(0);
+    client.destroy();
+  });
+
+  test("ServerClosesPeerAnswersAndKeepsItsTcpSideOpen_CloseResolvesAtOnce", async () => {
+    let resolveSocket!: (socket: UniWebSocket) => void;
+    const accepted = new Promise<UniWebSocket>((resolve) => (resolveSocket = resolve));
+    const server = await startServer(async (context) => {
+      const socket = await context.accept();
+      resolveSocket(socket);
+      await socket.closed;
+    });
+    const client = await RawClient.connect(server.port, true);
+    expect((await client.handshake("/ws", handshakeHeaders(server.port))).status).toBe(101);
+    const socket = await accepted;
+    const closing = socket.close(4001, "server bye");
+    expect(await client.readClose()).toEqual({ code: 4001, reason: "server bye" });
+    if (runtime !== "bun") client.sendClose(4001, "ack");
+    expect(await settlesWithin(closing, 5000)).toBe(true);
+    // Bun ends the connection with its own Close (docs/bun.md): the status it sent, clean.
+    expect(await closing).toEqual(runtime === "bun"
+      ? { closeStatus: 4001, closeStatusDescription: "server bye", wasClean: true }
+      : { closeStatus: 4001, closeStatusDescription: "ack", wasClean: true });
+    client.destroy();
+  });
+
   test("PeerCloseWithoutStatus_Reports1005", async () => {
     const { socket, client } = await acceptOne();
     client.sendClose();
@@ -249,6 +298,24 @@ describe("close", () => {
     client.destroy();
   });
 
+  test("CloseWithStatusNotANumber_RejectsTypeError_NothingChanged", async () => {
+    // For JavaScript callers (the types say number): a status read from a query string or JSON ("4000", null) was
+    // INVALID_CLOSE_STATUS "Close status 4000 may not be sent" on every runtime, which names a valid status as refused.
+    const { socket, client, server } = await acceptOne();
+    const close = socket.close as (status: unknown, description?: string) => Promise<unknown>;
+    const closeOutput = socket.closeOutput as (status: unknown, description?: string) => Promise<unknown>;
+    const shutdown = socket.shutdown as (status: unknown, description?: string) => Promise<unknown>;
+    await expect(close.call(socket, "4000")).rejects.toThrow(TypeError);
+    await expect(close.call(socket, "4000")).rejects.toThrow("A close status is a number, got string");
+    await expect(closeOutput.call(socket, null)).rejects.toThrow("A close status is a number, got null");
+    await expect(shutdown.call(socket, 4000n)).rejects.toThrow(TypeError);
+    await expect(server.shutdown({ closeStatus: "1001" as unknown as number })).rejects.toThrow(TypeError);
+    expect(socket.state).toBe("open");
+    client.sendText("still open");
+    expect(await socket.receive()).toEqual({ type: "text", data: "still open" });
+    client.destroy();
+  });
+
   test("CloseReasonOf123Bytes_Allowed", async () => {
     const { socket, client } = await acceptOne();
     void socket.close(3000, "r".repeat(123));
@@ -382,6 +449,44 @@ describe("shutdown", () => {
     expect(await settlesWithin(closing, 3000)).toBe(true);
     expect(server.connections()).toBe(0);
     for (const { client } of clients) client.destroy();
+  });
+
+  test("ShutdownWhileHandlerYetToAccept_Answered503AsANewRequest_NotReportedToOnError", async () => {
+    // A handler still deciding (authenticating, say) when the server starts shutting down: its accept() throws
+    // SERVER_CLOSING. Left uncaught, that was a 500 and an application error in onError on every runtime; the server's
+    // own shutdown answers the request as it answers one arriving now: 503.
+    const reported: unknown[] = [];
+    let release!: () => void;
+    const decided = new Promise<void>((resolve) => (release = resolve));
+    const seen: unknown[] = [];
+    const server = await startServer(async (context) => {
+      await decided;
+      if (context.url.pathname === "/caught") {
+        try {
+          await context.accept();
+        } catch (error) {
+          seen.push(error);
+          throw error;
+        }
+      }
+      await context.accept();
+    }, { onError: (error) => reported.push(error) });
+    const uncaught = await RawClient.connect(server.port);
+    const caught = await RawClient.connect(server.port);
+    const answers = [uncaught.handshake("/ws", handshakeHeaders(server.port)), caught.handshake("/caught", handshakeHeaders(server.port))];
+    // Both handlers are waiting once the server counts their handshakes.
+    while (server.stats().pendingHandshakes < 2) await delay(10);
+    await server.shutdown();
+    release();
+    for (const answer of await Promise.all(answers)) expect(answer).toMatchObject({ status: 503, body: "Server shutting down" });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeInstanceOf(WebSocketError);
+    expect(seen[0]).toMatchObject({ code: "SERVER_CLOSING" });
+    await delay(50);
+    expect(reported).toEqual([]);
+    expect(server.connections()).toBe(0);
+    uncaught.destroy();
+    caught.destroy();
   });
 
   test("ShutdownWithCloseTimeoutZero_WaitsForThePeersClose_AsCloseDoes", async () => {

@@ -130,6 +130,42 @@ describe("keep-alive", async () => {
     // In the accept context the RangeError is thrown by accept(); the handler did not catch it: 500.
     await expect(acceptOne({ onError: () => {} }, { keepAliveInterval: -5 })).rejects.toThrow("expected 101, got 500");
   });
+
+  // Every runtime's timers hold at most 2^31 - 1 ms: a longer delay fires at once (Node and Bun warn and take 1 ms,
+  // Deno's idleTimeout pinged and aborted a silent peer within 300 ms). Refused where it is given, the same everywhere.
+  test("DurationPastTheTimerLimit_RefusedWithRangeError_TheLimitItselfServes", async () => {
+    const limit = 2 ** 31 - 1;
+    for (const name of ["keepAliveInterval", "keepAliveTimeout", "idleTimeout", "closeTimeout"] as const) {
+      await expect(acceptOne({ [name]: limit + 1 })).rejects.toThrow(RangeError);
+      await expect(acceptOne({ [name]: limit + 1 })).rejects.toThrow(`${name} must be at most ${limit}`);
+    }
+    // In the accept context the RangeError is thrown by accept(); the handler did not catch it: 500.
+    await expect(acceptOne({ onError: () => {} }, { keepAliveInterval: limit + 1 })).rejects.toThrow("expected 101, got 500");
+    // A timer past the limit shows as a TimeoutOverflowWarning (Node, and Deno's and Bun's `process`).
+    const overflows: string[] = [];
+    const onWarning = (warning: Error) => {
+      if (warning.name === "TimeoutOverflowWarning") overflows.push(warning.message);
+    };
+    process.on("warning", onWarning);
+    const { server, socket, client } = await acceptOne({ keepAliveInterval: limit, keepAliveTimeout: limit, idleTimeout: limit, closeTimeout: limit });
+    // A shutdown's own timeout is a timer too: refused before any socket is touched.
+    await expect(server.shutdown({ timeout: limit + 1 })).rejects.toThrow(RangeError);
+    // No heartbeat, no abort: the deadlines are 24.8 days away, not due at once.
+    await delay(300);
+    expect(client.pendingBytes).toBe(0);
+    client.sendText("still here");
+    expect(await socket.receive()).toEqual({ type: "text", data: "still here" });
+    expect(socket.state).toBe("open");
+    // The close's deadline too: its timer is armed, not fired.
+    void socket.close();
+    expect(await client.readClose()).toEqual({ code: 1000, reason: "" });
+    await delay(100);
+    // Not aborted. Bun ends the connection right after its Close (docs/bun.md): clean at once there.
+    expect(socket.state).toBe(runtime === "bun" ? "closed" : "closeSent");
+    process.off("warning", onWarning);
+    expect(overflows).toEqual([]);
+    client.destroy();
+  });
 });
 
 describe("idle timeout", () => {

@@ -427,6 +427,25 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test.each(["text", "binary"] as const)("ReceiveIntoBufferDetachedWhileWaiting_%s_RejectsTypeError_MessageKept", async (type) => {
+    // The buffer was transferred away (postMessage to a worker, structuredClone with transfer) while receive(buffer)
+    // waited. It then reads as empty: the receive resolved { count: 0, endOfMessage: false } on every runtime, a part
+    // of nothing that no loop could finish with that buffer. As for an empty buffer given at the call: a TypeError.
+    const { socket, client } = await acceptOne();
+    const buffer = new Uint8Array(16);
+    const pending = socket.receive(buffer);
+    structuredClone(buffer.buffer, { transfer: [buffer.buffer] });
+    if (type === "text") client.sendText("kept");
+    else client.send(Opcode.binary, new Uint8Array([1, 2, 3]));
+    await expect(pending).rejects.toThrow(TypeError);
+    // Nothing of the message was handed out: it is the next receive's, whole.
+    const next = new Uint8Array(16);
+    expect(await socket.receive(next)).toEqual({ count: type === "text" ? 4 : 3, type, endOfMessage: true });
+    expect([...next.subarray(0, type === "text" ? 4 : 3)]).toEqual(type === "text" ? [...new TextEncoder().encode("kept")] : [1, 2, 3]);
+    expect(socket.state).toBe("open");
+    client.destroy();
+  });
+
   test("TextTypeWithBytes_SentAsText", async () => {
     const { socket, client } = await acceptOne();
     await socket.send(new TextEncoder().encode("bytes as text"), { type: "text" });

@@ -111,8 +111,9 @@ export class RawClient {
     socket.on("error", end);
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const socket = connect(port, "127.0.0.1");
+  /** `halfOpen`: the client never ends its side of the TCP connection by itself, even after the server ended its own. */
+  static async connect(port: number, halfOpen = false): Promise<RawClient> {
+    const socket = connect({ port, host: "127.0.0.1", allowHalfOpen: halfOpen });
     await new Promise<void>((resolve, reject) => {
       socket.once("connect", () => resolve());
       socket.once("error", reject);

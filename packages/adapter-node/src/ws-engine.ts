@@ -83,6 +83,10 @@ function cork(transport: Duplex): boolean {
 // module functions: a private method would cost every instance a slot (V8 brands each instance of such a class).
 class WsEngineSocket implements EngineSocket {
   readonly #ws: WsWebSocket;
+  /** The `ws` socket (its close record is read when the transport finishes). */
+  get ws(): WsWebSocket {
+    return this.#ws;
+  }
   readonly #transport: Duplex;
   readonly extensions: string;
   readonly events: EngineEvents;
@@ -209,6 +213,27 @@ function onClose(this: WsWebSocket, code: number, reason: Buffer): void {
   else events.closed(code, reason.toString("utf8"));
 }
 
+// `ws`'s own record of the close handshake: not in its typed API, but read by nothing else that `ws` exposes.
+interface WsCloseRecord {
+  readonly _closeFrameReceived?: boolean;
+  readonly _closeFrameSent?: boolean;
+  readonly _closeCode?: number;
+  readonly _closeMessage?: Uint8Array;
+}
+
+// `ws` ends the transport once both Close frames are exchanged (the server closes TCP first, RFC 6455 §7.1.1), then
+// emits `close` only when the peer has closed its side too, or after closeTimeout. A peer that keeps its side open
+// (waiting for the server's FIN to be acknowledged, or half-open on purpose) left the socket `open` for that long,
+// its Close unseen and sends dropped; Deno and Bun report the end at once. The handshake is complete here: report it.
+function onTransportFinish(this: Duplex & { [BINDING]?: WsEngineSocket }): void {
+  const binding = this[BINDING];
+  if (binding === undefined) return;
+  const record = binding.ws as WsWebSocket & WsCloseRecord;
+  // Anything else (a changed `ws`) waits for `close` as before.
+  if (record._closeFrameReceived !== true || record._closeFrameSent !== true || typeof record._closeCode !== "number") return;
+  onClose.call(binding.ws, record._closeCode, Buffer.from(record._closeMessage ?? new Uint8Array(0)));
+}
+
 /**
  * Wires an upgraded `ws` socket (over `transport`, with the negotiated `extensions` header value) to the core's
  * `events` and reports it open.
@@ -221,5 +246,7 @@ export function bindWsSocket(ws: WsWebSocket, transport: Duplex, extensions: str
   ws.on("ping", onPong);
   ws.on("error", onError);
   ws.on("close", onClose);
+  (transport as Duplex & { [BINDING]?: WsEngineSocket })[BINDING] = binding;
+  transport.once("finish", onTransportFinish);
   events.opened(binding);
 }

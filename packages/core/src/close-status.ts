@@ -64,11 +64,13 @@ export function isEmptyCloseStatus(code: number): boolean {
  * Throws a typed error (`INVALID_CLOSE_STATUS`) unless `code` and `reason` may be
  * used to close: a sendable status with a reason of at most 123 UTF-8 bytes, or a
  * "no status" value ({@link isEmptyCloseStatus}) with no reason, since a Close frame
- * without a status has no room for one (RFC 6455 §5.5.1); a `TypeError` for a `reason`
- * that is not a string.
+ * without a status has no room for one (RFC 6455 §5.5.1); a `TypeError` for a `code`
+ * that is not a number or a `reason` that is not a string.
  */
 export function validateCloseStatus(code: number, reason: string): void {
   // For JavaScript callers: engines disagree on anything else (Node's threw on null, Deno and Bun sent "null").
+  // A status from a query string or JSON ("4000") is a wrong type, not a status §7.4 refuses.
+  if (typeof code !== "number") throw new TypeError(`A close status is a number, got ${code === null ? "null" : typeof code}`);
   if (typeof reason !== "string") throw new TypeError(`A close reason is a string, got ${reason === null ? "null" : typeof reason}`);
   if (isEmptyCloseStatus(code)) {
     if (reason !== "") throw new WebSocketError("INVALID_CLOSE_STATUS", `Close status ${code} sends no status, so it takes no reason (RFC 6455 §5.5.1)`);

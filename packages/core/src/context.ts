@@ -141,6 +141,11 @@ export function textResponse(status: number, text: string, headers?: Record<stri
   return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers } });
 }
 
+/** @internal The answer to a WebSocket request while the server shuts down, before or in its handler. */
+export function shuttingDown(): Response {
+  return textResponse(503, "Server shutting down");
+}
+
 /** The context of one request, and the run of the handler over it. */
 export class RequestContext<Native> implements WebSocketContext<Native> {
   readonly #host: ContextHost;
@@ -355,7 +360,15 @@ export class RequestContext<Native> implements WebSocketContext<Native> {
   }
 
   static #threw(this: RequestContext<unknown>, error: unknown): void {
-    if (typeof this.#answerOrSocket === "function") RequestContext.#respond.call(this, { kind: "response", response: textResponse(500, "Internal Server Error") });
+    if (typeof this.#answerOrSocket === "function") {
+      // accept()'s refusal during a shutdown, left uncaught: the server's doing, not the application's fault. Answered as
+      // a request arriving now would be (503), and not reported.
+      if (error instanceof WebSocketError && error.code === "SERVER_CLOSING" && this.#host.closing) {
+        RequestContext.#respond.call(this, { kind: "response", response: shuttingDown() });
+        return;
+      }
+      RequestContext.#respond.call(this, { kind: "response", response: textResponse(500, "Internal Server Error") });
+    }
     RequestContext.#finish.call(this, CloseStatus.InternalServerError, error);
   }
 

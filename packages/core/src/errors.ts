@@ -28,7 +28,7 @@ export type WebSocketErrorCode =
   | "CONNECTION_CLOSED"
   /** The upgrade could not be completed (the client went away during the handshake). */
   | "UPGRADE_FAILED"
-  /** The server is shutting down and accepts no new sockets. */
+  /** `accept()` while the server shuts down: it opens no new sockets (left uncaught, the request is answered 503). */
   | "SERVER_CLOSING"
   /** A send found more than `sendBufferLimit` bytes still buffered for a peer that is not reading; the connection was aborted. */
   | "SEND_BUFFER_FULL"

@@ -9,11 +9,11 @@
  * @module
  */
 import { CloseStatus, validateCloseStatus } from "./close-status.ts";
-import { type ContextHost, type DispatchOutcome, RequestContext, textResponse, type WebSocketHandler } from "./context.ts";
+import { type ContextHost, type DispatchOutcome, RequestContext, shuttingDown, textResponse, type WebSocketHandler } from "./context.ts";
 import type { EngineCapabilities, UpgradeBinding, UpgradePlan } from "./engine.ts";
 import { FOREIGN_SCHEME_REASON, type HandshakeRequest, hasForeignScheme, isOriginAllowed, readHandshake } from "./handshake.ts";
 import { ServerMetrics, type WebSocketServerStats } from "./metrics.ts";
-import { type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } from "./options.ts";
+import { checkTimerDelay, type ResolvedWebSocketOptions, resolveOptions, type WebSocketOptions } from "./options.ts";
 import { WebSocketError } from "./errors.ts";
 import { Scheduler } from "./scheduler.ts";
 import { type SocketSettings, UniWebSocket } from "./socket.ts";
@@ -35,8 +35,9 @@ export interface ShutdownOptions {
   /** The reason in every Close frame, at most 123 UTF-8 bytes (RFC 6455 §5.5). @default "Server shutting down" */
   readonly statusDescription?: string;
   /**
-   * How long to wait for peers to answer the Close before aborting them, in ms (a finite number >= 0); `0` waits
-   * for every peer, as `closeTimeout` 0 does for `close()`. @default `closeTimeout`
+   * How long to wait for peers to answer the Close before aborting them, in ms (0 to 2^31 - 1, the longest delay a
+   * timer holds; a `RangeError` otherwise); `0` waits for every peer, as `closeTimeout` 0 does for `close()`.
+   * @default `closeTimeout`
    */
   readonly timeout?: number;
 }
@@ -117,7 +118,7 @@ export class WebSocketHost<Native = unknown> {
       if (hasForeignScheme(request)) return Promise.resolve({ kind: "response", response: textResponse(400, FOREIGN_SCHEME_REASON) });
       return new Promise((answer) => new RequestContext(this.#contextHost, request, native, binding, false, answer).run(this.#handler));
     }
-    if (this.#closing) return this.#refuse(textResponse(503, "Server shutting down"));
+    if (this.#closing) return this.#refuse(shuttingDown());
     // The origin check runs before any upgrade (RFC 6455 §10.2): 403, and the handler never runs.
     const { allowedOrigins } = this.options;
     if (allowedOrigins !== undefined && !isOriginAllowed(request.headers.get("origin"), allowedOrigins)) return this.#refuse(new Response(null, { status: 403 }));
@@ -151,7 +152,7 @@ export class WebSocketHost<Native = unknown> {
     const description = options.statusDescription ?? "Server shutting down";
     const timeout = options.timeout ?? this.options.closeTimeout;
     validateCloseStatus(status, description);
-    if (!Number.isFinite(timeout) || timeout < 0) throw new RangeError(`timeout must be a finite number >= 0, got ${String(timeout)}`);
+    checkTimerDelay("timeout", timeout);
     this.#closing = true;
     const sockets = [...this.#sockets];
     let unreachable: WebSocketError | undefined;

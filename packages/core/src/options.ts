@@ -6,7 +6,10 @@
  */
 import type { MetricsMeter } from "./metrics.ts";
 
-/** Server-wide WebSocket policy. Every duration is in milliseconds. */
+/**
+ * Server-wide WebSocket policy. Every duration is in milliseconds, from 0 to 2^31 - 1 (about 24.8 days, the longest
+ * delay a timer holds on every runtime); the server's constructor throws a `RangeError` for any other.
+ */
 export interface WebSocketOptions {
   /**
    * How often the server sends a keep-alive frame when the peer has been silent.
@@ -140,9 +143,9 @@ export interface WebSocketOptions {
 export interface WebSocketAcceptContext {
   /** The sub-protocol to select; it must be one the client offered. Omit (or `undefined`) for none. */
   subProtocol?: string | undefined;
-  /** Overrides `WebSocketOptions.keepAliveInterval` for this socket. */
+  /** Overrides `WebSocketOptions.keepAliveInterval` for this socket (0 to 2^31 - 1 ms, as there). */
   keepAliveInterval?: number;
-  /** Overrides `WebSocketOptions.keepAliveTimeout` for this socket. */
+  /** Overrides `WebSocketOptions.keepAliveTimeout` for this socket (0 to 2^31 - 1 ms, as there). */
   keepAliveTimeout?: number;
   /**
    * Negotiate permessage-deflate (RFC 7692) if the client offers it. Compressing
@@ -219,6 +222,22 @@ export function checkDuration(name: string, value: number): number {
   return value;
 }
 
+/**
+ * The longest delay a timer holds on every runtime, in ms (2^31 - 1, about 24.8 days): `setTimeout` stores it as a
+ * 32-bit signed integer, and a longer one fires at once (Node and Bun warn and wait 1 ms; Deno's WebSocket idle
+ * timer then pings and gives up on the peer at once).
+ */
+export const MAX_TIMER_DELAY = 2_147_483_647;
+
+/** Throws a RangeError unless `value` is a duration a timer can hold: finite, >= 0, at most {@link MAX_TIMER_DELAY}. */
+export function checkTimerDelay(name: string, value: number): number {
+  checkDuration(name, value);
+  if (value > MAX_TIMER_DELAY) {
+    throw new RangeError(`${name} must be at most ${MAX_TIMER_DELAY} ms (about 24.8 days, the longest timer every runtime holds), got ${value}`);
+  }
+  return value;
+}
+
 // A burst defaults to one second's worth of the rate; either way it holds at least one unit (one message, one byte).
 function checkBurst(name: string, value: number | undefined, rate: number): number {
   if (value === undefined) return Math.max(rate, 1);
@@ -289,17 +308,17 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedWebSocke
   const maxConnections = checkDuration("maxConnections", options.maxConnections ?? DEFAULT_OPTIONS.maxConnections);
   if (!Number.isInteger(maxConnections)) throw new RangeError(`maxConnections must be a whole number, got ${maxConnections}`);
   return {
-    keepAliveInterval: checkDuration("keepAliveInterval", options.keepAliveInterval ?? DEFAULT_OPTIONS.keepAliveInterval),
-    keepAliveTimeout: checkDuration("keepAliveTimeout", options.keepAliveTimeout ?? DEFAULT_OPTIONS.keepAliveTimeout),
-    idleTimeout: checkDuration("idleTimeout", options.idleTimeout ?? DEFAULT_OPTIONS.idleTimeout),
+    keepAliveInterval: checkTimerDelay("keepAliveInterval", options.keepAliveInterval ?? DEFAULT_OPTIONS.keepAliveInterval),
+    keepAliveTimeout: checkTimerDelay("keepAliveTimeout", options.keepAliveTimeout ?? DEFAULT_OPTIONS.keepAliveTimeout),
+    idleTimeout: checkTimerDelay("idleTimeout", options.idleTimeout ?? DEFAULT_OPTIONS.idleTimeout),
     allowedOrigins: anyOrigin ? undefined : new Set(origins.map((origin) => origin.toLowerCase())),
     maxMessageSize,
-    closeTimeout: checkDuration("closeTimeout", options.closeTimeout ?? DEFAULT_OPTIONS.closeTimeout),
+    closeTimeout: checkTimerDelay("closeTimeout", options.closeTimeout ?? DEFAULT_OPTIONS.closeTimeout),
     sendHighWaterMark,
     sendBufferLimit,
     receiveBufferLimit: checkDuration("receiveBufferLimit", options.receiveBufferLimit ?? DEFAULT_OPTIONS.receiveBufferLimit),
     maxConnections,
-    maxConnectionsRetryAfter: checkDuration("maxConnectionsRetryAfter", options.maxConnectionsRetryAfter ?? DEFAULT_OPTIONS.maxConnectionsRetryAfter),
+    maxConnectionsRetryAfter: checkTimerDelay("maxConnectionsRetryAfter", options.maxConnectionsRetryAfter ?? DEFAULT_OPTIONS.maxConnectionsRetryAfter),
     maxMessagesPerSecond,
     messageBurst: checkBurst("messageBurst", options.messageBurst, maxMessagesPerSecond),
     maxBytesPerSecond,
@@ -318,8 +337,8 @@ export function validateAcceptContext(accept: WebSocketAcceptContext): void {
   if (typeof accept !== "object" || accept === null) {
     throw new TypeError(`accept() takes an accept context object or nothing, got ${accept === null ? "null" : typeof accept}`);
   }
-  if (accept.keepAliveInterval !== undefined) checkDuration("keepAliveInterval", accept.keepAliveInterval);
-  if (accept.keepAliveTimeout !== undefined) checkDuration("keepAliveTimeout", accept.keepAliveTimeout);
+  if (accept.keepAliveInterval !== undefined) checkTimerDelay("keepAliveInterval", accept.keepAliveInterval);
+  if (accept.keepAliveTimeout !== undefined) checkTimerDelay("keepAliveTimeout", accept.keepAliveTimeout);
   const bits = accept.serverMaxWindowBits;
   // zlib cannot produce a raw deflate stream with an 8-bit window, so 9 is the floor (RFC 7692 §7.1.2.1 allows 8–15).
   if (bits !== undefined && (!Number.isInteger(bits) || bits < 9 || bits > 15)) {

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { MAX_TIMER_DELAY } from "./options.ts";
 
 /** Something with deadlines. */
 export interface ScheduledTask {
@@ -142,7 +143,9 @@ export class Scheduler {
   #arm(at: number): void {
     this.#disarm();
     this.#timerAt = at;
-    this.#timer = setTimeout(() => this.#run(), Math.max(0, at - now()));
+    // Never past the longest delay a timer holds (a bucket rounds a deadline up by up to the resolution): one that
+    // fires early finds nothing due and arms again.
+    this.#timer = setTimeout(() => this.#run(), Math.min(Math.max(0, at - now()), MAX_TIMER_DELAY));
     // A pending keep-alive must not keep a process alive once its server is gone.
     unrefTimer(this.#timer);
   }

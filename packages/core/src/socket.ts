@@ -488,7 +488,8 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * Receives the next part of a message into `buffer` (the seed's
    * `ReceiveAsync(buffer)`): a message larger than the buffer arrives over several
    * calls, `endOfMessage` true on the last. The result is frozen, and equal results
-   * may be one shared object.
+   * may be one shared object. Rejects with a `TypeError` for a buffer of no bytes, also
+   * one detached (transferred away) while the receive waited: the message is kept.
    */
   receive(buffer: Uint8Array): Promise<ReceiveResult>;
   receive(buffer?: Uint8Array): Promise<WebSocketMessage | ReceiveResult> {
@@ -1185,6 +1186,9 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   }
 
   #takeInto(buffer: Uint8Array): ReceiveResult {
+    // Checked at the call too; a buffer transferred away while the receive waited reads as empty. Refused before
+    // anything is taken, so the message stays whole for the next receive.
+    if (buffer.byteLength === 0) throw new TypeError("receive(buffer)'s buffer was detached (transferred away) while it waited; the message is kept");
     let partial = this.#extras?.partial;
     if (partial === undefined) {
       const item = this.#shift();
