@@ -83,10 +83,6 @@ function cork(transport: Duplex): boolean {
 // module functions: a private method would cost every instance a slot (V8 brands each instance of such a class).
 class WsEngineSocket implements EngineSocket {
   readonly #ws: WsWebSocket;
-  /** The `ws` socket (its close record is read when the transport finishes). */
-  get ws(): WsWebSocket {
-    return this.#ws;
-  }
   readonly #transport: Duplex;
   readonly extensions: string;
   readonly events: EngineEvents;
@@ -225,13 +221,23 @@ interface WsCloseRecord {
 // emits `close` only when the peer has closed its side too, or after closeTimeout. A peer that keeps its side open
 // (waiting for the server's FIN to be acknowledged, or half-open on purpose) left the socket `open` for that long,
 // its Close unseen and sends dropped; Deno and Bun report the end at once. The handshake is complete here: report it.
-function onTransportFinish(this: Duplex & { [BINDING]?: WsEngineSocket }): void {
-  const binding = this[BINDING];
-  if (binding === undefined) return;
-  const record = binding.ws as WsWebSocket & WsCloseRecord;
+// Found from the transport through `ws`'s own link to its socket (a symbol `ws` sets on it), so that the connection
+// pays for one listener and no property of its own.
+function onTransportFinish(this: Duplex): void {
+  const ws = wsOf(this);
+  if (ws === undefined || bindingOf(ws) === undefined) return;
+  const record = ws as WsWebSocket & WsCloseRecord;
   // Anything else (a changed `ws`) waits for `close` as before.
   if (record._closeFrameReceived !== true || record._closeFrameSent !== true || typeof record._closeCode !== "number") return;
-  onClose.call(binding.ws, record._closeCode, Buffer.from(record._closeMessage ?? new Uint8Array(0)));
+  onClose.call(ws, record._closeCode, Buffer.from(record._closeMessage ?? new Uint8Array(0)));
+}
+
+// The symbol `ws` keys its transport's link to the socket with (`Symbol("websocket")`), found once.
+let wsLink: symbol | undefined;
+
+function wsOf(transport: Duplex): WsWebSocket | undefined {
+  wsLink ??= Object.getOwnPropertySymbols(transport).find((symbol) => symbol.description === "websocket");
+  return wsLink === undefined ? undefined : (transport as unknown as Record<symbol, WsWebSocket | undefined>)[wsLink];
 }
 
 /**
@@ -246,7 +252,6 @@ export function bindWsSocket(ws: WsWebSocket, transport: Duplex, extensions: str
   ws.on("ping", onPong);
   ws.on("error", onError);
   ws.on("close", onClose);
-  (transport as Duplex & { [BINDING]?: WsEngineSocket })[BINDING] = binding;
-  transport.once("finish", onTransportFinish);
+  transport.on("finish", onTransportFinish);
   events.opened(binding);
 }
