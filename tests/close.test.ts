@@ -7,6 +7,20 @@ import { closeServers, runtime, startServer } from "./support/runtime.ts";
 
 afterEach(closeServers);
 
+/** An accepted socket whose raw client keeps its side of the TCP connection open once the server ends its own. */
+async function acceptHalfOpen() {
+  let resolveSocket!: (socket: UniWebSocket) => void;
+  const accepted = new Promise<UniWebSocket>((resolve) => (resolveSocket = resolve));
+  const server = await startServer(async (context) => {
+    const socket = await context.accept();
+    resolveSocket(socket);
+    await socket.closed;
+  });
+  const client = await RawClient.connect(server.port, true);
+  expect((await client.handshake("/ws", handshakeHeaders(server.port))).status).toBe(101);
+  return { server, socket: await accepted, client };
+}
+
 describe("close", () => {
   test("CloseAsync_ServerInitiated_CompletesHandshake", async () => {
     const { socket, client } = await acceptOne();
@@ -47,16 +61,7 @@ describe("close", () => {
     // its side after echoing the Close but reported the end only once the peer closed its own, or after closeTimeout:
     // meanwhile the socket stayed `open`, receive() did not see the Close and sends were dropped silently. Deno and Bun
     // reported it at once.
-    let resolveSocket!: (socket: UniWebSocket) => void;
-    const accepted = new Promise<UniWebSocket>((resolve) => (resolveSocket = resolve));
-    const server = await startServer(async (context) => {
-      const socket = await context.accept();
-      resolveSocket(socket);
-      await socket.closed;
-    });
-    const client = await RawClient.connect(server.port, true);
-    expect((await client.handshake("/ws", handshakeHeaders(server.port))).status).toBe(101);
-    const socket = await accepted;
+    const { server, socket, client } = await acceptHalfOpen();
     const received = socket.receive();
     client.sendClose(4000, "bye");
     expect(await client.readClose()).toEqual({ code: 4000, reason: "bye" });
@@ -70,16 +75,7 @@ describe("close", () => {
   });
 
   test("ServerClosesPeerAnswersAndKeepsItsTcpSideOpen_CloseResolvesAtOnce", async () => {
-    let resolveSocket!: (socket: UniWebSocket) => void;
-    const accepted = new Promise<UniWebSocket>((resolve) => (resolveSocket = resolve));
-    const server = await startServer(async (context) => {
-      const socket = await context.accept();
-      resolveSocket(socket);
-      await socket.closed;
-    });
-    const client = await RawClient.connect(server.port, true);
-    expect((await client.handshake("/ws", handshakeHeaders(server.port))).status).toBe(101);
-    const socket = await accepted;
+    const { socket, client } = await acceptHalfOpen();
     const closing = socket.close(4001, "server bye");
     expect(await client.readClose()).toEqual({ code: 4001, reason: "server bye" });
     if (runtime !== "bun") client.sendClose(4001, "ack");

@@ -61,10 +61,10 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
     return (this.#url = webRequestUrl(url ?? this.#request!.url));
   }
 
-  /** The request's URL text, whose scheme the core reads without parsing it (`url` stays unparsed). */
+  /** The request's URL text, whose scheme the core reads without parsing it (kept: Bun makes a new string each read). */
   get target(): string {
-    const url = this.#url;
-    return url === undefined ? this.#request!.url : typeof url === "string" ? url : url.href;
+    const url = (this.#url ??= urls.share(this.#request!.url));
+    return typeof url === "string" ? url : url.href;
   }
 
   /** The peer's IP address (`undefined` when Bun does not tell): from the socket once upgraded (Bun keeps it after the close too). */
