@@ -10,6 +10,7 @@ import {
   resolveOptions,
   validateCloseStatus,
 } from "@uniws/core";
+import { isForeignSchemeTarget } from "../packages/core/src/handshake.ts";
 import { Scheduler } from "../packages/core/src/scheduler.ts";
 
 function h1(headers: Record<string, string>, method = "GET") {
@@ -145,6 +146,26 @@ describe("readHandshake", () => {
   test("RequestedProtocols_TrimmedDeduplicatedInOrder", () => {
     expect(requestedProtocols(new Headers({ "sec-websocket-protocol": "p1, p2,p3 , p1" }))).toEqual(["p1", "p2", "p3"]);
     expect(requestedProtocols(new Headers())).toEqual([]);
+  });
+});
+
+describe("request targets", () => {
+  // RFC 9112 §3.2: only an absolute-form target of another scheme than http(s) is refused; the other forms are not.
+  test.each([
+    ["ws://host/ws", true],
+    ["WSS://host:443/ws?x=1", true],
+    ["ftp://host/ws", true],
+    ["http://host/ws", false],
+    ["HTTPS://host/ws", false],
+    ["/ws?room=1", false],
+    ["//other.example/ws", false],
+    ["*", false],
+    ["host.example:443", false],
+    ["[::1]:443", false],
+    ["urn:ws", false],
+    ["1ws://host/", false],
+  ])("IsForeignSchemeTarget_%s_%s", (target, foreign) => {
+    expect(isForeignSchemeTarget(target)).toBe(foreign);
   });
 });
 

@@ -132,12 +132,15 @@ export function webRequestUrl(url: string): URL {
   return url.charCodeAt(0) === 47 ? new URL(`http://localhost${url}`) : new URL(url);
 }
 
+// RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
+
 /**
  * Whether a request target is in absolute form (RFC 9112 §3.2.2) with a scheme other than `http` or `https`
  * (ASCII case-insensitive), such as `GET ws://host/ws` or `GET ftp://host/ws`: no resource of an HTTP origin server
  * (RFC 9110 §4.2), and `Bun.serve` answers it 400 before any handler runs where Node's and Deno's servers took it
- * (the handler saw a `ws:` URL). The core answers it 400 on every runtime. An origin-form (`/…`) or asterisk-form
- * (`*`) target is not one.
+ * (the handler saw a `ws:` URL). The core answers it 400 on every runtime. Only a `scheme://…` target is one: not
+ * the origin form (`/…`), the asterisk form (`*`) or the authority form (`host:443`, a CONNECT's, §3.2.3).
  * @param target the request target as the request line gave it, or the absolute URL a runtime made of it
  * @returns `true` for an absolute-form target of another scheme
  */
@@ -146,9 +149,11 @@ export function isForeignSchemeTarget(target: string): boolean {
   // "/" (origin form), "*" (asterisk form), and the http(s) URLs web runtimes give: decided without a copy.
   if (first === 47 || first === 42 || target.startsWith("http://") || target.startsWith("https://")) return false;
   const colon = target.indexOf(":");
-  if (colon <= 0) return false;
-  const scheme = target.slice(0, colon).toLowerCase();
-  return scheme !== "http" && scheme !== "https";
+  if (colon <= 0 || !target.startsWith("//", colon + 1)) return false;
+  const scheme = target.slice(0, colon);
+  if (!SCHEME.test(scheme)) return false;
+  const lower = scheme.toLowerCase();
+  return lower !== "http" && lower !== "https";
 }
 
 /** What {@link WebHandshakeRequest} reads of a web `Request`. */
