@@ -5,8 +5,8 @@
  */
 import { afterEach, describe, expect, test } from "vitest";
 import { DENO_CAPABILITIES, type DenoRequest, DenoWebSocketServer, idleTimeoutSeconds, type UniWebSocket, type WebSocketContext } from "@uniws/deno";
-import { acceptOne } from "../support/accepted.ts";
-import { handshakeHeaders, Opcode, RawClient } from "../support/raw-client.ts";
+import { acceptOne, lateAccept } from "../support/accepted.ts";
+import { handshakeAndLeave, handshakeHeaders, Opcode, RawClient } from "../support/raw-client.ts";
 import { closeServers } from "../support/runtime.ts";
 import { startSample, type RunningSample } from "../support/sample.ts";
 import { execFileSync } from "node:child_process";
@@ -37,21 +37,10 @@ async function serve(sockets: DenoWebSocketServer, fallback?: (request: Request)
 describe("Deno adapter", () => {
   test("ClientGoneBeforeThe101_AcceptRejectsUpgradeFailed_NotCounted", async () => {
     // Deno drops the 101 of a client that already left and reports nothing; the adapter gives up after a grace.
-    const { promise: outcome, resolve } = Promise.withResolvers<unknown>();
-    const sockets = new DenoWebSocketServer(async (context) => {
-      await new Promise((wait) => setTimeout(wait, 200));
-      try {
-        await context.accept();
-        resolve("opened");
-      } catch (error) {
-        resolve(error);
-      }
-    }, { onError: () => {} });
+    const { handler, outcome } = lateAccept();
+    const sockets = new DenoWebSocketServer(handler, { onError: () => {} });
     const port = await serve(sockets);
-    const client = await RawClient.connect(port);
-    const headers = Object.entries(handshakeHeaders(port)).map(([name, value]) => `${name}: ${value}\r\n`).join("");
-    client.write(`GET /ws HTTP/1.1\r\n${headers}\r\n`);
-    client.destroy();
+    await handshakeAndLeave(port);
     expect(await outcome).toMatchObject({ code: "UPGRADE_FAILED" });
     expect(sockets.connections).toBe(0);
   });

@@ -9,7 +9,8 @@ import { afterEach, describe, expect, test } from "vitest";
 import { Hono } from "hono";
 import { createWebSocket, type WebSocketMiddleware } from "@uniws/hono";
 import { denoRuntime } from "@uniws/hono/deno";
-import { handshakeHeaders, RawClient } from "../support/raw-client.ts";
+import { lateAccept } from "../support/accepted.ts";
+import { handshakeAndLeave, RawClient } from "../support/raw-client.ts";
 
 const stops: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -49,13 +50,6 @@ async function serve(serving: Serving, build: (app: Hono, webSocket: ReturnType<
 }
 
 /** Writes a WebSocket handshake for `/ws` and leaves at once, before any answer. */
-async function handshakeAndLeave(port: number): Promise<void> {
-  const client = await RawClient.connect(port);
-  const headers = Object.entries(handshakeHeaders(port)).map(([name, value]) => `${name}: ${value}\r\n`).join("");
-  client.write(`GET /ws HTTP/1.1\r\n${headers}\r\n`);
-  client.destroy();
-}
-
 describe("Hono on Deno", () => {
   test("RuntimeFetch_SocketOpens_PeerAddressInEnv_CompletedNeverRead", async () => {
     const { promise: peer, resolve } = Promise.withResolvers<string | undefined>();
@@ -125,17 +119,9 @@ describe("Hono on Deno", () => {
 
     test(`${serving}_ClientGoneBeforeThe101_AcceptRejectsUpgradeFailed_NotCounted`, async () => {
       // Deno drops the 101 of a client that already left and reports nothing; the binding gives up after the grace.
-      const { promise: outcome, resolve } = Promise.withResolvers<unknown>();
+      const { handler, outcome } = lateAccept();
       const { port, middleware } = await serve(serving, (app, webSocket) => {
-        const route = webSocket(async (context) => {
-          await new Promise((wait) => setTimeout(wait, 200));
-          try {
-            await context.accept();
-            resolve("opened");
-          } catch (error) {
-            resolve(error);
-          }
-        }, { onError: () => {} });
+        const route = webSocket(handler, { onError: () => {} });
         app.get("/ws", route);
         return route;
       });

@@ -48,3 +48,21 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
   clearTimeout(timer);
   return result;
 }
+
+/**
+ * A handler that waits `delayMs` before it accepts (its client may have left meanwhile), and what its `accept()`
+ * came to: `"opened"`, or what it rejected with.
+ */
+export function lateAccept(delayMs = 200): { handler: (context: { accept(): Promise<unknown> }) => Promise<void>; outcome: Promise<unknown> } {
+  const { promise: outcome, resolve } = Promise.withResolvers<unknown>();
+  const handler = async (context: { accept(): Promise<unknown> }) => {
+    await new Promise((wait) => setTimeout(wait, delayMs));
+    try {
+      await context.accept();
+      resolve("opened");
+    } catch (error) {
+      resolve(error);
+    }
+  };
+  return { handler, outcome };
+}

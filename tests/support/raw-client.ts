@@ -39,6 +39,14 @@ export function handshakeHeaders(port: number, extra: Record<string, string | un
 }
 
 /** Encodes one client frame (masked unless `mask` is false). */
+/** Sends a valid handshake for `/ws` and leaves at once, before the server can answer it. */
+export async function handshakeAndLeave(port: number): Promise<void> {
+  const client = await RawClient.connect(port);
+  const headers = Object.entries(handshakeHeaders(port)).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  client.write(`GET /ws HTTP/1.1\r\n${headers}\r\n`);
+  client.destroy();
+}
+
 export function encodeFrame(opcode: number, payload: Uint8Array | string, options: { fin?: boolean; rsv1?: boolean; mask?: boolean } = {}): Uint8Array {
   const data = typeof payload === "string" ? encoder.encode(payload) : payload;
   const mask = options.mask ?? true;

@@ -30,7 +30,7 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
   #request: Request | undefined;
   #server: BunAddressLookup | undefined;
   #headers: Headers | undefined;
-  // Parsed on first read; only the text once Bun's request is let go of and the URL was never read.
+  // Its text once first read (the handshake reads it), parsed when `url` is first read.
   #url: URL | string | undefined;
   #upgraded: BunConnection | undefined;
   #answered = false;
@@ -56,15 +56,20 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
 
   /** The absolute request URL, parsed on first read (on localhost for an HTTP/1.0 request without `Host`). */
   get url(): URL {
-    const url = this.#url;
-    if (url instanceof URL) return url;
-    return (this.#url = webRequestUrl(url ?? this.#request!.url));
+    const url = this.#kept();
+    return url instanceof URL ? url : (this.#url = webRequestUrl(url));
   }
 
-  /** The request's URL text, whose scheme the core reads without parsing it (kept: Bun makes a new string each read). */
+  /** The request's URL text, whose scheme the core reads without parsing it. */
   get target(): string {
-    const url = (this.#url ??= urls.share(this.#request!.url));
+    const url = this.#kept();
     return typeof url === "string" ? url : url.href;
+  }
+
+  // The URL as this object keeps it: parsed if it was read, else its text, read from Bun's request once (Bun makes a
+  // new string at each read, and its request forgets the URL once let go of or answered by a fallback).
+  #kept(): URL | string {
+    return (this.#url ??= urls.share(this.#request!.url));
   }
 
   /** The peer's IP address (`undefined` when Bun does not tell): from the socket once upgraded (Bun keeps it after the close too). */
@@ -104,7 +109,7 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
    * @param server where the native pub/sub publishes; `undefined` leaves the socket without one
    */
   upgradeConnection(events: EngineEvents, extensions: string, server: BunTopicServer | undefined): BunConnection {
-    const connection = new BunConnection(events, extensions, server, this.#url ?? urls.share(this.#request!.url));
+    const connection = new BunConnection(events, extensions, server, this.#kept());
     this.#upgraded = connection;
     if (this.#answered) this.#letGo();
     return connection;
@@ -116,13 +121,12 @@ export class BunHandshakeRequest implements HandshakeRequest, LazyHeaders {
    */
   answering(): AnsweredHandshake | undefined {
     this.#answered = true;
-    // Bun's request forgets its URL once a fallback answered it: keep the text (a string, not a parse).
-    if (this.#upgraded === undefined && this.#url === undefined) this.#url = this.#request!.url;
+    if (this.#upgraded === undefined) this.#kept();
     return this.#upgraded;
   }
 
   #letGo(): void {
-    if (this.#url === undefined) this.#url = this.#request!.url;
+    this.#kept();
     this.#request = this.#headers = this.#server = undefined;
   }
 }

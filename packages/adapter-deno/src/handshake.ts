@@ -23,6 +23,6 @@ export class DenoHandshakeRequest extends WebHandshakeRequest {
    * @param remoteAddress the peer's IP address (`Deno.ServeHandlerInfo.remoteAddr.hostname`), if known
    */
   constructor(request: Request, remoteAddress: string | undefined) {
-    super(request, { remoteAddress: remoteAddress === undefined ? undefined : addresses.share(remoteAddress) });
+    super(request, { remoteAddress: addresses.share(remoteAddress) });
   }
 }

@@ -182,17 +182,13 @@ class NodeHandshakeRequest implements HandshakeRequest, LazyHeaders {
     const req = this.#req;
     const url = this.#url;
     if (url !== undefined) return new AnsweredHttp1Request(this.method, this.httpVersion, url, undefined, req.socket);
-    return new AnsweredHttp1Request(this.method, this.httpVersion, targets.share(req.url ?? "/"), shareHost(rawHeader(req, "host")), req.socket);
+    return new AnsweredHttp1Request(this.method, this.httpVersion, targets.share(req.url ?? "/"), hosts.share(rawHeader(req, "host")), req.socket);
   }
 }
 
 // Node's parser makes new strings for each request: an open connection keeps the shared copies.
 const targets = new RepeatedText();
 const hosts = new RepeatedText();
-
-function shareHost(host: string | undefined): string | undefined {
-  return host === undefined ? undefined : hosts.share(host);
-}
 
 // An answered HTTP/1.1 request: what the context's `method`, `httpVersion`, `url` and `remoteAddress` read, the URL
 // built from the target and `Host` value when first read (unless it was before the answer). Five fields.

@@ -16,10 +16,12 @@ export class RepeatedText {
 
   /**
    * `text`, or the equal string given before it.
-   * @param text a string to keep
+   * @param text a string to keep, or `undefined` (a value the request did not have), given back as is
    * @returns a string equal to `text` (the same characters): the last one seen when equal, else `text`
    */
-  share(text: string): string {
+  share<Text extends string | undefined>(text: Text): Text;
+  share(text: string | undefined): string | undefined {
+    if (text === undefined) return undefined;
     if (text === this.#last) return this.#last;
     this.#last = text;
     return text;
