@@ -57,6 +57,41 @@ describe("messages", () => {
     client.destroy();
   });
 
+  test("IteratorReturnedWhileNextWaits_NextResolvesDone_MessageKeptForTheNextReceive", async () => {
+    // An iterator driven by hand (its next() raced against a timer, then left): the waiting next() must not take
+    // the message that arrives later, or no receive would ever see it.
+    const { socket, client } = await acceptOne();
+    const iterator = socket[Symbol.asyncIterator]();
+    const waiting = iterator.next();
+    expect(await iterator.return!()).toEqual({ done: true, value: undefined });
+    expect(await settlesWithin(waiting, 1000)).toBe(true);
+    expect(await waiting).toEqual({ done: true, value: undefined });
+    client.send(Opcode.binary, new Uint8Array([1, 2]));
+    const message = await socket.receive();
+    expect(message.type).toBe("binary");
+    expect([...(message as { data: Uint8Array }).data]).toEqual([1, 2]);
+    // That iteration is over, as a generator's is after return(); a new one goes on with the socket.
+    client.send(Opcode.binary, new Uint8Array([3]));
+    expect(await iterator.next()).toEqual({ done: true, value: undefined });
+    const again = await socket[Symbol.asyncIterator]().next();
+    expect([...(again.value!.data as Uint8Array)]).toEqual([3]);
+    expect(socket.state).toBe("open");
+    client.destroy();
+  });
+
+  test("BreakOutOfForAwait_ThenReceive_NextMessageArrives", async () => {
+    const { socket, client } = await acceptOne();
+    client.send(Opcode.binary, new Uint8Array([1]));
+    client.send(Opcode.binary, new Uint8Array([2]));
+    for await (const message of socket) {
+      expect([...(message.data as Uint8Array)]).toEqual([1]);
+      break;
+    }
+    const next = await socket.receive();
+    expect([...(next as { data: Uint8Array }).data]).toEqual([2]);
+    client.destroy();
+  });
+
   test("ReceiveIntoBuffer_LargeMessage_ArrivesInPartsWithEndOfMessage", async () => {
     const { socket, client } = await acceptOne();
     const data = randomBytes(10_000);

@@ -515,6 +515,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * Iterates whole data messages until the peer closes or the connection ends. The
    * first may be the rest of a message partly received with `receive(buffer)`, as
    * `receive()` gives it (and rejects with `INVALID_STATE` when no string holds it).
+   * Leaving the iteration (`break`, or the iterator's `return()`) ends it only: the
+   * socket stays open, a `next()` still waiting resolves done, and later messages are
+   * the next receive's. One receive at a time: a `next()` while another receive waits
+   * rejects with `INVALID_STATE`.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
     return new UniWebSocket.#Iterator(this);
@@ -670,15 +674,22 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   // events object, though that would save it: the iterator is the application's, and must not carry the engine's
   // callbacks (calling one would act as the engine).
   static #Iterator = class SocketIterator implements AsyncIterableIterator<DataMessage> {
-    readonly #socket: UniWebSocket;
+    // `undefined` once returned: that iteration is over, as a generator's is after `return()`.
+    #socket: UniWebSocket | undefined;
     constructor(socket: UniWebSocket) {
       this.#socket = socket;
     }
     next(): Promise<IteratorResult<DataMessage>> {
-      return this.#socket.#receive("iterate", undefined);
+      const socket = this.#socket;
+      return socket === undefined ? Promise.resolve(DONE) : socket.#receive("iterate", undefined);
     }
-    // Leaving a `for await` early stops the iteration only: the socket stays as it is.
+    // Leaving a `for await` early ends the iteration only: the socket stays as it is. A `next()` still waiting (an
+    // iterator driven by hand, raced against a timer) resolves done and takes nothing: the message it waited for is
+    // the socket's next receive's.
     return(): Promise<IteratorResult<DataMessage>> {
+      const socket = this.#socket;
+      this.#socket = undefined;
+      if (socket !== undefined) socket.#stopIterating();
       return Promise.resolve(DONE);
     }
     [Symbol.asyncIterator](): AsyncIterableIterator<DataMessage> {
@@ -1107,6 +1118,15 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       this.#receiving = mode === "buffer" ? buffer : mode;
       this.#resolveReceive = resolve;
     });
+  }
+
+  // An iteration ended while its `next()` waited: that receive resolves done (one iteration at a time per socket,
+  // as one receive at a time: the one waiting is the ending iteration's).
+  #stopIterating(): void {
+    if (this.#receiving !== "iterate") return;
+    const resolve = this.#resolveReceive!;
+    this.#receiving = this.#resolveReceive = undefined;
+    resolve(DONE as never);
   }
 
   // The last message handed out is no longer the one a send would send straight back.
