@@ -61,7 +61,7 @@ const SEED_CASE_IDS = Object.keys(SEED_CASES);
 // The raw servers again, each message handed to an `async` loop per socket through a promise (text as a string),
 // and nothing else: what any awaitable API costs over a callback, measured beside it (settings.mjs `awaitedDelivery`).
 const AWAITED = { BENCH_DELIVERY: "await" };
-const AWAITED_CASES = ["64B-100", "64KT-100", "64K-100"];
+const AWAITED_CASES = ["64B-100", "64KT-100", "64K-100", "64KT-100-heap", "64K-100-heap"];
 
 export const SERVERS: ServerSpec[] = [
   { id: "ws", label: "ws (bufferutil)", runtime: "node", kind: "raw", baseline: "ws", file: "node-ws.mjs", handshakes: true },
