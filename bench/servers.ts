@@ -70,8 +70,8 @@ export const SERVERS: ServerSpec[] = [
   { id: "uniws-node", label: "@uniws/node", runtime: "node", kind: "uniws", baseline: "ws", file: "node-uniws.mjs", missing: needsDist("adapter-node"), handshakes: true },
   { id: "uniws-node-seed", label: "@uniws/node, seed's loop", runtime: "node", kind: "uniws", baseline: "ws", file: "node-uniws.mjs", env: SEED, cases: SEED_CASE_IDS, missing: needsDist("adapter-node") },
   { id: "hono-node", label: "@uniws/hono on Node", runtime: "node", kind: "uniws", baseline: "ws", file: "node-uniws-hono.mjs", missing: needsDist("adapter-hono"), handshakes: true },
-  { id: "crossws", label: "crossws (Node)", runtime: "node", kind: "peer", baseline: "ws", file: "node-crossws.mjs" },
-  { id: "hono-node-ws", label: "@hono/node-ws", runtime: "node", kind: "peer", baseline: "ws", file: "node-hono-ws.mjs" },
+  { id: "crossws", label: "crossws (Node)", runtime: "node", kind: "peer", baseline: "ws", file: "node-crossws.mjs", handshakes: true },
+  { id: "hono-node-ws", label: "@hono/node-ws", runtime: "node", kind: "peer", baseline: "ws", file: "node-hono-ws.mjs", handshakes: true },
   {
     id: "hono-node-server-v2",
     label: "@hono/node-server 2.x WebSocket",
@@ -79,6 +79,7 @@ export const SERVERS: ServerSpec[] = [
     kind: "peer",
     baseline: "ws",
     file: "node-hono-server-v2.mjs",
+    handshakes: true,
     missing: needsModule("@hono/node-server-v2"),
   },
   { id: "bun", label: "Bun.serve", runtime: "bun", kind: "raw", baseline: "bun", file: "bun-raw.ts", handshakes: true },
