@@ -416,7 +416,8 @@ export class WebSocketHub {
 
   #deliver(member: Member, message: HubMessage): void {
     // Not awaited: the hub never waits on one member. The promise only reports the buffer.
-    if (this.#admit(member)) member.socket.send(message).catch(() => {});
+    // A message of its own: held until a message the handler is sending in parts has ended, never joined to it.
+    if (this.#admit(member)) member.socket.sendApart(message).catch(() => {});
   }
 
   /**
@@ -433,6 +434,8 @@ export class WebSocketHub {
     for (const member of members) if (member.topics?.domain !== topics.domain) return false;
     const topic = this.#topic(group);
     const left: EngineTopics[] = [];
+    // Members whose handler is sending a message in parts get this one after it, as the loop of sends does.
+    const apart: Member[] = [];
     // Each recipient's server counts the message as if it had been sent to it (stats and metrics).
     const binary = typeof message !== "string";
     const bytes = payloadLength(message);
@@ -440,11 +443,15 @@ export class WebSocketHub {
       if (member.id === except || !this.#admit(member)) {
         // A removed member is no longer subscribed; the others come back after the publish.
         if (this.#byId.has(member.id)) left.push(member.topics!);
+      } else if (member.socket.sendingInParts) {
+        left.push(member.topics!);
+        apart.push(member);
       } else member.socket.countPublished(binary, bytes);
     }
     for (const out of left) out.unsubscribe(topic);
     topics.publish(topic, message);
     for (const out of left) out.subscribe(topic);
+    for (const member of apart) member.socket.sendApart(message).catch(() => {});
     return true;
   }
 

@@ -361,6 +361,10 @@ class Outbound {
   gatheredLength = 0;
   drainWaiters: DrainWaiter[] | undefined = undefined;
   drainPoll: ScheduledTask | undefined = undefined;
+  // Whole messages of the server's own (the hub's) that came while the message above was being sent: each goes out
+  // after its last part (`sendApart`), never as a part of it. Their bytes count in `bufferedAmount`.
+  held: Array<string | Uint8Array> | undefined = undefined;
+  heldBytes = 0;
 }
 
 /**
@@ -469,9 +473,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     return this.#engine?.extensions ?? "";
   }
 
-  /** Bytes queued for sending and not yet written to the network. */
+  /**
+   * Bytes queued for sending and not yet written to the network: the engine's, and
+   * those of the hub's messages held until a message being sent in parts ends.
+   */
   get bufferedAmount(): number {
-    return this.#engine?.bufferedAmount ?? 0;
+    return (this.#engine?.bufferedAmount ?? 0) + (this.#outbound?.heldBytes ?? 0);
   }
 
   /**
@@ -546,6 +553,32 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
       if (retained || !this.#settings.capabilities.drainEvent) this.#pollDrain();
     });
+  }
+
+  /**
+   * @internal Sends `message` as a whole message of its own, for the server rather than the handler (the hub's
+   * delivery). While the handler is sending a message in parts (`endOfMessage: false`), a `send` would continue that
+   * message; this one is held instead (its bytes copied) and sent right after the message's last part, so neither
+   * is joined to the other nor lost. Resolves at once when held; it is dropped if the connection ends first.
+   */
+  sendApart(message: SendData): Promise<void> {
+    const outbound = this.#outbound;
+    const state = this.#state;
+    if (outbound?.type === undefined || (state !== "open" && state !== "closeReceived")) return this.send(message);
+    try {
+      refuseDetached(message, "send()");
+      const data = typeof message === "string" ? message : toBytes(message).slice();
+      outbound.heldBytes += byteLength(this.#engine!, data);
+      (outbound.held ??= []).push(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return SENT;
+  }
+
+  /** @internal Whether a message is being sent in parts: a whole message sent now would continue it. */
+  get sendingInParts(): boolean {
+    return this.#outbound?.type !== undefined;
   }
 
   /**
@@ -820,6 +853,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       ? { closeStatus: code, closeStatusDescription: reason, wasClean }
       : { closeStatus: code, closeStatusDescription: reason, wasClean, error: failure };
     this.#dropGathered();
+    if (this.#outbound !== undefined) {
+      this.#outbound.held = undefined;
+      this.#outbound.heldBytes = 0;
+    }
     this.#forgetEcho();
     this.#settleDrainWaiters();
     this.#wake();
@@ -906,6 +943,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
             if (before > 0 && !beginsUtf8(outbound.gathered!.subarray(0, before))) {
               this.#dropGathered();
               outbound.type = undefined;
+              if (outbound.held !== undefined) this.#sendHeld(outbound);
               throw invalidText(error, "; the parts sent before it cannot begin UTF-8 text either, so the whole message was dropped");
             }
             throw error;
@@ -953,8 +991,18 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       if (endOfMessage) outbound.sent = false;
       outbound.type = endOfMessage ? undefined : type;
       outbound.compress = compress;
+      if (endOfMessage && outbound.held !== undefined) this.#sendHeld(outbound);
     }
     return retained === true ? RETAINED : outcome;
+  }
+
+  // The message in parts has ended: the messages held meanwhile (`sendApart`) go out now, in the order they came.
+  #sendHeld(outbound: Outbound): void {
+    const held = outbound.held!;
+    outbound.held = undefined;
+    outbound.heldBytes = 0;
+    // As the hub's own sends: not awaited, a failure is the connection's (it ends, or the policy closes it).
+    for (const message of held) this.send(message).catch(() => {});
   }
 
   // Throws before anything is sent when text bytes are not UTF-8: the engine's native check where it has one, else a
