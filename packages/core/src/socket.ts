@@ -586,7 +586,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * has ended: the peer answered, or `closeTimeout` passed and the connection was aborted.
    */
   async close(closeStatus: number = CloseStatus.NormalClosure, statusDescription = ""): Promise<CloseResult> {
-    validateCloseStatus(closeStatus, statusDescription);
+    this.#validateClose(closeStatus, statusDescription);
     this.#more().closedByApplication = true;
     this.#startClose(closeStatus, statusDescription);
     return await this.closed;
@@ -599,7 +599,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   closeOutput(closeStatus: number = CloseStatus.NormalClosure, statusDescription = ""): Promise<void> {
     // Checked first: a refused status is not the application's close (a later peer close stays the peer's).
     try {
-      validateCloseStatus(closeStatus, statusDescription);
+      this.#validateClose(closeStatus, statusDescription);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -617,12 +617,20 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    */
   shutdown(closeStatus: number = CloseStatus.EndpointUnavailable, statusDescription = ""): Promise<void> {
     try {
-      validateCloseStatus(closeStatus, statusDescription);
+      this.#validateClose(closeStatus, statusDescription);
       this.#startClose(closeStatus, statusDescription);
     } catch (error) {
       return Promise.reject(error);
     }
     return Promise.resolve();
+  }
+
+  // The application's close status and reason. The peer's own status, once its Close ended the connection, is the
+  // seed loop's answer and sends nothing (the engine echoed it): taken even where the core would not send it (1014).
+  #validateClose(closeStatus: number, statusDescription: string): void {
+    const result = this.#result;
+    const echo = result !== undefined && result.wasClean && closeStatus === result.closeStatus;
+    validateCloseStatus(echo ? CloseStatus.NormalClosure : closeStatus, statusDescription);
   }
 
   /** Ends the connection at once without a Close frame. The state becomes `aborted`. */
