@@ -548,10 +548,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     // A gathered part's outcome may be a bound over the mark: the exact figure then decides.
     if (outcome !== RETAINED && ((outcome >= 0 && outcome <= mark) || bufferedFor(this.#engine!, mark) <= mark)) return SENT;
     const retained = outcome === RETAINED;
+    const waitFor = retained ? 0 : mark;
     return new Promise((resolve, reject) => {
-      (this.#out().drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
-      // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
-      if (retained || !this.#settings.capabilities.drainEvent) this.#pollDrain();
+      (this.#out().drainWaiters ??= []).push({ resolve, reject, mark: waitFor });
+      // Drain events come only past the engine's own high-water mark: a retained write, or a mark below the engine's,
+      // needs the poll too (Node's buffer drained under its mark, and no event ever told the waiting send).
+      if (retained || !this.#settings.capabilities.drainEvent || waitFor < (this.#engine!.drainEventMark ?? 0)) this.#pollDrain();
     });
   }
 
