@@ -119,6 +119,28 @@ describe("hub membership", () => {
     await hub.close();
     client.destroy();
   });
+
+  test("AddWithGroupsNotAListOfNames_ThrowsTypeErrorBeforeAdding_NothingChanged", async () => {
+    // add() joined each group as it went: an empty name after a good one threw with the socket already a member of
+    // the hub and of the first group, and a string (JavaScript callers: `groups: "room"`) joined one group per character.
+    const hub = new WebSocketHub();
+    const { connect } = await hubServer(new WebSocketHub());
+    const { client, socket } = await connect();
+    expect(() => hub.add(socket, { groups: ["room", ""] })).toThrow(TypeError);
+    expect(() => hub.add(socket, { groups: "room" as unknown as string[] })).toThrow(TypeError);
+    expect(() => hub.add(socket, { groups: ["room", 7 as unknown as string] })).toThrow(TypeError);
+    expect(hub.size).toBe(0);
+    expect(hub.idOf(socket)).toBeUndefined();
+    expect(hub.members("room")).toEqual([]);
+    expect(hub.members("r")).toEqual([]);
+    // A member already in the hub keeps its groups as they were.
+    const id = hub.add(socket, { groups: ["lobby"] });
+    expect(() => hub.add(socket, { groups: ["room", ""] })).toThrow(TypeError);
+    expect(hub.idOf(socket)).toBe(id);
+    expect(hub.groupsOf(socket)).toEqual(["lobby"]);
+    await hub.close();
+    client.destroy();
+  });
 });
 
 describe("hub fan-out", () => {

@@ -252,10 +252,15 @@ export class WebSocketHub {
   /**
    * Adds a socket and returns its member id (unique across instances). The member
    * leaves every group by itself when the socket's `closed` settles. Adding a socket
-   * twice returns the same id.
+   * twice returns the same id. Throws a `TypeError`, before anything changes, when
+   * `groups` is not an array of non-empty strings.
    */
   add(socket: UniWebSocket, options: { groups?: readonly string[] } = {}): string {
     if (this.#closed) throw new WebSocketError("INVALID_STATE", "The hub is closed");
+    // Checked before anything changes: a bad name after good ones left the socket added and in the first groups.
+    const groups = options.groups ?? [];
+    if (!Array.isArray(groups)) throw new TypeError(`groups must be an array of group names, got ${typeof groups}`);
+    for (const group of groups) checkName("group", group);
     let member = this.#bySocket.get(socket);
     if (member === undefined) {
       if (socket.state !== "open") throw new WebSocketError("INVALID_STATE", `Cannot add a socket in state '${socket.state}'`);
@@ -273,7 +278,7 @@ export class WebSocketHub {
       this.#byId.set(member.id, member);
       void socket.closed.then(() => this.remove(socket));
     }
-    for (const group of options.groups ?? []) void this.join(socket, group);
+    for (const group of groups) void this.join(socket, group);
     return member.id;
   }
 
