@@ -213,6 +213,9 @@ const frameCases: FrameCase[] = [
   ["CloseWithCode1006", () => [closeWithCode(1006)], 1002],
   ["CloseWithCode1015", () => [closeWithCode(1015)], 1002],
   ["CloseWithCode5000", () => [closeWithCode(5000)], 1002],
+  // 1014 is in IANA's registry: `ws` and Bun answer it and close cleanly; Deno's engine takes only 1000–1013 and
+  // 3000–4999 (docs/reliability.md). The core no longer sends it itself (close(1014) is INVALID_CLOSE_STATUS).
+  ["CloseWithCode1014", () => [closeWithCode(1014)], runtime === "deno" ? 1002 : 1014, runtime !== "deno"],
   ["CloseWithInvalidUtf8Reason", () => [encodeFrame(Opcode.close, bytes(0x03, 0xe8, 0xff))], failWith(1007)],
   // The server's maxMessageSize (1,000 bytes here), whole or in fragments: Close 1009 and a failed connection on
   // every runtime, whether the engine enforces the limit (`ws`, Bun) or the core does (Deno; Bun under Hono, whose

@@ -312,6 +312,48 @@ describe("close", () => {
     client.destroy();
   });
 
+  test("CloseWithStatus1014_RejectsInvalidCloseStatus_NothingChanged_OtherRegisteredStatusesCloseCleanly", async () => {
+    // 1014 (Bad Gateway, IANA's registry) went out on every runtime, but Deno's engine takes only 1000–1013 and
+    // 3000–4999 and reads the peer's echo of 1014 as no Close at all: the socket ended `aborted` (1006,
+    // CONNECTION_CLOSED) on Deno and closed cleanly with 1014 elsewhere. One answer everywhere: it is refused first.
+    const { socket, client, server } = await acceptOne();
+    await expect(socket.close(1014, "upstream down")).rejects.toMatchObject({ code: "INVALID_CLOSE_STATUS" });
+    await expect(socket.closeOutput(1014)).rejects.toMatchObject({ code: "INVALID_CLOSE_STATUS" });
+    await expect(server.shutdown({ closeStatus: 1014 })).rejects.toMatchObject({ code: "INVALID_CLOSE_STATUS" });
+    expect(socket.state).toBe("open");
+    client.sendText("still open");
+    expect(await socket.receive()).toEqual({ type: "text", data: "still open" });
+    // The registered statuses below it complete the close handshake the same way on every runtime.
+    const closed = socket.close(1013, "try later");
+    const close = await client.readClose();
+    expect(close).toEqual({ code: 1013, reason: "try later" });
+    client.sendClose(close.code!, close.reason);
+    expect(await closed).toMatchObject({ closeStatus: 1013, closeStatusDescription: "try later", wasClean: true });
+    client.destroy();
+  });
+
+  test("PeerClosesWith1014_SeedLoopAnswersWithThatStatus_NoError", async () => {
+    // The README's loop answers the peer's Close with the status it received. 1014, which the core does not send
+    // itself, still reaches the handler from `ws` and Bun (Deno's engine fails it with 1002 first): answering it
+    // sends nothing (the engine echoed it already) and must not throw.
+    const { socket, client } = await acceptOne();
+    client.sendClose(1014, "bad gateway");
+    if (runtime === "deno") {
+      await expect(socket.receive()).rejects.toMatchObject({ code: "CONNECTION_CLOSED", closeStatus: 1002 });
+      client.destroy();
+      return;
+    }
+    const received = await socket.receive();
+    expect(received).toEqual({ type: "close", closeStatus: 1014, closeStatusDescription: "bad gateway" });
+    if (received.type !== "close") throw new Error("expected the peer's close");
+    expect(await socket.close(received.closeStatus, received.closeStatusDescription)).toMatchObject({ closeStatus: 1014, wasClean: true });
+    await expect(socket.closeOutput(received.closeStatus)).resolves.toBeUndefined();
+    // Any other status it was not given still throws, the socket being closed or not.
+    await expect(socket.close(1016)).rejects.toMatchObject({ code: "INVALID_CLOSE_STATUS" });
+    expect(await client.readClose()).toEqual({ code: 1014, reason: "bad gateway" });
+    client.destroy();
+  });
+
   test("CloseReasonOf123Bytes_Allowed", async () => {
     const { socket, client } = await acceptOne();
     void socket.close(3000, "r".repeat(123));

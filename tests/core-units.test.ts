@@ -171,8 +171,9 @@ describe("request targets", () => {
 
 describe("close statuses", () => {
   test("SendableRanges_FollowRfc6455Section7_4", () => {
-    const sendable = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999];
-    const reserved = [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 1000.5];
+    const sendable = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 3000, 4999];
+    // 1014 is registered, but Deno's engine cannot read a peer's echo of it (CloseWithStatus1014_RejectsInvalidCloseStatus_…).
+    const reserved = [0, 999, 1004, 1005, 1006, 1014, 1015, 1016, 2000, 2999, 5000, 1000.5];
     for (const code of sendable) expect(isSendableCloseStatus(code), String(code)).toBe(true);
     for (const code of reserved) expect(isSendableCloseStatus(code), String(code)).toBe(false);
   });

@@ -119,6 +119,28 @@ describe("hub membership", () => {
     await hub.close();
     client.destroy();
   });
+
+  test("AddWithGroupsNotAListOfNames_ThrowsTypeErrorBeforeAdding_NothingChanged", async () => {
+    // add() joined each group as it went: an empty name after a good one threw with the socket already a member of
+    // the hub and of the first group, and a string (JavaScript callers: `groups: "room"`) joined one group per character.
+    const hub = new WebSocketHub();
+    const { connect } = await hubServer(new WebSocketHub());
+    const { client, socket } = await connect();
+    expect(() => hub.add(socket, { groups: ["room", ""] })).toThrow(TypeError);
+    expect(() => hub.add(socket, { groups: "room" as unknown as string[] })).toThrow(TypeError);
+    expect(() => hub.add(socket, { groups: ["room", 7 as unknown as string] })).toThrow(TypeError);
+    expect(hub.size).toBe(0);
+    expect(hub.idOf(socket)).toBeUndefined();
+    expect(hub.members("room")).toEqual([]);
+    expect(hub.members("r")).toEqual([]);
+    // A member already in the hub keeps its groups as they were.
+    const id = hub.add(socket, { groups: ["lobby"] });
+    expect(() => hub.add(socket, { groups: ["room", ""] })).toThrow(TypeError);
+    expect(hub.idOf(socket)).toBe(id);
+    expect(hub.groupsOf(socket)).toEqual(["lobby"]);
+    await hub.close();
+    client.destroy();
+  });
 });
 
 describe("hub fan-out", () => {
@@ -232,6 +254,47 @@ describe("hub fan-out", () => {
     for (const { client } of peers) {
       for (let i = 0; i < 200; i++) expect(await client.readText()).toBe(`m${i}`);
     }
+    for (const { client } of peers) client.destroy();
+  });
+
+  test.each(["text", "binary"] as const)("FanOutWhileHandlerSendsInParts_%s_HubMessageArrivesWholeAfterThatMessage_NeitherJoined", async (type) => {
+    // A handler sending a message in parts while the hub fans out to it: the hub's messages (text and binary, from
+    // sendTo, a group send and a broadcast) must not become parts of the handler's message, nor be lost to it.
+    const hub = new WebSocketHub();
+    const { connect } = await hubServer(hub);
+    const peers = [await connect(), await connect()];
+    const part = (text: string) => (type === "text" ? text : new TextEncoder().encode(text));
+    for (const { socket } of peers) {
+      await hub.join(socket, "room");
+      await socket.send(part("first "), { endOfMessage: false });
+      await delay(50); // the part may go out as a fragment first (engines that send fragments)
+    }
+    hub.sendTo(peers[0]!.socket, "to one");
+    hub.sendToGroup("room", new Uint8Array([7]));
+    hub.broadcast("to all");
+    // Still mid-message: the handler's next parts continue its own message.
+    for (const { socket } of peers) {
+      await socket.send(part("second "), { endOfMessage: false });
+      await socket.send(part("last"));
+      await socket.send("after");
+    }
+    const decoder = new TextDecoder();
+    for (const [index, { client }] of peers.entries()) {
+      const received: string[] = [];
+      for (let i = 0; i < (index === 0 ? 5 : 4); i++) {
+        const message = await client.readMessage();
+        received.push(`${message.opcode === Opcode.text ? "text" : "binary"}:${message.opcode === Opcode.binary && message.data.byteLength === 1 ? message.data[0] : decoder.decode(message.data)}`);
+      }
+      expect(received).toEqual([
+        `${type}:first second last`,
+        ...(index === 0 ? ["text:to one"] : []),
+        "binary:7",
+        "text:to all",
+        "text:after",
+      ]);
+      expect(await receivesWithin(client, 200)).toBe(false);
+    }
+    expect(hub.size).toBe(2);
     for (const { client } of peers) client.destroy();
   });
 });

@@ -707,6 +707,22 @@ describe("messages", () => {
 });
 
 describe("backpressure", () => {
+  test.each([[0, 10], [100, 1000], [1000, 1000], [4096, 8000]])("SendHighWaterMark%iBelowMessagesOf%iBytes_PeerReadsEverything_EverySendResolves", async (highWaterMark, size) => {
+    // A mark under the runtime's own (16 KiB on Node's sockets): the bytes of each send sit in the engine's buffer for
+    // a moment, so each send waits for them to drain. On Node that drain was never told (Node emits `drain` only past
+    // its own mark) and the first send never resolved, while the peer read everything; Deno and Bun resolved each.
+    const { socket, client } = await acceptOne({ sendHighWaterMark: highWaterMark, keepAliveInterval: 0 });
+    const message = "x".repeat(size);
+    const sending = (async () => {
+      for (let i = 0; i < 20; i++) await socket.send(i % 2 === 0 ? message : new TextEncoder().encode(message));
+    })();
+    for (let i = 0; i < 20; i++) expect((await client.readMessage()).data.byteLength).toBe(size);
+    expect(await settlesWithin(sending, 5000), "every send resolves once the peer has read it").toBe(true);
+    await sending;
+    expect(socket.bufferedAmount).toBeLessThanOrEqual(highWaterMark);
+    client.destroy();
+  });
+
   test("SendToPeerThatStopsReading_WaitsUntilItReadsAgain", async () => {
     const { socket, client } = await acceptOne({ sendHighWaterMark: 64 * 1024 });
     client.socket.pause();

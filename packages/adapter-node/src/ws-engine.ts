@@ -163,6 +163,12 @@ class WsEngineSocket implements EngineSocket {
   get bufferedAmount(): number {
     return this.#ws.bufferedAmount;
   }
+
+  // Node emits `drain` only after a write past the transport's own high-water mark: a buffer that never got there
+  // drains unseen, so the core polls for a sender waiting on a lower mark.
+  get drainEventMark(): number {
+    return this.#transport.writableHighWaterMark;
+  }
 }
 
 // What the shared listeners below find on the `ws` socket: the connection's engine socket.

@@ -38,15 +38,28 @@ export const MAX_CLOSE_REASON_BYTES = 123;
 const encoder = new TextEncoder();
 
 /**
- * Whether `code` may be sent in a Close frame (RFC 6455 §7.4.1–7.4.2): 1000–1003,
- * 1007–1014 and the registered/private range 3000–4999. 1004, 1005, 1006 and 1015
- * are reserved and must never be sent.
+ * Whether uniws lets a server send `code` in a Close frame: 1000–1003, 1007–1013 and
+ * the registered/private range 3000–4999 (RFC 6455 §7.4.1–7.4.2). 1004, 1005, 1006
+ * and 1015 are reserved and must never be sent. 1014 (Bad Gateway, in IANA's registry)
+ * is refused too: Deno's engine cannot read a peer's Close with it, so the close
+ * handshake it starts would end `aborted` on Deno and cleanly elsewhere.
  */
 export function isSendableCloseStatus(code: number): boolean {
+  return code !== BAD_GATEWAY && isValidCloseStatus(code);
+}
+
+// 1014 Bad Gateway (IANA's registry, RFC 6455 §7.4.2).
+const BAD_GATEWAY = 1014;
+
+/**
+ * @internal Whether a peer may send `code` in a Close frame (RFC 6455 §7.4; IANA's registry up to 1014): what an
+ * engine that answers the peer's Close itself (workerd) echoes, and refuses with 1002 otherwise, as `ws` and Bun do.
+ */
+export function isValidCloseStatus(code: number): boolean {
   if (!Number.isInteger(code)) return false;
   if (code >= 3000 && code <= 4999) return true;
   if (code >= 1000 && code <= 1003) return true;
-  return code >= 1007 && code <= 1014;
+  return code >= 1007 && code <= BAD_GATEWAY;
 }
 
 /**

@@ -93,6 +93,13 @@ export interface EngineSocket {
    * when the bound is over the mark or limit it checks.
    */
   readonly bufferedAmountBound?: number;
+  /**
+   * With `drainEvent`: the engine reports `drained` only once its buffer has gone past
+   * this many bytes (Node's sockets emit `drain` only past their own high-water mark,
+   * 16 KiB). A sender waiting for a lower mark is then polled, as on an engine without a
+   * drain event. Optional: without it, every drain is reported.
+   */
+  readonly drainEventMark?: number;
   /** The extensions in force, as in the handshake's `Sec-WebSocket-Extensions` answer ("" for none). */
   readonly extensions: string;
   /**

@@ -252,10 +252,15 @@ export class WebSocketHub {
   /**
    * Adds a socket and returns its member id (unique across instances). The member
    * leaves every group by itself when the socket's `closed` settles. Adding a socket
-   * twice returns the same id.
+   * twice returns the same id. Throws a `TypeError`, before anything changes, when
+   * `groups` is not an array of non-empty strings.
    */
   add(socket: UniWebSocket, options: { groups?: readonly string[] } = {}): string {
     if (this.#closed) throw new WebSocketError("INVALID_STATE", "The hub is closed");
+    // Checked before anything changes: a bad name after good ones left the socket added and in the first groups.
+    const groups = options.groups ?? [];
+    if (!Array.isArray(groups)) throw new TypeError(`groups must be an array of group names, got ${typeof groups}`);
+    for (const group of groups) checkName("group", group);
     let member = this.#bySocket.get(socket);
     if (member === undefined) {
       if (socket.state !== "open") throw new WebSocketError("INVALID_STATE", `Cannot add a socket in state '${socket.state}'`);
@@ -273,7 +278,7 @@ export class WebSocketHub {
       this.#byId.set(member.id, member);
       void socket.closed.then(() => this.remove(socket));
     }
-    for (const group of options.groups ?? []) void this.join(socket, group);
+    for (const group of groups) void this.join(socket, group);
     return member.id;
   }
 
@@ -416,7 +421,8 @@ export class WebSocketHub {
 
   #deliver(member: Member, message: HubMessage): void {
     // Not awaited: the hub never waits on one member. The promise only reports the buffer.
-    if (this.#admit(member)) member.socket.send(message).catch(() => {});
+    // A message of its own: held until a message the handler is sending in parts has ended, never joined to it.
+    if (this.#admit(member)) member.socket.sendApart(message).catch(() => {});
   }
 
   /**
@@ -433,6 +439,8 @@ export class WebSocketHub {
     for (const member of members) if (member.topics?.domain !== topics.domain) return false;
     const topic = this.#topic(group);
     const left: EngineTopics[] = [];
+    // Members whose handler is sending a message in parts get this one after it, as the loop of sends does.
+    const apart: Member[] = [];
     // Each recipient's server counts the message as if it had been sent to it (stats and metrics).
     const binary = typeof message !== "string";
     const bytes = payloadLength(message);
@@ -440,11 +448,15 @@ export class WebSocketHub {
       if (member.id === except || !this.#admit(member)) {
         // A removed member is no longer subscribed; the others come back after the publish.
         if (this.#byId.has(member.id)) left.push(member.topics!);
+      } else if (member.socket.sendingInParts) {
+        left.push(member.topics!);
+        apart.push(member);
       } else member.socket.countPublished(binary, bytes);
     }
     for (const out of left) out.unsubscribe(topic);
     topics.publish(topic, message);
     for (const out of left) out.subscribe(topic);
+    for (const member of apart) member.socket.sendApart(message).catch(() => {});
     return true;
   }
 

@@ -361,6 +361,10 @@ class Outbound {
   gatheredLength = 0;
   drainWaiters: DrainWaiter[] | undefined = undefined;
   drainPoll: ScheduledTask | undefined = undefined;
+  // Whole messages of the server's own (the hub's) that came while the message above was being sent: each goes out
+  // after its last part (`sendApart`), never as a part of it. Their bytes count in `bufferedAmount`.
+  held: Array<string | Uint8Array> | undefined = undefined;
+  heldBytes = 0;
 }
 
 /**
@@ -469,9 +473,12 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     return this.#engine?.extensions ?? "";
   }
 
-  /** Bytes queued for sending and not yet written to the network. */
+  /**
+   * Bytes queued for sending and not yet written to the network: the engine's, and
+   * those of the hub's messages held until a message being sent in parts ends.
+   */
   get bufferedAmount(): number {
-    return this.#engine?.bufferedAmount ?? 0;
+    return (this.#engine?.bufferedAmount ?? 0) + (this.#outbound?.heldBytes ?? 0);
   }
 
   /**
@@ -545,11 +552,39 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
     // A gathered part's outcome may be a bound over the mark: the exact figure then decides.
     if (outcome !== RETAINED && ((outcome >= 0 && outcome <= mark) || bufferedFor(this.#engine!, mark) <= mark)) return SENT;
     const retained = outcome === RETAINED;
+    const waitFor = retained ? 0 : mark;
     return new Promise((resolve, reject) => {
-      (this.#out().drainWaiters ??= []).push({ resolve, reject, mark: retained ? 0 : this.#settings.sendHighWaterMark });
-      // Drain events come only past the engine's own high-water mark: a retained write needs the poll too.
-      if (retained || !this.#settings.capabilities.drainEvent) this.#pollDrain();
+      (this.#out().drainWaiters ??= []).push({ resolve, reject, mark: waitFor });
+      // Drain events come only past the engine's own high-water mark: a retained write, or a mark below the engine's,
+      // needs the poll too (Node's buffer drained under its mark, and no event ever told the waiting send).
+      if (retained || !this.#settings.capabilities.drainEvent || waitFor < (this.#engine!.drainEventMark ?? 0)) this.#pollDrain();
     });
+  }
+
+  /**
+   * @internal Sends `message` as a whole message of its own, for the server rather than the handler (the hub's
+   * delivery). While the handler is sending a message in parts (`endOfMessage: false`), a `send` would continue that
+   * message; this one is held instead (its bytes copied) and sent right after the message's last part, so neither
+   * is joined to the other nor lost. Resolves at once when held; it is dropped if the connection ends first.
+   */
+  sendApart(message: SendData): Promise<void> {
+    const outbound = this.#outbound;
+    const state = this.#state;
+    if (outbound?.type === undefined || (state !== "open" && state !== "closeReceived")) return this.send(message);
+    try {
+      refuseDetached(message, "send()");
+      const data = typeof message === "string" ? message : toBytes(message).slice();
+      outbound.heldBytes += byteLength(this.#engine!, data);
+      (outbound.held ??= []).push(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return SENT;
+  }
+
+  /** @internal Whether a message is being sent in parts: a whole message sent now would continue it. */
+  get sendingInParts(): boolean {
+    return this.#outbound?.type !== undefined;
   }
 
   /**
@@ -557,7 +592,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    * has ended: the peer answered, or `closeTimeout` passed and the connection was aborted.
    */
   async close(closeStatus: number = CloseStatus.NormalClosure, statusDescription = ""): Promise<CloseResult> {
-    validateCloseStatus(closeStatus, statusDescription);
+    this.#validateClose(closeStatus, statusDescription);
     this.#more().closedByApplication = true;
     this.#startClose(closeStatus, statusDescription);
     return await this.closed;
@@ -570,7 +605,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
   closeOutput(closeStatus: number = CloseStatus.NormalClosure, statusDescription = ""): Promise<void> {
     // Checked first: a refused status is not the application's close (a later peer close stays the peer's).
     try {
-      validateCloseStatus(closeStatus, statusDescription);
+      this.#validateClose(closeStatus, statusDescription);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -588,12 +623,20 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
    */
   shutdown(closeStatus: number = CloseStatus.EndpointUnavailable, statusDescription = ""): Promise<void> {
     try {
-      validateCloseStatus(closeStatus, statusDescription);
+      this.#validateClose(closeStatus, statusDescription);
       this.#startClose(closeStatus, statusDescription);
     } catch (error) {
       return Promise.reject(error);
     }
     return Promise.resolve();
+  }
+
+  // The application's close status and reason. The peer's own status, once its Close ended the connection, is the
+  // seed loop's answer and sends nothing (the engine echoed it): taken even where the core would not send it (1014).
+  #validateClose(closeStatus: number, statusDescription: string): void {
+    const result = this.#result;
+    const echo = result !== undefined && result.wasClean && closeStatus === result.closeStatus;
+    validateCloseStatus(echo ? CloseStatus.NormalClosure : closeStatus, statusDescription);
   }
 
   /** Ends the connection at once without a Close frame. The state becomes `aborted`. */
@@ -831,6 +874,10 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       ? { closeStatus: code, closeStatusDescription: reason, wasClean }
       : { closeStatus: code, closeStatusDescription: reason, wasClean, error: failure };
     this.#dropGathered();
+    if (this.#outbound !== undefined) {
+      this.#outbound.held = undefined;
+      this.#outbound.heldBytes = 0;
+    }
     this.#forgetEcho();
     this.#settleDrainWaiters();
     this.#wake();
@@ -917,6 +964,7 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
             if (before > 0 && !beginsUtf8(outbound.gathered!.subarray(0, before))) {
               this.#dropGathered();
               outbound.type = undefined;
+              if (outbound.held !== undefined) this.#sendHeld(outbound);
               throw invalidText(error, "; the parts sent before it cannot begin UTF-8 text either, so the whole message was dropped");
             }
             throw error;
@@ -964,8 +1012,18 @@ export class UniWebSocket implements AsyncIterable<DataMessage> {
       if (endOfMessage) outbound.sent = false;
       outbound.type = endOfMessage ? undefined : type;
       outbound.compress = compress;
+      if (endOfMessage && outbound.held !== undefined) this.#sendHeld(outbound);
     }
     return retained === true ? RETAINED : outcome;
+  }
+
+  // The message in parts has ended: the messages held meanwhile (`sendApart`) go out now, in the order they came.
+  #sendHeld(outbound: Outbound): void {
+    const held = outbound.held!;
+    outbound.held = undefined;
+    outbound.heldBytes = 0;
+    // As the hub's own sends: not awaited, a failure is the connection's (it ends, or the policy closes it).
+    for (const message of held) this.send(message).catch(() => {});
   }
 
   // Throws before anything is sent when text bytes are not UTF-8: the engine's native check where it has one, else a

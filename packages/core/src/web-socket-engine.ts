@@ -11,7 +11,7 @@
  * @module
  */
 import type { EngineEvents, EngineSendOptions, EngineSocket, EngineTopics } from "./engine.ts";
-import { CloseStatus, isSendableCloseStatus } from "./close-status.ts";
+import { CloseStatus, isValidCloseStatus } from "./close-status.ts";
 import { WebSocketError } from "./errors.ts";
 import { unrefTimer } from "./scheduler.ts";
 
@@ -277,7 +277,7 @@ export class WebEngineSocket implements EngineSocket {
     if (this.#options.answerPeerClose === true && !closing && event.wasClean) {
       // Answer the peer's Close with the same status (RFC 6455 §5.5.1), unless the runtime already did.
       // A status no endpoint may send (999, 1004, 5000, …) is a protocol error (RFC 6455 §7.4): 1002, as `ws` and Bun answer.
-      const invalid = event.code !== 1005 && !isSendableCloseStatus(event.code);
+      const invalid = event.code !== 1005 && !isValidCloseStatus(event.code);
       this.#closing = invalid ? CloseStatus.ProtocolError : event.code;
       try {
         if (invalid) this.#socket.close(CloseStatus.ProtocolError, "Invalid close status");
