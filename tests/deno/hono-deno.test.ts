@@ -49,7 +49,6 @@ async function serve(serving: Serving, build: (app: Hono, webSocket: ReturnType<
   return { port: (await listening).port, completedReads: () => completedReads, middleware };
 }
 
-/** Writes a WebSocket handshake for `/ws` and leaves at once, before any answer. */
 describe("Hono on Deno", () => {
   test("RuntimeFetch_SocketOpens_PeerAddressInEnv_CompletedNeverRead", async () => {
     const { promise: peer, resolve } = Promise.withResolvers<string | undefined>();

@@ -52,6 +52,17 @@ def pump(sock, conn):
     return events
 
 
+def first_outcome(sock, conn, classify):
+    """Reads until `classify` names an event; returns the first it names. A refused CONNECT's response may come in
+    one read with the RST_STREAM (NO_ERROR) that ends the request the client left open (RFC 9113 §8.1), which is
+    not the answer."""
+    while True:
+        for event in pump(sock, conn):
+            outcome = classify(event)
+            if outcome is not None:
+                return outcome
+
+
 def echo(port, tls, count):
     sock, conn = open_connection(port, tls)
     settings = None
@@ -131,6 +142,16 @@ def echo(port, tls, count):
     return {"enableConnectProtocol": enable, "streams": result}
 
 
+def refusal_outcome(event):
+    if isinstance(event, h2.events.StreamReset):
+        return {"reset": int(event.error_code)}
+    if isinstance(event, h2.events.ResponseReceived):
+        return {"status": int(dict(event.headers)[b":status"])}
+    if isinstance(event, h2.events.ConnectionTerminated):
+        return {"goaway": int(event.error_code)}
+    return None
+
+
 def refusals(port):
     base = [(":authority", f"127.0.0.1:{port}"), ("sec-websocket-version", "13")]
     cases = {
@@ -144,21 +165,18 @@ def refusals(port):
         sock, conn = open_connection(port, False, validate=False)
         conn.send_headers(1, headers)
         sock.sendall(conn.data_to_send())
-        outcome = None
-        while outcome is None:
-            for event in pump(sock, conn):
-                if outcome is not None:
-                    break
-                if isinstance(event, h2.events.StreamReset):
-                    outcome = {"reset": int(event.error_code)}
-                elif isinstance(event, h2.events.ResponseReceived):
-                    outcome = {"status": int(dict(event.headers)[b":status"])}
-                elif isinstance(event, h2.events.ConnectionTerminated):
-                    outcome = {"goaway": int(event.error_code)}
-        result[name] = outcome
+        result[name] = first_outcome(sock, conn, refusal_outcome)
         sock.close()
     result["PROTOCOL_ERROR"] = int(h2.errors.ErrorCodes.PROTOCOL_ERROR)
     return result
+
+
+def answer_outcome(event):
+    if isinstance(event, h2.events.ResponseReceived):
+        return {"status": int(dict(event.headers)[b":status"])}
+    if isinstance(event, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+        return {"error": int(event.error_code)}
+    return None
 
 
 def repeated(port):
@@ -174,18 +192,7 @@ def repeated(port):
         sock, conn = open_connection(port, False, validate=False)
         conn.send_headers(1, headers, end_stream=name == "get")
         sock.sendall(conn.data_to_send())
-        outcome = None
-        while outcome is None:
-            # The first of them: a refused CONNECT's response may come in one read with the RST_STREAM (NO_ERROR) that
-            # ends the request the client left open (RFC 9113 §8.1), which is not the answer.
-            for event in pump(sock, conn):
-                if outcome is not None:
-                    break
-                if isinstance(event, h2.events.ResponseReceived):
-                    outcome = {"status": int(dict(event.headers)[b":status"])}
-                elif isinstance(event, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
-                    outcome = {"error": int(event.error_code)}
-        result[name] = outcome
+        result[name] = first_outcome(sock, conn, answer_outcome)
         sock.close()
     return result
 
